@@ -1,0 +1,42 @@
+"""An embedded PostgreSQL in `OGDC_DATA_DIR` (pgserver), for a one-command start.
+
+The service then talks to it exactly as to a real server, through asyncpg over
+its Unix socket; only the address differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import asyncpg
+
+
+def _start(pgdata: Path) -> Any:
+    import pgserver  # imported here: only embedded mode needs its binaries
+
+    pgdata.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return pgserver.get_server(pgdata, cleanup_mode=None)
+
+
+async def start_embedded(data_dir: Path, database: str) -> tuple[str, int]:
+    """Start (or join) the embedded server and make sure `database` exists.
+
+    Returns the socket directory and port to connect to.
+    """
+    server = await asyncio.to_thread(_start, data_dir / "pgdata")
+    parts = urlsplit(server.get_uri())
+    socket_dir = parse_qs(parts.query)["host"][0]
+    port = parts.port or 5432
+    connection = await asyncpg.connect(
+        host=socket_dir, port=port, user="postgres", database="postgres"
+    )
+    try:
+        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
+        if not exists:
+            await connection.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await connection.close()
+    return socket_dir, port

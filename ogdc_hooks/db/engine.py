@@ -1,0 +1,55 @@
+"""Connecting to PostgreSQL: one async engine and session factory per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from ogdc_hooks.db.embedded import start_embedded
+from ogdc_hooks.settings import Settings
+
+
+@dataclass(frozen=True)
+class Database:
+    """The engine and the session factory every request and worker shares."""
+
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+async def database_url(settings: Settings) -> URL:
+    """The asyncpg URL of the configured server, starting the embedded one if needed."""
+    if settings.embedded_db:
+        socket_dir, port = await start_embedded(settings.data_dir, settings.db_name)
+        return URL.create(
+            "postgresql+asyncpg",
+            username="postgres",
+            database=settings.db_name,
+            query={"host": socket_dir, "port": str(port)},
+        )
+    return URL.create(
+        "postgresql+asyncpg",
+        username=settings.db_username,
+        password=settings.db_password.reveal() if settings.db_password else None,
+        host=settings.db_host,
+        port=settings.db_port,
+        database=settings.db_name,
+    )
+
+
+async def open_database(settings: Settings, *, pool_size: int = 20) -> Database:
+    """Create the engine; connections are opened lazily and checked before use."""
+    engine = create_async_engine(
+        await database_url(settings),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=10,
+        connect_args={"timeout": 10, "command_timeout": 30},
+    )
+    return Database(engine, async_sessionmaker(engine, expire_on_commit=False))

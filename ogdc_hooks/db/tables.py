@@ -1,0 +1,165 @@
+"""The tables of the service, as SQLAlchemy 2 declarative models.
+
+Every change here comes with an Alembic revision in `migrations/versions/`;
+`tests/test_migrations.py` fails when the two disagree.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+def _updated() -> Mapped[datetime]:
+    return mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+    )
+
+
+class User(Base):
+    """A person allowed to use the API and, through `github_login`, to push recipes."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        Index("users_github_login_lower_key", func.lower(text("github_login")), unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(150), unique=True, nullable=False)
+    password_hash: Mapped[str] = mapped_column(Text, nullable=False)
+    github_login: Mapped[str | None] = mapped_column(String(39))
+    is_admin: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class Delivery(Base):
+    """A webhook delivery, stored before it is acknowledged; its id makes redelivery idempotent."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    event: Mapped[str] = mapped_column(String(100), nullable=False)
+    action: Mapped[str | None] = mapped_column(String(100))
+    repository: Mapped[str | None] = mapped_column(String(300))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    received_at: Mapped[datetime] = _created()
+
+
+class Job(Base):
+    """A unit of background work, claimed with FOR UPDATE SKIP LOCKED under a lease."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("jobs_ready_idx", "state", "run_after"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(50), nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    # queued -> running -> done | failed
+    state: Mapped[str] = mapped_column(String(20), nullable=False, server_default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="8")
+    run_after: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    locked_by: Mapped[str | None] = mapped_column(String(100))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    dedupe_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class Installation(Base):
+    """A GitHub App installation, remembered from `installation` events."""
+
+    __tablename__ = "installations"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    account: Mapped[str] = mapped_column(String(100), nullable=False)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class InstallationRepository(Base):
+    """A repository an installation covers; maps a repository to its installation."""
+
+    __tablename__ = "installation_repositories"
+
+    full_name: Mapped[str] = mapped_column(String(300), primary_key=True)
+    installation_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("installations.id", ondelete="CASCADE"), nullable=False
+    )
+
+
+class Run(Base):
+    """One recipe at one commit, one attempt: at most one Argo workflow."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        UniqueConstraint("repository", "commit_sha", "recipe", "attempt", name="runs_identity_key"),
+        Index("runs_state_idx", "state"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    repository: Mapped[str] = mapped_column(String(300), nullable=False)
+    clone_url: Mapped[str] = mapped_column(Text, nullable=False)
+    commit_sha: Mapped[str] = mapped_column(String(64), nullable=False)
+    ref: Mapped[str | None] = mapped_column(String(300))
+    recipe: Mapped[str] = mapped_column(String(300), nullable=False)
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+    trigger: Mapped[str] = mapped_column(String(20), nullable=False)
+    requested_by: Mapped[str | None] = mapped_column(String(150))
+    overwrite: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    dry_run: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    state: Mapped[str] = mapped_column(String(20), nullable=False)
+    message: Mapped[str | None] = mapped_column(Text)
+    workflow_name: Mapped[str | None] = mapped_column(String(253), unique=True)
+    workflow: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    problems: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    check_run_id: Mapped[int | None] = mapped_column(BigInteger)
+    report_error: Mapped[str | None] = mapped_column(Text)
+    installation_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class RunEvent(Base):
+    """A state change of a run, kept for `GET /runs/{id}`."""
+
+    __tablename__ = "run_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    state: Mapped[str] = mapped_column(String(20), nullable=False)
+    message: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = _created()

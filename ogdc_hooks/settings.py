@@ -1,0 +1,267 @@
+"""Every environment variable of the service, read once at start into one typed object.
+
+A missing or malformed value stops the start with one line naming the variable
+(`SettingsError`). Secrets are wrapped in `Secret` so that printing or logging
+the settings never shows them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A string that never shows itself in `repr`, `str` or logs."""
+
+    value: str = field(repr=False)
+
+    def reveal(self) -> str:
+        return self.value
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def __bool__(self) -> bool:
+        return bool(self.value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service configuration; see README "Configuration" for each variable."""
+
+    # Database (seed document)
+    db_host: str | None = None
+    db_port: int = 5432
+    db_name: str = "ogdc"
+    db_username: str | None = None
+    db_password: Secret | None = None
+    data_dir: Path = Path(".ogdc-hooks")
+    # Authentication (seed document)
+    jwt_secret_key: Secret | None = None
+    admin_password: Secret | None = None
+    # Workflows (seed document and ogdc-runner)
+    workflow_pvc_name: str = "cephfs-qgnet-ogdc-workflow-pvc"
+    argo_namespace: str = "qgnet"
+    argo_service_account_name: str = "argo-workflow"
+    argo_workflows_service_url: str | None = None
+    argo_token: Secret | None = None
+    argo_ui_url: str | None = None
+    runner_image_tag: str = "latest"
+    max_parallel_limit: int = 5
+    allowed_input_pvcs: tuple[str, ...] = ()
+    dataone_node_url: str = "https://arcticdata.io/metacat/d1/mn"
+    api_root_path: str = "/"
+    # GitHub
+    github_webhook_secret: Secret | None = None
+    github_api_url: str = "https://api.github.com"
+    github_app_id: str | None = None
+    github_app_private_key: Secret | None = None
+    github_token: Secret | None = None
+    # Operations
+    log_format: str = "text"
+    log_level: str = "INFO"
+
+    @property
+    def embedded_db(self) -> bool:
+        """No database host configured: run PostgreSQL inside `data_dir`."""
+        return self.db_host is None
+
+    @property
+    def dry_run(self) -> bool:
+        """No Argo Server configured: render and store workflows, never submit."""
+        return self.argo_workflows_service_url is None
+
+    @property
+    def argo_ui_base(self) -> str | None:
+        return self.argo_ui_url or self.argo_workflows_service_url
+
+    @property
+    def github_app_mode(self) -> bool:
+        return self.github_app_id is not None and self.github_app_private_key is not None
+
+
+def _text(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _parsed(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T) -> T:
+    raw = _text(env, name)
+    if raw is None:
+        return default
+    try:
+        return parse(raw)
+    except ValueError as err:
+        raise SettingsError(f"{name}: {err}") from None
+
+
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"must be at least 1, got {value}")
+    return value
+
+
+def _port(raw: str) -> int:
+    value = _positive_int(raw)
+    if value > 65535:
+        raise ValueError(f"must be a port number (1-65535), got {value}")
+    return value
+
+
+def _http_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an http(s) URL, got {raw!r}")
+    return raw.rstrip("/")
+
+
+def _root_path(raw: str) -> str:
+    if not raw.startswith("/"):
+        raise ValueError(f"must start with '/', got {raw!r}")
+    return "/" + raw.strip("/") if raw.strip("/") else "/"
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw.lower() not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {raw!r}")
+        return raw.lower()
+
+    return parse
+
+
+def _name_list(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _secret(env: Mapping[str, str], name: str) -> Secret | None:
+    value = env.get(name)
+    return Secret(value) if value else None
+
+
+def _private_key(env: Mapping[str, str]) -> Secret | None:
+    inline = _secret(env, "GITHUB_APP_PRIVATE_KEY")
+    path = _text(env, "GITHUB_APP_PRIVATE_KEY_FILE")
+    if inline is not None or path is None:
+        return inline
+    try:
+        return Secret(Path(path).read_text())
+    except OSError as err:
+        raise SettingsError(
+            f"GITHUB_APP_PRIVATE_KEY_FILE: cannot read {path}: {err.strerror}"
+        ) from None
+
+
+def _default_data_dir(env: Mapping[str, str]) -> Path:
+    base = _text(env, "XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "ogdc-hooks"
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and check every variable; raise `SettingsError` naming the first bad one."""
+    env = os.environ if env is None else env
+    settings = Settings(
+        db_host=_text(env, "OGDC_DB_HOST"),
+        db_port=_parsed(env, "OGDC_DB_PORT", _port, 5432),
+        db_name=_text(env, "OGDC_DB_NAME") or "ogdc",
+        db_username=_text(env, "OGDC_DB_USERNAME"),
+        db_password=_secret(env, "OGDC_DB_PASSWORD"),
+        data_dir=Path(_text(env, "OGDC_DATA_DIR") or _default_data_dir(env)),
+        jwt_secret_key=_secret(env, "OGDC_JWT_SECRET_KEY"),
+        admin_password=_secret(env, "OGDC_ADMIN_PASSWORD"),
+        workflow_pvc_name=_text(env, "OGDC_WORKFLOW_PVC_NAME") or Settings.workflow_pvc_name,
+        argo_namespace=_text(env, "ARGO_NAMESPACE") or Settings.argo_namespace,
+        argo_service_account_name=(
+            _text(env, "ARGO_SERVICE_ACCOUNT_NAME") or Settings.argo_service_account_name
+        ),
+        argo_workflows_service_url=_parsed(env, "ARGO_WORKFLOWS_SERVICE_URL", _http_url, None),
+        argo_token=_secret(env, "ARGO_TOKEN"),
+        argo_ui_url=_parsed(env, "ARGO_UI_URL", _http_url, None),
+        runner_image_tag=_text(env, "OGDC_RUNNER_IMAGE_TAG") or Settings.runner_image_tag,
+        max_parallel_limit=_parsed(env, "OGDC_MAX_PARALLEL_LIMIT", _positive_int, 5),
+        allowed_input_pvcs=_parsed(env, "OGDC_ALLOWED_INPUT_PVCS", _name_list, ()),
+        dataone_node_url=_parsed(
+            env, "DATAONE_NODE_URL", _http_url, Settings.dataone_node_url
+        ),
+        api_root_path=_parsed(env, "API_ROOT_PATH", _root_path, "/"),
+        github_webhook_secret=_secret(env, "GITHUB_WEBHOOK_SECRET"),
+        github_api_url=_parsed(env, "GITHUB_API_URL", _http_url, Settings.github_api_url),
+        github_app_id=_text(env, "GITHUB_APP_ID"),
+        github_app_private_key=_private_key(env),
+        github_token=_secret(env, "GITHUB_TOKEN"),
+        log_format=_parsed(env, "OGDC_LOG_FORMAT", _choice("text", "json"), "text"),
+        log_level=_parsed(
+            env, "OGDC_LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info"
+        ).upper(),
+    )
+    _check_required(settings)
+    return settings
+
+
+def _check_required(settings: Settings) -> None:
+    """With a real database every secret must be given; embedded mode generates them."""
+    if settings.github_app_id is not None and settings.github_app_private_key is None:
+        raise SettingsError(
+            "GITHUB_APP_PRIVATE_KEY: required when GITHUB_APP_ID is set "
+            "(or give GITHUB_APP_PRIVATE_KEY_FILE)"
+        )
+    if settings.embedded_db:
+        return
+    for name, value in (
+        ("OGDC_DB_USERNAME", settings.db_username),
+        ("OGDC_DB_PASSWORD", settings.db_password),
+        ("OGDC_JWT_SECRET_KEY", settings.jwt_secret_key),
+        ("OGDC_ADMIN_PASSWORD", settings.admin_password),
+    ):
+        if not value:
+            raise SettingsError(f"{name}: required when OGDC_DB_HOST is set")
+
+
+def with_development_secrets(settings: Settings) -> tuple[Settings, str | None]:
+    """Fill a missing JWT key or admin password from `data_dir`, generating them once.
+
+    Only for the embedded database. Returns the new settings and the admin
+    password when it was generated just now (the caller prints it once).
+    """
+    if not settings.embedded_db:
+        return settings, None
+    path = settings.data_dir / "secrets.json"
+    stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    generated_admin = None
+    if "jwt_secret_key" not in stored:
+        stored["jwt_secret_key"] = secrets.token_urlsafe(48)
+    if "admin_password" not in stored:
+        stored["admin_password"] = generated_admin = secrets.token_urlsafe(18)
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(stored, handle)
+    os.chmod(path, 0o600)
+    updated = replace(
+        settings,
+        jwt_secret_key=settings.jwt_secret_key or Secret(stored["jwt_secret_key"]),
+        admin_password=settings.admin_password or Secret(stored["admin_password"]),
+    )
+    shown = generated_admin if settings.admin_password is None else None
+    return updated, shown

@@ -1,0 +1,34 @@
+"""Fixtures shared by every test: a real PostgreSQL and a database per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.postgres import PostgresServer, start_postgres
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = start_postgres()
+    yield server
+    if server.keeper is not None:
+        server.keeper.cleanup()
+
+
+@pytest.fixture
+def database(postgres: PostgresServer) -> Iterator[str]:
+    """A new, empty database, dropped after the test."""
+    name = postgres.create_database()
+    yield name
+    postgres.drop_database(name)
+
+
+@pytest.fixture
+def db_env(postgres: PostgresServer, database: str) -> dict[str, str]:
+    """The service's database variables for this test's own database."""
+    return postgres.env(database)

@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from ogdc_hooks.db.embedded import start_embedded
 from ogdc_hooks.settings import Settings

@@ -1,0 +1,1 @@
+"""The `ogdc-hooks` command: one module per group of subcommands."""

@@ -1,0 +1,1 @@
+"""Understanding recipes: the meta.yml model, safe loading, precise problems, rendering."""

@@ -1,0 +1,50 @@
+"""Problems found in a recipe: where (file, line, column, key path) and what, in one sentence.
+
+The same objects print as compiler-style lines for the CLI and become GitHub
+check-run annotations for the commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong (or worth a warning) in a recipe; positions are 1-based."""
+
+    path: str  # relative to the repository root, POSIX separators
+    line: int
+    column: int
+    key_path: str  # e.g. "input.params[0].type"; "" when the whole file is meant
+    message: str
+    severity: Severity = "error"
+    end_line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}:{self.column}"
+        what = f"{self.key_path}: {self.message}" if self.key_path else self.message
+        label = "" if self.severity == "error" else "warning: "
+        return f"{where}: {label}{what}"
+
+    def to_annotation(self) -> dict[str, Any]:
+        """A GitHub check-run annotation (checks API `output.annotations[]`)."""
+        return {
+            "path": self.path,
+            "start_line": self.line,
+            "end_line": self.end_line or self.line,
+            "annotation_level": "failure" if self.severity == "error" else "warning",
+            "message": f"{self.key_path}: {self.message}" if self.key_path else self.message,
+        }
+
+
+class RecipeInvalid(Exception):
+    """A recipe has at least one error; carries every problem found, not just the first."""
+
+    def __init__(self, problems: tuple[Problem, ...]) -> None:
+        self.problems = problems
+        errors = [p for p in problems if p.severity == "error"]
+        super().__init__(f"{len(errors)} problem(s); first: {errors[0] if errors else problems[0]}")

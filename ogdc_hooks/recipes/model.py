@@ -153,3 +153,16 @@ class Recipe:
     @property
     def id(self) -> str:
         return recipe_id(self.meta.name)
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input file as the workflow fetches it: a URL and the name it is saved under.
+
+    `url` inputs give one each; `dataone` inputs give one per matching object
+    once resolved (`recipes/dataone.py`). Rendering takes these, so it never
+    touches the network.
+    """
+
+    url: str
+    filename: str

@@ -91,6 +91,8 @@ class Job(Base):
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     locked_by: Mapped[str | None] = mapped_column(String(100))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Set when the job is asked for again while it runs: it is queued once more on completion.
+    again: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
     dedupe_key: Mapped[str | None] = mapped_column(String(300), unique=True)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()

@@ -67,6 +67,7 @@ def upgrade() -> None:
         sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("locked_by", sa.String(length=100), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("again", sa.Boolean(), server_default="false", nullable=False),
         sa.Column("dedupe_key", sa.String(length=300), nullable=True),
         sa.Column(
             "created_at",

@@ -1,0 +1,1 @@
+"""Durable background work in PostgreSQL: enqueue, claim under a lease, retry, finish."""

@@ -1,0 +1,172 @@
+"""The job table as a queue: enqueue, claim (FOR UPDATE SKIP LOCKED), renew, finish, retry.
+
+A job is identified by its `dedupe_key` (e.g. `submit:<run id>`): asking for a
+job that exists re-queues it instead of adding a twin, and asking while it runs
+sets `again` so it runs once more afterwards with fresh data. A claimed job
+holds a lease; a worker that dies loses it, and the job is claimed again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+NOTIFY_CHANNEL = "ogdc_jobs"
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    dedupe_key: str | None
+
+
+_ENQUEUE = text(
+    """
+    INSERT INTO jobs (kind, payload, dedupe_key, max_attempts, run_after)
+    VALUES (:kind, CAST(:payload AS jsonb), :key, :max_attempts,
+            now() + make_interval(secs => :delay))
+    ON CONFLICT (dedupe_key) DO UPDATE SET
+      again = (jobs.state = 'running'),
+      state = CASE WHEN jobs.state = 'running' THEN 'running' ELSE 'queued' END,
+      attempts = CASE WHEN jobs.state = 'running' THEN jobs.attempts ELSE 0 END,
+      payload = EXCLUDED.payload,
+      run_after = CASE WHEN jobs.state = 'running' THEN jobs.run_after ELSE EXCLUDED.run_after END,
+      last_error = CASE WHEN jobs.state = 'running' THEN jobs.last_error ELSE NULL END,
+      updated_at = now()
+    RETURNING id
+    """
+)
+
+
+async def enqueue(
+    connection: AsyncConnection,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    key: str,
+    max_attempts: int = 8,
+    delay: float = 0.0,
+) -> int:
+    """Ask for a job inside the caller's transaction; workers hear of it on commit."""
+    job_id = (
+        await connection.execute(
+            _ENQUEUE,
+            {
+                "kind": kind,
+                "payload": json.dumps(payload),
+                "key": key,
+                "max_attempts": max_attempts,
+                "delay": delay,
+            },
+        )
+    ).scalar_one()
+    await connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+    return int(job_id)
+
+
+_CLAIM = text(
+    """
+    UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1, locked_by = :worker,
+      lease_until = now() + make_interval(secs => :lease), updated_at = now()
+    WHERE id = (
+      SELECT id FROM jobs
+      WHERE (state = 'queued' AND run_after <= now())
+         OR (state = 'running' AND lease_until < now())
+      ORDER BY run_after, id
+      FOR UPDATE SKIP LOCKED
+      LIMIT 1
+    )
+    RETURNING id, kind, payload, attempts, max_attempts, dedupe_key
+    """
+)
+
+
+async def claim(engine: AsyncEngine, worker: str, lease: float) -> Job | None:
+    """Take the oldest ready job (or one whose holder's lease ran out), if any."""
+    async with engine.begin() as connection:
+        row = (await connection.execute(_CLAIM, {"worker": worker, "lease": lease})).first()
+    if row is None:
+        return None
+    return Job(row.id, row.kind, row.payload, row.attempts, row.max_attempts, row.dedupe_key)
+
+
+async def renew(engine: AsyncEngine, job: Job, worker: str, lease: float) -> bool:
+    """Extend the lease; False means the job is no longer ours (it was taken over)."""
+    async with engine.begin() as connection:
+        result = await connection.execute(
+            text(
+                "UPDATE jobs SET lease_until = now() + make_interval(secs => :lease) "
+                "WHERE id = :id AND locked_by = :worker AND state = 'running'"
+            ),
+            {"id": job.id, "worker": worker, "lease": lease},
+        )
+    return result.rowcount == 1
+
+
+async def finish(engine: AsyncEngine, job: Job, worker: str) -> None:
+    """Mark done, or queue once more if it was asked for while running."""
+    async with engine.begin() as connection:
+        result = await connection.execute(
+            text(
+                "UPDATE jobs SET state = CASE WHEN again THEN 'queued' ELSE 'done' END, "
+                "attempts = CASE WHEN again THEN 0 ELSE attempts END, again = false, "
+                "locked_by = NULL, lease_until = NULL, run_after = now(), updated_at = now() "
+                "WHERE id = :id AND locked_by = :worker AND state = 'running' RETURNING state"
+            ),
+            {"id": job.id, "worker": worker},
+        )
+        if result.scalar_one_or_none() == "queued":
+            await connection.execute(text("SELECT pg_notify(:c, '')"), {"c": NOTIFY_CHANNEL})
+
+
+async def retry_later(
+    engine: AsyncEngine, job: Job, worker: str, delay: float, error: str
+) -> None:
+    """Put a transiently failed job back, to be claimed after `delay` seconds."""
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "UPDATE jobs SET state = 'queued', again = false, locked_by = NULL, "
+                "lease_until = NULL, last_error = :error, updated_at = now(), "
+                "run_after = now() + make_interval(secs => :delay) "
+                "WHERE id = :id AND locked_by = :worker AND state = 'running'"
+            ),
+            {"id": job.id, "worker": worker, "delay": delay, "error": error[:2000]},
+        )
+
+
+async def fail(engine: AsyncEngine, job: Job, worker: str, error: str) -> None:
+    """Give up on a job for good; the reason stays in `last_error`."""
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "UPDATE jobs SET state = 'failed', again = false, locked_by = NULL, "
+                "lease_until = NULL, last_error = :error, updated_at = now() "
+                "WHERE id = :id AND locked_by = :worker AND state = 'running'"
+            ),
+            {"id": job.id, "worker": worker, "error": error[:2000]},
+        )
+
+
+async def next_ready_at(engine: AsyncEngine) -> datetime | None:
+    """When the next queued job becomes ready (or a lease runs out): how long a worker may sleep."""
+    async with engine.connect() as connection:
+        value: datetime | None = (
+            await connection.execute(
+                text(
+                    "SELECT min(t) FROM ("
+                    " SELECT min(run_after) AS t FROM jobs WHERE state = 'queued'"
+                    " UNION ALL SELECT min(lease_until) FROM jobs WHERE state = 'running') AS s"
+                )
+            )
+        ).scalar_one_or_none()
+    return value

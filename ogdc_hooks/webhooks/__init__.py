@@ -1,0 +1,1 @@
+"""Where webhooks enter: verify, decide what work they mean, store them durably."""

@@ -1,0 +1,61 @@
+"""Storing a delivery and its job in one statement, before the delivery is acknowledged.
+
+One round trip, one implicit transaction: the delivery row, the job row and
+the wake-up notification commit together or not at all. The delivery id is
+the primary key, so a redelivery stores nothing and is reported as such.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ogdc_hooks.jobs.queue import NOTIFY_CHANNEL
+from ogdc_hooks.webhooks.events import Delivery
+
+_STORE = """
+WITH stored AS (
+  INSERT INTO deliveries (id, event, action, repository, payload)
+  VALUES ($1, $2, $3, $4, $5::jsonb)
+  ON CONFLICT (id) DO NOTHING
+  RETURNING id
+), queued AS (
+  INSERT INTO jobs (kind, payload, dedupe_key)
+  SELECT $6::text, jsonb_build_object('delivery', id), 'delivery:' || id
+  FROM stored WHERE $6::text IS NOT NULL
+  ON CONFLICT (dedupe_key) DO NOTHING
+  RETURNING id
+)
+SELECT (SELECT count(*) FROM stored) AS stored,
+       (SELECT count(*) FROM (SELECT pg_notify($7::text, '') FROM queued) AS n) AS queued
+"""
+
+
+async def _execute(engine: AsyncEngine, arguments: tuple[Any, ...]) -> bool:
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+        row = await driver.fetchrow(_STORE, *arguments)
+    return bool(row["stored"])
+
+
+async def store_delivery(engine: AsyncEngine, delivery: Delivery, job_kind: str | None) -> bool:
+    """Store the delivery (and its job); False when this id was stored before (a redelivery)."""
+    arguments: tuple[Any, ...] = (
+        delivery.id,
+        delivery.event[:100],
+        (delivery.action or "")[:100] or None,
+        (delivery.repository or "")[:300] or None,
+        delivery.payload_json,
+        job_kind,
+        NOTIFY_CHANNEL,
+    )
+    try:
+        return await _execute(engine, arguments)
+    except asyncpg.UntranslatableCharacterError:
+        # JSON may carry \u0000, which jsonb cannot hold: store it re-encoded without NULs.
+        cleaned = json.dumps(delivery.payload).replace("\\u0000", "\\ufffd")
+        return await _execute(engine, (*arguments[:4], cleaned, *arguments[5:]))

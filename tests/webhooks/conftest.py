@@ -1,0 +1,3 @@
+from tests.jobs.conftest import db
+
+__all__ = ["db"]

@@ -1,0 +1,52 @@
+"""Durable intake against a real PostgreSQL: one delivery, one job, redeliveries stored once."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import text
+
+from ogdc_hooks.db.engine import Database
+from ogdc_hooks.webhooks.events import parse_delivery
+from ogdc_hooks.webhooks.store import store_delivery
+from tests.webhooks.signing import signed_delivery
+from tests.webhooks.test_events import PUSH, SECRET
+
+
+async def _count(db: Database, table: str) -> int:
+    async with db.engine.connect() as connection:
+        return int((await connection.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
+
+
+async def test_delivery_and_job_are_stored_once(db: Database) -> None:
+    delivery = parse_delivery(*signed_delivery(PUSH, SECRET, delivery="same"), SECRET)
+    assert await store_delivery(db.engine, delivery, "push") is True
+    assert await store_delivery(db.engine, delivery, "push") is False
+    assert await _count(db, "deliveries") == 1
+    async with db.engine.connect() as connection:
+        job = (await connection.execute(text("SELECT kind, payload, dedupe_key FROM jobs"))).one()
+    assert tuple(job) == ("push", {"delivery": "same"}, "delivery:same")
+
+
+async def test_concurrent_redeliveries_store_one(db: Database) -> None:
+    delivery = parse_delivery(*signed_delivery(PUSH, SECRET, delivery="race"), SECRET)
+    results = await asyncio.gather(
+        *(store_delivery(db.engine, delivery, "push") for _ in range(20))
+    )
+    assert results.count(True) == 1
+    assert await _count(db, "jobs") == 1
+
+
+async def test_nul_characters_do_not_lose_the_delivery(db: Database) -> None:
+    payload = PUSH | {"head_commit": {"message": "oops \u0000 nul"}}
+    delivery = parse_delivery(*signed_delivery(payload, SECRET, delivery="nul"), SECRET)
+    assert await store_delivery(db.engine, delivery, "push") is True
+    async with db.engine.connect() as connection:
+        stored = (await connection.execute(text("SELECT payload FROM deliveries"))).scalar_one()
+    assert stored["head_commit"]["message"] == "oops \ufffd nul"
+
+
+async def test_ignored_kinds_store_no_job(db: Database) -> None:
+    delivery = parse_delivery(*signed_delivery(PUSH, SECRET, delivery="x"), SECRET)
+    assert await store_delivery(db.engine, delivery, None) is True
+    assert await _count(db, "jobs") == 0

@@ -1,0 +1,73 @@
+"""What a run looks like on the commit: the pure translation of a run into a `CommitReport`."""
+
+from __future__ import annotations
+
+import posixpath
+from urllib.parse import quote
+
+from ogdc_hooks.forges.report import CommitReport, RunState
+from ogdc_hooks.pipeline.runs import RunRecord
+from ogdc_hooks.recipes.problems import Problem
+
+PUSH_CHECK = "ogdc"  # the push-wide check, e.g. for an unknown pusher
+
+
+def check_name(recipe: str) -> str:
+    """`ogdc/<recipe directory>`; the push-wide verdict has no recipe."""
+    return f"{PUSH_CHECK}/{posixpath.basename(recipe)}" if recipe else PUSH_CHECK
+
+
+def workflow_url(ui_base: str | None, namespace: str, workflow_name: str | None) -> str | None:
+    if not ui_base or not workflow_name:
+        return None
+    return f"{ui_base}/workflows/{quote(namespace)}/{quote(workflow_name)}"
+
+
+_TITLES = {
+    RunState.QUEUED: "Queued",
+    RunState.SUBMITTED: "Submitted to Argo",
+    RunState.RUNNING: "Running in Argo",
+    RunState.SUCCEEDED: "Workflow succeeded",
+    RunState.FAILED: "Workflow failed",
+    RunState.INVALID: "Recipe is invalid",
+    RunState.REJECTED: "Push not accepted",
+    RunState.ERROR: "Could not run the recipe",
+    RunState.DRY_RUN: "Dry run: rendered, not submitted",
+}
+
+
+def _summary(run: RunRecord, url: str | None) -> str:
+    subject = f"Recipe `{run.recipe}`" if run.recipe else "This push"
+    lines = [f"{subject} at `{run.commit_sha[:12]}` (run `{run.id}`, attempt {run.attempt})."]
+    if run.workflow_name:
+        link = f"[{run.workflow_name}]({url})" if url else f"`{run.workflow_name}`"
+        lines.append(f"Argo workflow: {link}.")
+    if run.message:
+        lines.append("")
+        lines.append(run.message)
+    return "\n".join(lines)
+
+
+def _problems(run: RunRecord) -> tuple[Problem, ...]:
+    return tuple(Problem(**problem) for problem in run.problems or ())
+
+
+def commit_report(run: RunRecord, *, ui_base: str | None, namespace: str) -> CommitReport:
+    """The report of a run's current state; the forge module decides how to show it."""
+    url = workflow_url(ui_base, namespace, run.workflow_name)
+    title = _TITLES[run.state]
+    problems = _problems(run)
+    if run.state is RunState.INVALID and problems:
+        errors = sum(1 for p in problems if p.severity == "error")
+        title = f"Recipe is invalid: {errors} problem{'s' if errors != 1 else ''}"
+    return CommitReport(
+        repository=run.repository,
+        commit_sha=run.commit_sha,
+        name=check_name(run.recipe),
+        state=run.state,
+        title=title,
+        summary=_summary(run, url),
+        details_url=url,
+        problems=problems,
+        external_id=str(run.id),
+    )

@@ -1,0 +1,222 @@
+"""The run store: one row per (repository, commit, recipe, attempt) and its state history.
+
+Every state change is recorded as a `run_events` row and asks for a report job
+(`report:<run id>`) in the same transaction, so the forge hears of every change
+and a crash between the two cannot happen.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as upsert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ogdc_hooks.db.tables import Run, RunEvent
+from ogdc_hooks.forges.report import RunState
+from ogdc_hooks.jobs import queue
+
+RUNS = cast(Table, Run.__table__)
+EVENTS = cast(Table, RunEvent.__table__)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A row of `runs`, detached from the database."""
+
+    id: uuid.UUID
+    repository: str
+    clone_url: str
+    commit_sha: str
+    ref: str | None
+    recipe: str
+    attempt: int
+    trigger: str
+    requested_by: str | None
+    overwrite: bool
+    dry_run: bool
+    state: RunState
+    message: str | None
+    workflow_name: str | None
+    workflow: dict[str, Any] | None
+    problems: list[dict[str, Any]] | None
+    check_run_id: int | None
+    report_error: str | None
+    installation_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> RunRecord:
+        values = dict(row._mapping)
+        values["state"] = RunState(values["state"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """What is known of a run when it is created."""
+
+    repository: str
+    clone_url: str
+    commit_sha: str
+    recipe: str
+    trigger: str  # push | rerequest | api
+    ref: str | None = None
+    attempt: int = 1
+    requested_by: str | None = None
+    overwrite: bool = False
+    installation_id: int | None = None
+    state: RunState = RunState.QUEUED
+    message: str | None = None
+
+
+async def ask_for_report(connection: AsyncConnection, run_id: uuid.UUID) -> None:
+    await queue.enqueue(connection, "report", {"run": str(run_id)}, key=f"report:{run_id}")
+
+
+async def create_run(connection: AsyncConnection, new: NewRun) -> RunRecord | None:
+    """Insert the run unless its identity exists (a retried job); None when it did."""
+    values = {"id": uuid.uuid4(), **new.__dict__, "state": new.state.value}
+    row = (
+        await connection.execute(
+            upsert(RUNS)
+            .values(values)
+            .on_conflict_do_nothing(constraint="runs_identity_key")
+            .returning(*RUNS.c)
+        )
+    ).first()
+    if row is None:
+        return None
+    await connection.execute(
+        insert(EVENTS).values(run_id=row.id, state=new.state.value, message=new.message)
+    )
+    await ask_for_report(connection, row.id)
+    return RunRecord.from_row(row)
+
+
+async def find_run(
+    connection: AsyncConnection, repository: str, commit_sha: str, recipe: str, attempt: int
+) -> RunRecord | None:
+    row = (
+        await connection.execute(
+            select(RUNS).where(
+                RUNS.c.repository == repository,
+                RUNS.c.commit_sha == commit_sha,
+                RUNS.c.recipe == recipe,
+                RUNS.c.attempt == attempt,
+            )
+        )
+    ).first()
+    return RunRecord.from_row(row) if row else None
+
+
+async def get_run(engine: AsyncEngine, run_id: uuid.UUID) -> RunRecord | None:
+    async with engine.connect() as connection:
+        row = (await connection.execute(select(RUNS).where(RUNS.c.id == run_id))).first()
+    return RunRecord.from_row(row) if row else None
+
+
+async def get_run_by_workflow(engine: AsyncEngine, workflow_name: str) -> RunRecord | None:
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(select(RUNS).where(RUNS.c.workflow_name == workflow_name))
+        ).first()
+    return RunRecord.from_row(row) if row else None
+
+
+async def change_state(
+    connection: AsyncConnection,
+    run_id: uuid.UUID,
+    state: RunState,
+    message: str | None = None,
+    *,
+    only_from: Collection[RunState] | None = None,
+    **fields: Any,
+) -> bool:
+    """Move a run to `state` (when it is in one of `only_from`), record it, ask for a report.
+
+    False when the run was not in an allowed state: a late or repeated event
+    (an Argo watch replaying history, a retried job) changes nothing.
+    """
+    statement = (
+        update(RUNS)
+        .where(RUNS.c.id == run_id)
+        .values(state=state.value, message=message, updated_at=func.now(), **fields)
+    )
+    if only_from is not None:
+        statement = statement.where(RUNS.c.state.in_([s.value for s in only_from]))
+    if (await connection.execute(statement)).rowcount != 1:
+        return False
+    await connection.execute(
+        insert(EVENTS).values(run_id=run_id, state=state.value, message=message)
+    )
+    await ask_for_report(connection, run_id)
+    return True
+
+
+async def set_fields(engine: AsyncEngine, run_id: uuid.UUID, **fields: Any) -> None:
+    """Record facts that are not state changes (check run id, report error)."""
+    async with engine.begin() as connection:
+        await connection.execute(update(RUNS).where(RUNS.c.id == run_id).values(**fields))
+
+
+async def run_events(engine: AsyncEngine, run_id: uuid.UUID) -> list[dict[str, Any]]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            select(EVENTS.c.state, EVENTS.c.message, EVENTS.c.at)
+            .where(EVENTS.c.run_id == run_id)
+            .order_by(EVENTS.c.id)
+        )
+        return [dict(row._mapping) for row in rows]
+
+
+async def runs_in_states(engine: AsyncEngine, states: Sequence[RunState]) -> list[RunRecord]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            select(RUNS)
+            .where(RUNS.c.state.in_([s.value for s in states]))
+            .order_by(RUNS.c.created_at)
+        )
+        return [RunRecord.from_row(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    repository: str | None = None
+    commit_sha: str | None = None
+    recipe: str | None = None
+    state: RunState | None = None
+
+
+async def list_runs(
+    engine: AsyncEngine, where: RunFilter, *, limit: int, offset: int
+) -> tuple[list[RunRecord], int]:
+    """A page of runs, newest first, and the total matching."""
+    conditions = [
+        column == value
+        for column, value in (
+            (RUNS.c.repository, where.repository),
+            (RUNS.c.commit_sha, where.commit_sha),
+            (RUNS.c.recipe, where.recipe),
+            (RUNS.c.state, where.state.value if where.state else None),
+        )
+        if value is not None
+    ]
+    async with engine.connect() as connection:
+        total = (
+            await connection.execute(select(func.count()).select_from(RUNS).where(*conditions))
+        ).scalar_one()
+        rows = await connection.execute(
+            select(RUNS)
+            .where(*conditions)
+            .order_by(RUNS.c.created_at.desc(), RUNS.c.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return [RunRecord.from_row(row) for row in rows], int(total)

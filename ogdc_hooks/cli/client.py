@@ -1,0 +1,305 @@
+"""An async client of the token API, shared by every command that talks to a running service.
+
+The pure part reads the configuration from the environment and turns each way a
+request can go wrong into one line a user can act on (`ApiError`); `ApiClient`
+is the thin aiohttp shell around it. Passwords and tokens never reach a message:
+the URL is shown without its user information and every message is scrubbed of
+the secrets the client holds or has sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+
+from ogdc_hooks.cli.errors import CommandError
+from ogdc_hooks.settings import Secret
+
+T = TypeVar("T")
+
+DEFAULT_API_URL = "http://127.0.0.1:8080"
+DEFAULT_TIMEOUT = 30.0
+# A cached token is renewed this long before it expires, so a request never races its expiry.
+TOKEN_RENEWAL_MARGIN = timedelta(minutes=1)
+
+
+class ApiError(CommandError):
+    """A request to the API failed; the message is one line and holds no secret."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """Where the API is and whom to log in as (`OGDC_API_*` variables)."""
+
+    url: str = DEFAULT_API_URL
+    username: str | None = None
+    password: Secret | None = None
+    timeout: float = DEFAULT_TIMEOUT
+
+    @property
+    def shown_url(self) -> str:
+        """The base URL without user information, safe to print."""
+        return shown_url(self.url)
+
+
+def load_api_config(env: Mapping[str, str] | None = None) -> ApiConfig:
+    """Read `OGDC_API_URL`, `OGDC_API_USERNAME`, `OGDC_API_PASSWORD` and `OGDC_API_TIMEOUT`.
+
+    The seed document spells the password variable `OGDC_API_password`; it is
+    accepted when the upper-case one is not set.
+    """
+    env = os.environ if env is None else env
+    url = (env.get("OGDC_API_URL") or "").strip() or DEFAULT_API_URL
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ApiError(f"OGDC_API_URL must be an http(s) URL, got {shown_url(url)!r}")
+    password = env.get("OGDC_API_PASSWORD") or env.get("OGDC_API_password")
+    return ApiConfig(
+        url=url.rstrip("/"),
+        username=(env.get("OGDC_API_USERNAME") or "").strip() or None,
+        password=Secret(password) if password else None,
+        timeout=_timeout(env.get("OGDC_API_TIMEOUT")),
+    )
+
+
+def _timeout(raw: str | None) -> float:
+    if raw is None or not raw.strip():
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise ApiError(f"OGDC_API_TIMEOUT must be a positive number of seconds, got {raw!r}")
+    return value
+
+
+def shown_url(url: str) -> str:
+    """`url` with any `user:password@` removed."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def scrub(message: str, secrets: list[str]) -> str:
+    """One line with every secret replaced, whatever the server or a library put in it."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret:
+            message = message.replace(secret, "**********")
+    return " ".join(message.split())
+
+
+def error_detail(body: bytes) -> str | None:
+    """The server's `detail`, if the body is the API's JSON error shape."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or "detail" not in document:
+        return None
+    detail = document["detail"]
+    return detail if isinstance(detail, str) else json.dumps(detail, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the transport got back for one request."""
+
+    status: int
+    content_type: str
+    body: bytes
+    location: str | None = None
+
+
+def decode_answer(config: ApiConfig, request: str, answer: Answer) -> Any:
+    """The JSON document of a successful answer, or the `ApiError` it means.
+
+    `request` is the method and path, as the user would recognise them
+    (`"POST /create_user"`). Redirects are not followed (a POST would turn
+    into a GET and lose its form): they mean OGDC_API_URL is not the API's
+    own address.
+    """
+    status, kind = answer.status, answer.content_type or "unknown"
+    if status >= 400:
+        detail = error_detail(answer.body) or f"no details (answer of type {kind})"
+        raise ApiError(f"the API answered {request} with HTTP {status}: {detail}", status)
+    if 300 <= status < 400:
+        target = shown_url(answer.location or "an unnamed place")
+        raise ApiError(
+            f"the API at {config.shown_url} answered {request} with a redirect (HTTP {status}) "
+            f"to {target}; set OGDC_API_URL to the API's own address",
+            status,
+        )
+    if status == 204 or not answer.body:
+        return None
+    try:
+        return json.loads(answer.body)
+    except ValueError:
+        raise ApiError(
+            f"the API at {config.shown_url} answered {request} with HTTP {status} but not JSON "
+            f"(type {kind}); is OGDC_API_URL the ogdc-hooks API?",
+            status,
+        ) from None
+
+
+def login_refused(config: ApiConfig, err: ApiError) -> ApiError:
+    """What a failed `POST /token` means for the user running the command."""
+    if err.status == 401:
+        return ApiError(
+            f"the API at {config.shown_url} refused the credentials of user "
+            f"{config.username!r}; check OGDC_API_USERNAME and OGDC_API_PASSWORD",
+            401,
+        )
+    if err.status == 429:
+        return ApiError(f"too many failed logins for user {config.username!r}: {err}", 429)
+    return err
+
+
+def parse_token(config: ApiConfig, document: Any) -> tuple[str, datetime]:
+    """The access token and its expiry from the `POST /token` answer."""
+    if isinstance(document, dict):
+        token = document.get("access_token")
+        expiry = document.get("utc_expiration")
+        if isinstance(token, str) and token and isinstance(expiry, str):
+            try:
+                expires = datetime.fromisoformat(expiry)
+            except ValueError:
+                pass
+            else:
+                return token, expires if expires.tzinfo else expires.replace(tzinfo=UTC)
+    raise ApiError(f"the API at {config.shown_url} answered POST /token without a usable token")
+
+
+def connection_failure(config: ApiConfig, request: str, err: Exception) -> ApiError:
+    """The one-line message for a request that got no HTTP answer at all."""
+    if isinstance(err, TimeoutError):
+        return ApiError(
+            f"the API at {config.shown_url} did not answer {request} "
+            f"within {config.timeout:g} s (OGDC_API_TIMEOUT)"
+        )
+    if isinstance(err, aiohttp.ClientConnectorError):
+        cause, number = err.os_error, err.os_error.errno
+        # asyncio words a refusal "Connect call failed (...)": the errno says it plainly.
+        reason = os.strerror(number) if number and number > 0 else cause.strerror or str(cause)
+        return ApiError(
+            f"cannot reach the API at {config.shown_url}: {reason}; "
+            "is the service running and OGDC_API_URL right?"
+        )
+    return ApiError(
+        f"the connection to the API at {config.shown_url} failed during {request}: "
+        f"{err.__class__.__name__}: {err}"
+    )
+
+
+class ApiClient:
+    """A session with the API: logs in on first need and keeps the token until near expiry.
+
+    Use as `async with ApiClient(load_api_config()) as api: await api.request(...)`.
+    """
+
+    def __init__(self, config: ApiConfig) -> None:
+        self.config = config
+        self._session: aiohttp.ClientSession | None = None
+        self._token: tuple[str, datetime] | None = None
+        self._sent_secrets: list[str] = [config.password.reveal()] if config.password else []
+
+    async def __aenter__(self) -> ApiClient:
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.config.timeout)
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        form: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+        authenticated: bool = True,
+    ) -> Any:
+        """Send one request to `path` (under `OGDC_API_URL`) and return its JSON answer.
+
+        Form values under a key containing `password` are treated as secrets.
+        """
+        if self._session is None:
+            raise RuntimeError("ApiClient is used outside `async with`")
+        if form:
+            self._sent_secrets += [v for k, v in form.items() if "password" in k.lower()]
+        headers = {"Authorization": f"Bearer {await self.token()}"} if authenticated else {}
+        shown = f"{method} {path}"
+        try:
+            async with self._session.request(
+                method,
+                self.config.url + "/" + path.lstrip("/"),
+                headers=headers,
+                data=dict(form) if form is not None else None,
+                json=json_body,
+                params=params,
+                allow_redirects=False,
+            ) as response:
+                answer = Answer(
+                    response.status,
+                    response.content_type,
+                    await response.read(),
+                    response.headers.get("Location"),
+                )
+            return decode_answer(self.config, shown, answer)
+        except (aiohttp.ClientError, TimeoutError) as err:
+            failure = connection_failure(self.config, shown, err)
+        except ApiError as err:
+            failure = err
+        raise ApiError(scrub(str(failure), self._sent_secrets), failure.status)
+
+    async def token(self) -> str:
+        """A valid access token, logging in with the configured credentials when needed."""
+        now = datetime.now(UTC)
+        if self._token is not None and self._token[1] - TOKEN_RENEWAL_MARGIN > now:
+            return self._token[0]
+        if not self.config.username or not self.config.password:
+            raise ApiError("the API needs a login: set OGDC_API_USERNAME and OGDC_API_PASSWORD")
+        form = {"username": self.config.username, "password": self.config.password.reveal()}
+        try:
+            document = await self.request("POST", "/token", form=form, authenticated=False)
+        except ApiError as err:
+            raise login_refused(self.config, err) from None
+        self._token = parse_token(self.config, document)
+        self._sent_secrets.append(self._token[0])
+        return self._token[0]
+
+
+def run_api(action: Callable[[ApiClient], Awaitable[T]], env: Mapping[str, str] | None = None) -> T:
+    """Run `action` with a client configured from the environment, for synchronous commands."""
+
+    async def session() -> T:
+        async with ApiClient(load_api_config(env)) as api:
+            return await action(api)
+
+    return asyncio.run(session())

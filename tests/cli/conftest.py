@@ -1,0 +1,45 @@
+"""Running the real `ogdc-hooks` command in a subprocess, as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CliRunner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def run_cli() -> CliRunner:
+    """`run_cli(*args, env={...})` runs `python -m ogdc_hooks *args` with only the given
+    `OGDC_API_*` variables set (none inherited from the developer's shell)."""
+
+    def run(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("OGDC_")}
+        return subprocess.run(
+            [sys.executable, "-m", "ogdc_hooks", *args],
+            env={**clean, **env},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    return run
+
+
+def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+    """The single error line of a failed command; fails on a traceback or a second line."""
+    assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("ogdc-hooks: error: "), lines[0]
+    return lines[0]

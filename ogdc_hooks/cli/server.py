@@ -1,10 +1,142 @@
-"""Placeholder until its subcommands land; replaced by the real module."""
+"""`ogdc-hooks serve`, `ogdc-hooks migrate` and `ogdc-hooks version`.
+
+Bad settings stop `serve` and `migrate` with one line naming the variable and
+exit code 2. `serve` stops gracefully on SIGTERM or SIGINT: it stops taking
+connections, lets requests in flight finish, closes the background contexts
+and the database, and exits 0.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
+import logging
+import signal
+import subprocess
 from typing import Any
+
+import asyncpg
+from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
+
+from ogdc_hooks import __version__
+from ogdc_hooks.api.app import StartupError, create_app
+from ogdc_hooks.cli.errors import CommandError
+from ogdc_hooks.db.engine import open_database
+from ogdc_hooks.db.migrate import current_revision, migrate
+from ogdc_hooks.logs import configure_logging, log_event
+from ogdc_hooks.settings import (
+    Secret,
+    Settings,
+    SettingsError,
+    load_settings,
+    with_development_secrets,
+)
+
+log = logging.getLogger("ogdc_hooks.server")
+
+SETTINGS_EXIT_CODE = 2
+SHUTDOWN_TIMEOUT = 20.0  # seconds requests in flight get after SIGTERM
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    """Adds no subcommand yet."""
+    serve = subparsers.add_parser("serve", help="run the service (API, webhooks, workers)")
+    serve.add_argument(
+        "--host",
+        default="0.0.0.0",  # noqa: S104 (a service in a container listens on every interface)
+        help="address to listen on (default 0.0.0.0)",
+    )
+    serve.add_argument(
+        "--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)"
+    )
+    serve.set_defaults(func=serve_command)
+    migrate_parser = subparsers.add_parser("migrate", help="bring the database schema up to date")
+    migrate_parser.set_defaults(func=migrate_command)
+    version = subparsers.add_parser("version", help="print the version")
+    version.set_defaults(func=version_command)
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except SettingsError as err:
+        raise CommandError(str(err), SETTINGS_EXIT_CODE) from None
+    configure_logging(settings.log_format, settings.log_level, _secret_values(settings))
+    return settings
+
+
+def _secret_values(settings: Settings) -> list[str]:
+    values = (getattr(settings, field.name) for field in dataclasses.fields(settings))
+    return [value.reveal() for value in values if isinstance(value, Secret)]
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    settings = _settings()
+    try:
+        settings, generated_admin_password = with_development_secrets(settings)
+    except (OSError, ValueError) as err:
+        raise CommandError(
+            f"cannot use the development secrets in {settings.data_dir}: {err}"
+        ) from None
+    configure_logging(settings.log_format, settings.log_level, _secret_values(settings))
+    if generated_admin_password is not None:
+        print(
+            f"Generated the admin password (shown only now; kept in "
+            f"{settings.data_dir / 'secrets.json'}): {generated_admin_password}",
+            flush=True,
+        )
+    try:
+        app = create_app(settings)
+    except SettingsError as err:
+        raise CommandError(str(err), SETTINGS_EXIT_CODE) from None
+    try:
+        asyncio.run(_serve(app, args.host, args.port))
+    except StartupError as err:
+        raise CommandError(str(err)) from None
+    return 0
+
+
+async def _serve(app: web.Application, host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    try:
+        await runner.setup()  # runs the background contexts: database, migrations, admin
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        for address in runner.addresses:
+            log_event(log, "listening", url=f"http://{address[0]}:{address[1]}")
+        await stop.wait()
+        log_event(log, "stopping")
+    finally:
+        await runner.cleanup()
+    log_event(log, "stopped")
+
+
+def migrate_command(args: argparse.Namespace) -> int:
+    settings = _settings()
+    revision = asyncio.run(_migrate(settings))
+    print(f"The database is at revision {revision}.")
+    return 0
+
+
+async def _migrate(settings: Settings) -> str | None:
+    try:
+        database = await open_database(settings)
+    except (OSError, subprocess.SubprocessError, asyncpg.PostgresError, SQLAlchemyError) as err:
+        raise CommandError(f"cannot start the database: {err}") from None
+    try:
+        await migrate(database.engine)
+        return await current_revision(database.engine)
+    except (OSError, asyncpg.PostgresError, SQLAlchemyError) as err:
+        raise CommandError(f"cannot migrate the database: {type(err).__name__}: {err}") from None
+    finally:
+        await database.close()
+
+
+def version_command(args: argparse.Namespace) -> int:
+    print(f"ogdc-hooks {__version__}")
+    return 0

@@ -1,0 +1,1 @@
+"""The HTTP API: one aiohttp application, one module per group of routes."""

@@ -1,0 +1,291 @@
+"""Tokens and users: `POST /token`, `GET /user` and the admin's user management."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ogdc_hooks.api.bodies import FORM, JSON, read_body
+from ogdc_hooks.api.context import LOGIN_THROTTLE, SETTINGS, USERS
+from ogdc_hooks.api.errors import api_error
+from ogdc_hooks.api.openapi import operation
+from ogdc_hooks.api.security import UNAUTHORIZED_HEADERS, admin_only, authenticated_user, public
+from ogdc_hooks.auth import rules
+from ogdc_hooks.auth.throttle import Limit
+from ogdc_hooks.auth.tokens import issue_token
+from ogdc_hooks.auth.users import ADMIN_NAME, UNSET, Account, UserExists
+from ogdc_hooks.logs import log_event
+
+log = logging.getLogger(__name__)
+
+# Failed logins allowed per user name and per client address before 429.
+PER_USER = Limit(failures=5, window=300.0)
+PER_ADDRESS = Limit(failures=20, window=300.0)
+
+
+def _blank_is_none(value: Any) -> Any:
+    """A form cannot send null: an empty github_login means "none"."""
+    return None if value == "" else value
+
+
+class TokenForm(BaseModel):
+    """The OAuth2 password form (RFC 6749 4.3); client fields are accepted and ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    grant_type: str | None = Field(default=None, pattern="^password$")
+    username: rules.LoginName
+    password: rules.LoginPassword
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"  # noqa: S105 (the scheme, not a secret)
+    utc_expiration: datetime
+
+
+class CurrentUser(BaseModel):
+    current_user: str
+
+
+class NewUserForm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: rules.Username
+    password: rules.Password
+    github_login: rules.GithubLogin | None = None
+
+    _blank_login = field_validator("github_login", mode="before")(_blank_is_none)
+
+
+def _only_github_login_nullable(schema: dict[str, Any]) -> None:
+    """In the schema, as in `UserChanges`, only github_login may be null."""
+    schema["minProperties"] = 1
+    for name in ("password", "active"):
+        field = schema["properties"][name]
+        for branch in field.pop("anyOf"):
+            if branch.get("type") != "null":
+                field.update(branch)
+        field.pop("default", None)
+
+
+class UserChanges(BaseModel):
+    """Only the fields given change; `github_login: null` (or empty in a form) removes it."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_only_github_login_nullable)
+
+    password: rules.Password | None = None
+    github_login: rules.GithubLogin | None = None
+    active: bool | None = None
+
+    _blank_login = field_validator("github_login", mode="before")(_blank_is_none)
+
+    @model_validator(mode="after")
+    def _given_fields_not_null(self) -> UserChanges:
+        for name in ("password", "active"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} must not be null")
+        if not self.model_fields_set:
+            raise ValueError("give at least one of password, github_login, active")
+        return self
+
+
+class UserView(BaseModel):
+    name: str
+    github_login: str | None
+    is_admin: bool
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, account: Account) -> UserView:
+        return cls(
+            name=account.name,
+            github_login=account.github_login,
+            is_admin=account.is_admin,
+            active=account.is_active,
+            created_at=account.created_at,
+            updated_at=account.updated_at,
+        )
+
+
+class UserList(BaseModel):
+    users: list[UserView]
+
+
+class Message(BaseModel):
+    message: str
+
+
+def _json(model: BaseModel, status: int = 200) -> web.Response:
+    return web.json_response(model.model_dump(mode="json"), status=status)
+
+
+def _conflict(error: UserExists) -> web.HTTPException:
+    return api_error(409, str(error))
+
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/token")
+@public
+async def token(request: web.Request) -> web.Response:
+    """Trade a user name and password for an access token."""
+    form = await read_body(request, TokenForm, (FORM,))
+    throttle = request.app[LOGIN_THROTTLE]
+    user_key, address_key = f"user:{form.username}", f"address:{request.remote}"
+    now = time.monotonic()
+    wait = throttle.admit(((user_key, PER_USER), (address_key, PER_ADDRESS)), now)
+    if wait:
+        log_event(log, "login_throttled", user=form.username, remote=request.remote)
+        raise api_error(
+            429,
+            "Too many failed logins; try again later.",
+            {"Retry-After": str(math.ceil(wait))},
+        )
+    account = await request.app[USERS].authenticate(form.username, form.password)
+    if account is None:
+        log_event(log, "login_failed", user=form.username, remote=request.remote)
+        raise api_error(401, "Incorrect username or password.", UNAUTHORIZED_HEADERS)
+    throttle.forgive((address_key,), now, clear=(user_key,))
+    key = request.app[SETTINGS].jwt_secret_key
+    assert key is not None  # create_app refuses to start without one
+    issued = issue_token(account.name, key.reveal(), datetime.now(UTC))
+    log_event(log, "login", user=account.name)
+    return _json(TokenResponse(access_token=issued.token, utc_expiration=issued.expires_at))
+
+
+@routes.get("/user")
+async def current_user(request: web.Request) -> web.Response:
+    """Who the token belongs to; a cheap way to check that a token works."""
+    return _json(CurrentUser(current_user=authenticated_user(request).name))
+
+
+@routes.post("/create_user")
+@admin_only
+async def create_user(request: web.Request) -> web.Response:
+    form = await read_body(request, NewUserForm, (FORM, JSON))
+    try:
+        account = await request.app[USERS].create(form.username, form.password, form.github_login)
+    except UserExists as err:
+        raise _conflict(err) from None
+    log_event(log, "user_created", user=account.name, by=authenticated_user(request).name)
+    return _json(Message(message=f'User with username "{account.name}" created.'), status=201)
+
+
+@routes.get("/users")
+@admin_only
+async def list_users(request: web.Request) -> web.Response:
+    accounts = await request.app[USERS].list()
+    return _json(UserList(users=[UserView.of(account) for account in accounts]))
+
+
+@routes.patch("/users/{name}")
+@admin_only
+async def change_user(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    changes = await read_body(request, UserChanges, (JSON, FORM))
+    given = changes.model_fields_set
+    if name == authenticated_user(request).name and changes.active is False:
+        raise api_error(409, "You cannot disable your own account.")
+    if name == ADMIN_NAME and "password" in given:
+        raise api_error(409, "The admin's password follows OGDC_ADMIN_PASSWORD; change it there.")
+    try:
+        account = await request.app[USERS].update(
+            name,
+            password=changes.password if changes.password is not None else UNSET,
+            github_login=changes.github_login if "github_login" in given else UNSET,
+            active=changes.active if changes.active is not None else UNSET,
+        )
+    except UserExists as err:
+        raise _conflict(err) from None
+    if account is None:
+        raise api_error(404, f"No user named {name!r}.")
+    log_event(
+        log, "user_changed", user=name, fields=sorted(given), by=authenticated_user(request).name
+    )
+    return _json(UserView.of(account))
+
+
+@routes.delete("/users/{name}")
+@admin_only
+async def delete_user(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name == authenticated_user(request).name:
+        raise api_error(409, "You cannot delete your own account.")
+    if not await request.app[USERS].delete(name):
+        raise api_error(404, f"No user named {name!r}.")
+    log_event(log, "user_deleted", user=name, by=authenticated_user(request).name)
+    return _json(Message(message=f'User with username "{name}" deleted.'))
+
+
+_NAME_PARAMETER = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": rules.USERNAME_MAX},
+}
+
+openapi_paths: dict[str, dict[str, Any]] = {
+    "/token": {
+        "post": operation(
+            "Trade a user name and password for an access token (OAuth2 password flow)",
+            body={FORM: TokenForm},
+            responses={200: ("A token valid for 30 minutes", TokenResponse)},
+            errors={
+                401: "Incorrect user name or password",
+                429: "Too many failed logins; see Retry-After",
+            },
+        )
+    },
+    "/user": {
+        "get": operation(
+            "Who the token belongs to", responses={200: ("The token's user", CurrentUser)}
+        )
+    },
+    "/create_user": {
+        "post": operation(
+            "Create a user (admin only)",
+            body={FORM: NewUserForm, JSON: NewUserForm},
+            responses={201: ("The user was created", Message)},
+            errors={409: "A user with this name or GitHub login exists"},
+        )
+    },
+    "/users": {"get": operation("Every user (admin only)", responses={200: ("Users", UserList)})},
+    "/users/{name}": {
+        "patch": operation(
+            "Change a user's password, GitHub login or active flag (admin only)",
+            parameters=[_NAME_PARAMETER],
+            body={JSON: UserChanges, FORM: UserChanges},
+            responses={200: ("The user as changed", UserView)},
+            errors={
+                404: "No such user",
+                409: "The GitHub login is taken, or the change would lock the admin out",
+            },
+        ),
+        "delete": operation(
+            "Delete a user (admin only; not yourself)",
+            parameters=[_NAME_PARAMETER],
+            responses={200: ("The user was deleted", Message)},
+            errors={404: "No such user", 409: "You cannot delete your own account"},
+        ),
+    },
+}
+openapi_models: tuple[type[BaseModel], ...] = (
+    TokenForm,
+    TokenResponse,
+    CurrentUser,
+    NewUserForm,
+    UserChanges,
+    UserView,
+    UserList,
+    Message,
+)

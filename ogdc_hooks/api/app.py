@@ -1,0 +1,116 @@
+"""The aiohttp application: its route modules, middlewares and background contexts.
+
+To add routes, write a module with `routes = web.RouteTableDef()`,
+`openapi_paths` and `openapi_models` (see `openapi.ApiModule`) and list it in
+`API_MODULES`. Its routes need a token unless a handler is marked `@public`.
+To run something for the life of the process (a queue worker), add an async
+generator taking the app to `BACKGROUND_CONTEXTS`, after `database_context`,
+whose app keys (`DATABASE`, `USERS`) it may then use.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
+
+from ogdc_hooks import __version__
+from ogdc_hooks.api import accounts, health, metrics, openapi
+from ogdc_hooks.api.context import (
+    DATABASE,
+    LOGIN_THROTTLE,
+    OPENAPI_DOCUMENT,
+    SETTINGS,
+    USERS,
+)
+from ogdc_hooks.api.errors import error_middleware
+from ogdc_hooks.api.metrics import METRICS, Metrics, metrics_middleware
+from ogdc_hooks.api.openapi import ApiModule, build_document, full_path
+from ogdc_hooks.api.security import security_middleware
+from ogdc_hooks.api.tracing import tracing_middleware
+from ogdc_hooks.auth.throttle import LoginThrottle
+from ogdc_hooks.auth.users import UserStore
+from ogdc_hooks.db.engine import open_database
+from ogdc_hooks.db.migrate import migrate
+from ogdc_hooks.logs import log_event
+from ogdc_hooks.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+API_MODULES: tuple[ApiModule, ...] = (health, accounts, metrics, openapi)
+
+BackgroundContext = Callable[[web.Application], AsyncIterator[None]]
+
+# Outermost first: the request id and log line see the final answer, metrics count
+# it, errors become JSON, and only then is the token checked.
+MIDDLEWARES = (tracing_middleware, metrics_middleware, error_middleware, security_middleware)
+
+
+class StartupError(Exception):
+    """The service cannot start; the message says why in one line, with no secret."""
+
+
+def _where(settings: Settings) -> str:
+    if settings.embedded_db:
+        return f"the embedded PostgreSQL in {settings.data_dir}"
+    return f"PostgreSQL at {settings.db_host}:{settings.db_port}/{settings.db_name}"
+
+
+async def database_context(app: web.Application) -> AsyncIterator[None]:
+    """Open the database, migrate it (under the lock) and make sure the admin user is current."""
+    settings = app[SETTINGS]
+    assert settings.admin_password is not None  # checked by create_app
+    try:
+        database = await open_database(settings)
+    except (OSError, subprocess.SubprocessError, asyncpg.PostgresError, SQLAlchemyError) as err:
+        raise StartupError(f"cannot start {_where(settings)}: {err}") from None
+    try:
+        await migrate(database.engine)
+        users = UserStore(database.sessions)
+        if await users.ensure_admin(settings.admin_password.reveal()):
+            log_event(log, "admin_updated", user="admin")
+    except (OSError, asyncpg.PostgresError, SQLAlchemyError) as err:
+        await database.close()
+        raise StartupError(f"cannot use {_where(settings)}: {type(err).__name__}: {err}") from None
+    app[DATABASE] = database
+    app[USERS] = users
+    log_event(log, "database_ready", database=_where(settings))
+    yield
+    await database.close()
+
+
+BACKGROUND_CONTEXTS: tuple[BackgroundContext, ...] = (database_context,)
+
+
+def _add_routes(app: web.Application, root_path: str) -> None:
+    for module in API_MODULES:
+        for route in module.routes:
+            assert isinstance(route, web.RouteDef)  # build_document refuses anything else
+            path = full_path(root_path, route.path)
+            web.RouteDef(route.method, path, route.handler, route.kwargs).register(app.router)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The application for `settings`; the database opens when it starts."""
+    for name, value in (
+        ("OGDC_JWT_SECRET_KEY", settings.jwt_secret_key),
+        ("OGDC_ADMIN_PASSWORD", settings.admin_password),
+    ):
+        if not value:
+            raise SettingsError(f"{name}: required")
+    app = web.Application(middlewares=MIDDLEWARES)
+    app[SETTINGS] = settings
+    app[LOGIN_THROTTLE] = LoginThrottle()
+    app[METRICS] = Metrics()
+    document: dict[str, Any] = build_document(
+        API_MODULES, root_path=settings.api_root_path, version=__version__
+    )
+    app[OPENAPI_DOCUMENT] = document
+    _add_routes(app, settings.api_root_path)
+    app.cleanup_ctx.extend(BACKGROUND_CONTEXTS)
+    return app

@@ -1,0 +1,21 @@
+"""What the application shares with every handler and background task (typed app keys)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ogdc_hooks.auth.throttle import LoginThrottle
+from ogdc_hooks.auth.users import Account, UserStore
+from ogdc_hooks.db.engine import Database
+from ogdc_hooks.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+DATABASE = web.AppKey("database", Database)  # set once the startup context has opened it
+USERS = web.AppKey("users", UserStore)
+LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
+OPENAPI_DOCUMENT = web.AppKey("openapi_document", dict[str, Any])
+
+# Set by the security middleware on every request that is not public.
+AUTHENTICATED_USER = web.RequestKey("authenticated_user", Account)

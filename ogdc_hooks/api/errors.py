@@ -1,0 +1,72 @@
+"""Every error is JSON `{"detail": "..."}`; nothing unexpected reaches the client as a traceback.
+
+Handlers raise `api_error(status, detail)`. The middleware turns those, aiohttp's
+own HTTP errors (404, 405, 413, ...) and any unexpected exception into JSON; the
+last become a 500 that is logged with its traceback and shows the client only
+the request id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from multidict import CIMultiDict
+
+from ogdc_hooks.logs import REQUEST_ID
+
+log = logging.getLogger(__name__)
+
+_REASONS = {
+    400: web.HTTPBadRequest,
+    401: web.HTTPUnauthorized,
+    403: web.HTTPForbidden,
+    404: web.HTTPNotFound,
+    409: web.HTTPConflict,
+    415: web.HTTPUnsupportedMediaType,
+    422: web.HTTPUnprocessableEntity,
+    429: web.HTTPTooManyRequests,
+    503: web.HTTPServiceUnavailable,
+}
+
+
+def error_response(
+    status: int, detail: str, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.json_response({"detail": detail}, status=status, headers=headers)
+
+
+def api_error(
+    status: int, detail: str, headers: Mapping[str, str] | None = None
+) -> web.HTTPException:
+    """An exception to raise from a handler; the middleware renders it as JSON."""
+    error = _REASONS[status](reason=None, headers=headers)
+    error.detail = detail  # type: ignore[attr-defined]
+    return error
+
+
+def _detail(error: web.HTTPException) -> str:
+    detail = getattr(error, "detail", None)
+    if isinstance(detail, str):
+        return detail
+    return error.reason
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise  # redirects and the like pass through as they are
+        headers = CIMultiDict(error.headers)
+        for name in ("Content-Type", "Content-Length"):
+            headers.popall(name, None)
+        return error_response(error.status, _detail(error), headers)
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(
+            500, f"internal server error (request id {REQUEST_ID.get() or 'unknown'})"
+        )

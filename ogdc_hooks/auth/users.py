@@ -1,0 +1,188 @@
+"""The user store: every query on the `users` table, returning plain `Account` values.
+
+Handlers and workers get `Account`s, never ORM objects, so nothing lazy-loads
+outside a session and the password hash never travels further than login.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ogdc_hooks.auth.passwords import hash_password, verify_nothing, verify_password
+from ogdc_hooks.db.tables import User
+
+ADMIN_NAME: Final = "admin"
+
+
+class _Unset:
+    """Marks a field a change leaves alone (as opposed to setting it to None)."""
+
+
+UNSET: Final = _Unset()
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    github_login: str | None
+    is_admin: bool
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserExists(Exception):
+    """Another user already has this name or GitHub login; `field` says which."""
+
+    def __init__(self, field: str, value: str) -> None:
+        super().__init__(f"a user with {field} {value!r} already exists")
+        self.field = field
+
+
+_CONSTRAINT_FIELDS = {"users_name_key": "name", "users_github_login_lower_key": "github_login"}
+
+
+def _account(user: User) -> Account:
+    return Account(
+        name=user.name,
+        github_login=user.github_login,
+        is_admin=user.is_admin,
+        is_active=user.is_active,
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+    )
+
+
+def _conflict(err: IntegrityError, values: dict[str, Any]) -> UserExists | None:
+    constraint = getattr(err.orig.__cause__, "constraint_name", None) if err.orig else None
+    field = _CONSTRAINT_FIELDS.get(str(constraint))
+    return UserExists(field, str(values.get(field))) if field else None
+
+
+class UserStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def get(self, name: str) -> Account | None:
+        async with self._sessions() as session:
+            user = await session.scalar(select(User).where(User.name == name))
+        return _account(user) if user else None
+
+    async def active(self, name: str) -> Account | None:
+        """The user a token names, if it still exists and is enabled."""
+        account = await self.get(name)
+        return account if account is not None and account.is_active else None
+
+    async def by_github_login(self, login: str) -> Account | None:
+        """The user who pushes as `login` (GitHub logins are case-insensitive)."""
+        async with self._sessions() as session:
+            user = await session.scalar(
+                select(User).where(func.lower(User.github_login) == login.lower())
+            )
+        return _account(user) if user else None
+
+    async def list(self) -> list[Account]:
+        async with self._sessions() as session:
+            users = await session.scalars(select(User).order_by(User.name))
+            return [_account(user) for user in users]
+
+    async def authenticate(self, name: str, password: str) -> Account | None:
+        """The active user with this name and password, else None, in the same time either way."""
+        async with self._sessions() as session:
+            user = await session.scalar(select(User).where(User.name == name))
+        if user is None:
+            await verify_nothing(password)
+            return None
+        ok, new_hash = await verify_password(password, user.password_hash)
+        if not ok or not user.is_active:
+            return None
+        if new_hash is not None:
+            await self._write(name, {"password_hash": new_hash})
+        return _account(user)
+
+    async def create(
+        self, name: str, password: str, github_login: str | None = None, *, is_admin: bool = False
+    ) -> Account:
+        values: dict[str, Any] = {"name": name, "github_login": github_login}
+        user = User(
+            name=name,
+            password_hash=await hash_password(password),
+            github_login=github_login,
+            is_admin=is_admin,
+        )
+        try:
+            async with self._sessions() as session, session.begin():
+                session.add(user)
+                await session.flush()
+                await session.refresh(user)
+        except IntegrityError as err:
+            raise _conflict(err, values) or err from None
+        return _account(user)
+
+    async def update(
+        self,
+        name: str,
+        *,
+        password: str | _Unset = UNSET,
+        github_login: str | _Unset | None = UNSET,
+        active: bool | _Unset = UNSET,
+    ) -> Account | None:
+        """Change the given fields; None when no such user exists."""
+        values: dict[str, Any] = {}
+        if not isinstance(password, _Unset):
+            values["password_hash"] = await hash_password(password)
+        if not isinstance(github_login, _Unset):
+            values["github_login"] = github_login
+        if not isinstance(active, _Unset):
+            values["is_active"] = active
+        return await self._write(name, values)
+
+    async def _write(self, name: str, values: dict[str, Any]) -> Account | None:
+        statement = (
+            update(User)
+            .where(User.name == name)
+            .values(**values, updated_at=func.now())
+            .returning(User)
+        )
+        try:
+            async with self._sessions() as session, session.begin():
+                user = await session.scalar(statement)
+        except IntegrityError as err:
+            raise _conflict(err, values) or err from None
+        return _account(user) if user else None
+
+    async def delete(self, name: str) -> bool:
+        async with self._sessions() as session, session.begin():
+            deleted = await session.scalar(delete(User).where(User.name == name).returning(User.id))
+        return deleted is not None
+
+    async def ensure_admin(self, password: str) -> bool:
+        """Create the `admin` user, or make its password `password` again; safe from many
+        replicas at once. Returns whether anything changed."""
+        async with self._sessions() as session, session.begin():
+            created = await session.scalar(
+                insert(User)
+                .values(name=ADMIN_NAME, password_hash=await hash_password(password), is_admin=True)
+                .on_conflict_do_nothing(index_elements=[User.name])
+                .returning(User.id)
+            )
+            if created is not None:
+                return True
+            admin = await session.scalar(
+                select(User).where(User.name == ADMIN_NAME).with_for_update()
+            )
+            assert admin is not None  # the insert conflicted on this name
+            ok, _ = await verify_password(password, admin.password_hash)
+            if ok and admin.is_admin and admin.is_active:
+                return False
+            if not ok:
+                admin.password_hash = await hash_password(password)
+            admin.is_admin = admin.is_active = True
+            return True

@@ -1,0 +1,40 @@
+"""A `CommitReport` as a commit-status request (token mode); pure.
+
+Statuses have no neutral state and no annotations: a dry run is a success
+(nothing failed, it was deliberately not submitted), our own errors are
+`error`, and the description is the report's title cut to 140 characters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ogdc_hooks.forges.github.text import clean, fit_chars, safe_url
+from ogdc_hooks.forges.report import CommitReport, RunState
+
+DESCRIPTION_CHARS = 140
+
+STATES = {
+    RunState.QUEUED: "pending",
+    RunState.SUBMITTED: "pending",
+    RunState.RUNNING: "pending",
+    RunState.SUCCEEDED: "success",
+    RunState.DRY_RUN: "success",
+    RunState.FAILED: "failure",
+    RunState.INVALID: "failure",
+    RunState.REJECTED: "failure",
+    RunState.ERROR: "error",
+}
+
+
+def status_body(report: CommitReport) -> dict[str, Any]:
+    """The body of `POST /repos/{owner}/{repo}/statuses/{sha}` for this report."""
+    body: dict[str, Any] = {
+        "state": STATES[report.state],
+        "context": report.name,
+        "description": fit_chars(clean(report.title), DESCRIPTION_CHARS),
+    }
+    target_url = safe_url(report.details_url)
+    if target_url:
+        body["target_url"] = target_url
+    return body

@@ -11,12 +11,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
+from ogdc_hooks.recipes.problems import Problem
+
 NAME_PATTERN = r"^[a-zA-Z0-9 .-]+$"
+URL_PATTERN = r"^https?://[^/\s?#]+\S*$"
 # A Kubernetes object name (DNS-1123 subdomain), as a PersistentVolumeClaim is named.
 CLAIM_PATTERN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class _Strict(BaseModel):
@@ -25,17 +30,38 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def safe_filename(name: str) -> str:
+    """`name` if it can name a file in the workflow's input directory, else `ValueError`.
+
+    Input files are saved under these names, so a name must not climb out of
+    the directory or smuggle control characters into commands and manifests.
+    """
+    if name in ("", ".", "..") or "/" in name or _CONTROL.search(name):
+        raise ValueError(f"{name!r} cannot be used as a file name")
+    return name
+
+
+def url_filename(url: str) -> str:
+    """The name a URL's file is saved under: its last path segment, percent-decoded."""
+    segment = urlsplit(url).path.rsplit("/", 1)[-1]
+    try:
+        return safe_filename(unquote(segment))
+    except ValueError:
+        raise ValueError(f"{url!r} does not end in a usable file name") from None
+
+
 class UrlInput(_Strict):
     """A file fetched over HTTP(S) at the start of the workflow."""
 
-    type: Literal["url"] = "url"
-    value: str = Field(description="Absolute http or https URL of one input file.")
+    type: Literal["url"] = Field(default="url", description="May be left out with `value` given.")
+    value: str = Field(
+        pattern=URL_PATTERN, description="Absolute http or https URL of one input file."
+    )
 
     @field_validator("value")
     @classmethod
-    def _absolute_http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s?#]+[^\s]*$", value):
-            raise ValueError(f"{value!r} is not an absolute http or https URL")
+    def _names_a_file(cls, value: str) -> str:
+        url_filename(value)
         return value
 
 
@@ -47,16 +73,21 @@ class DataOneInput(_Strict):
         min_length=1, description="DataONE package identifier (resource map PID)."
     )
     filename: str | None = Field(
-        default=None, description="Glob (* and ?) on file names, case-insensitive."
+        default=None,
+        min_length=1,
+        description="Glob (* and ?) on file names, case-insensitive; all files when left out.",
     )
 
 
 class PvcMountInput(_Strict):
-    """Data already on a PersistentVolumeClaim, mounted read-only."""
+    """Data already on a PersistentVolumeClaim, mounted read-only at /mnt/data/<claim_name>/."""
 
     type: Literal["pvc_mount"]
-    claim_name: str = Field(pattern=CLAIM_PATTERN, description="Name of the claim.")
-    path: str = Field(min_length=1, description="Directory inside the claim.")
+    claim_name: str = Field(
+        pattern=CLAIM_PATTERN,
+        description="The workflow PVC or one listed in OGDC_ALLOWED_INPUT_PVCS.",
+    )
+    path: str = Field(min_length=1, description="Directory inside the claim (no '..').")
     glob: str = Field(default="*", min_length=1, description="Files of `path` to use.")
 
     @field_validator("path")
@@ -86,6 +117,8 @@ InputParam = Annotated[
 
 
 class RecipeInput(_Strict):
+    """Where the recipe's input files come from."""
+
     params: list[InputParam] = Field(min_length=1, description="At least one input.")
 
 
@@ -104,7 +137,9 @@ class ShellWorkflow(_Strict):
     """Each command line of `sh_file` becomes one step."""
 
     type: Literal["shell"]
-    sh_file: str = "recipe.sh"
+    sh_file: str = Field(
+        default="recipe.sh", min_length=1, description="Script inside the recipe directory."
+    )
     parallel: ParallelConfig = ParallelConfig()
 
 
@@ -112,21 +147,38 @@ class VizWorkflow(_Strict):
     """The PDG visualization pipeline: stage, batch, tile."""
 
     type: Literal["visualization"]
-    config_file: str | None = None
-    batch_size: int = Field(default=250, ge=1)
-    parallel: ParallelConfig = ParallelConfig()
+    config_file: str | None = Field(
+        default=None,
+        min_length=1,
+        description="JSON configuration inside the recipe directory; `{}` when left out.",
+    )
+    batch_size: int = Field(default=250, ge=1, description="Features per staging batch.")
+    parallel: ParallelConfig = Field(
+        default=ParallelConfig(), description="Accepted for compatibility and ignored."
+    )
+
+
+Workflow = ShellWorkflow | VizWorkflow
+WorkflowConfig = Annotated[Workflow, Field(discriminator="type")]
 
 
 class RecipeOutput(_Strict):
-    type: Literal["pvc", "temporary", "dataone"] = "pvc"
-    dataone_id: str | None = None
+    """Where the results go."""
+
+    type: Literal["pvc", "temporary", "dataone"] = Field(
+        default="pvc",
+        description="pvc: the workflow PVC; temporary: a zip kept 7 days; dataone: not yet.",
+    )
+    dataone_id: str | None = Field(default=None, description="Only used by `dataone` output.")
 
 
 class RecipeMeta(_Strict):
     """The contents of `meta.yml`."""
 
-    name: str = Field(pattern=NAME_PATTERN, description="Names the recipe and its workflows.")
-    workflow: Annotated[ShellWorkflow | VizWorkflow, Field(discriminator="type")]
+    name: str = Field(
+        min_length=1, pattern=NAME_PATTERN, description="Names the recipe and its workflows."
+    )
+    workflow: WorkflowConfig
     input: RecipeInput
     output: RecipeOutput = RecipeOutput()
 
@@ -141,7 +193,8 @@ class Recipe:
     """A validated recipe with everything rendering needs, read from the repository.
 
     `directory` and `meta_path` are relative to the repository root (POSIX), so
-    problems and reports can point at files on the commit.
+    problems and reports can point at files on the commit. `warnings` are the
+    problems of severity "warning" that did not stop the recipe from loading.
     """
 
     directory: str
@@ -149,6 +202,7 @@ class Recipe:
     meta: RecipeMeta
     commands: tuple[str, ...] = ()
     viz_config: str = "{}"
+    warnings: tuple[Problem, ...] = ()
 
     @property
     def id(self) -> str:

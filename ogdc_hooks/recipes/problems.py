@@ -6,6 +6,7 @@ check-run annotations for the commit.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -39,6 +40,11 @@ class Problem:
             "annotation_level": "failure" if self.severity == "error" else "warning",
             "message": f"{self.key_path}: {self.message}" if self.key_path else self.message,
         }
+
+
+def sort_problems(problems: Iterable[Problem]) -> tuple[Problem, ...]:
+    """In reading order: by file, then line, then column."""
+    return tuple(sorted(problems, key=lambda problem: (problem.path, problem.line, problem.column)))
 
 
 class RecipeInvalid(Exception):

@@ -110,7 +110,6 @@ class AppCredentials:
         self._tokens: dict[int, InstallationToken] = {}
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._installations: dict[str, int] = {}  # "owner/name" -> installation id
-        self.exchanges = 0  # token exchanges made, for metrics and tests
 
     async def grant(self, repository: str, installation_id: int | None = None) -> Grant:
         """An installation token for `repository`, finding its installation if not given."""
@@ -144,7 +143,6 @@ class AppCredentials:
                 jwt=await self._app_jwt(),
             )
             token = parse_installation_token(answer)
-            self.exchanges += 1
             self._tokens[installation_id] = token
             log.info("github: new token for installation %s", installation_id)
             return token

@@ -1,0 +1,169 @@
+"""Shared pieces of the rendering tests (no tests here): recipes built in memory,
+canned resolved inputs for the reference recipes, and how Kubernetes reads args."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import yaml
+
+from ogdc_hooks.recipes.model import InputFile, Recipe, RecipeMeta
+from ogdc_hooks.recipes.render import RenderSettings, RunIdentity, render_workflow
+
+NODE = "https://arcticdata.io/metacat/d1/mn"
+RUN_ID = "0123456789abcdef0123456789abcdef"
+SETTINGS = RenderSettings()
+REFERENCE_NAMES = (
+    "agb-plant",
+    "agb-woodyplant",
+    "agb-woodyplant-dominance",
+    "greenland-ice-sheet",
+    "sea-ice-conc",
+    "seal-tags",
+    "viz-workflow",
+)
+REFVENV_PYTHON = Path("/work/refvenv/bin/python")
+REFERENCE_SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "render_reference.py"
+
+
+def run_identity(**fields: Any) -> RunIdentity:
+    values: dict[str, Any] = {"run_id": RUN_ID, "recipe_path": "recipes/test"}
+    values.update(fields)
+    return RunIdentity(**values)
+
+
+def make_recipe(
+    name: str = "Test recipe",
+    *,
+    params: list[dict[str, Any]] | None = None,
+    output: str = "pvc",
+    commands: tuple[str, ...] = ("cp /input_dir/* /output_dir/",),
+    parallel: dict[str, Any] | None = None,
+    viz: dict[str, Any] | None = None,
+    viz_config: str = "{}",
+) -> Recipe:
+    """A validated recipe built in memory (no files), as loading would produce it."""
+    workflow: dict[str, Any] = (
+        {"type": "visualization", **viz}
+        if viz is not None
+        else {
+            "type": "shell",
+            **({"parallel": parallel} if parallel is not None else {}),
+        }
+    )
+    meta = RecipeMeta.model_validate(
+        {
+            "name": name,
+            "workflow": workflow,
+            "input": {"params": params or [{"type": "url", "value": url_of(0)}]},
+            "output": {"type": output},
+        }
+    )
+    return Recipe(
+        directory="recipes/test",
+        meta_path="recipes/test/meta.yml",
+        meta=meta,
+        commands=commands if viz is None else (),
+        viz_config=viz_config,
+    )
+
+
+def url_of(index: int) -> str:
+    return f"https://data.example.org/ogdc/input-{index:05d}.tif"
+
+
+def url_params(count: int) -> list[dict[str, Any]]:
+    return [{"type": "url", "value": url_of(i)} for i in range(count)]
+
+
+def url_inputs(count: int) -> list[InputFile]:
+    return [InputFile(url_of(i), url_of(i).rsplit("/", 1)[-1]) for i in range(count)]
+
+
+def object_url(identifier: str) -> str:
+    return f"{NODE}/v2/object/{quote(identifier, safe='')}"
+
+
+def canned_objects(dataset: str, pattern: str | None) -> list[tuple[str, str]]:
+    """What DataONE would answer for a reference recipe's param: (url, filename)s."""
+    names = (
+        [f"percent_gris_rcp{rcp}.nc" for rcp in ("26", "45", "85")]
+        if pattern and "*" in pattern
+        else [pattern or "data.csv"]
+    )
+    return [(object_url(f"urn:uuid:{dataset}/{name}"), name) for name in names]
+
+
+def resolved_inputs(recipe: Recipe) -> list[InputFile]:
+    """The recipe's inputs as `resolve_inputs` would give them, DataONE answered from cans."""
+    files: list[InputFile] = []
+    for param in recipe.meta.input.params:
+        if param.type == "url":
+            files.append(InputFile(param.value, param.value.rsplit("/", 1)[-1]))
+        elif param.type == "dataone":
+            files += [
+                InputFile(u, n) for u, n in canned_objects(param.dataset_identifier, param.filename)
+            ]
+    return files
+
+
+def render(recipe: Recipe, inputs: list[InputFile] | None = None, **run: Any) -> dict[str, Any]:
+    files = resolved_inputs(recipe) if inputs is None else inputs
+    return render_workflow(recipe, files, SETTINGS, run_identity(**run))
+
+
+def k8s_expand(arg: str) -> str:
+    """What the container receives for a `command`/`args` string (no env vars defined):
+    Kubernetes turns `$$` into `$` and keeps unresolvable `$(NAME)` as written."""
+    return re.sub(r"\$(\$?)", lambda match: "$", arg)
+
+
+def templates(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {template["name"]: template for template in manifest["spec"]["templates"]}
+
+
+def shell_script(template: dict[str, Any]) -> str:
+    """The script a `sh -c` container template runs, as the container receives it."""
+    container = template["container"]
+    assert container["command"] == ["sh", "-c"]
+    [arg] = container["args"]
+    return k8s_expand(arg)
+
+
+def reference_render(recipe_dirs: dict[str, Path], force_pvc: set[str]) -> dict[str, Any]:
+    """ogdc-runner 0.3.0's own rendering of the given recipes (needs its virtualenv)."""
+    job = {
+        "recipes": [
+            {"name": name, "dir": str(path), "force_pvc": name in force_pvc}
+            for name, path in recipe_dirs.items()
+        ],
+        "dataone": {
+            f"{dataset}|{pattern}": canned_objects(dataset, pattern)
+            for dataset, pattern in _reference_dataone_params(recipe_dirs.values())
+        },
+    }
+    done = subprocess.run(
+        [str(REFVENV_PYTHON), str(REFERENCE_SCRIPT)],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def _reference_dataone_params(dirs: Any) -> list[tuple[str, str | None]]:
+    found = []
+    for directory in dirs:
+        meta = yaml.safe_load((Path(directory) / "meta.yml").read_text())
+        for param in meta["input"]["params"]:
+            if param.get("type") == "dataone":
+                found.append((param["dataset_identifier"], param.get("filename")))
+    return found

@@ -72,6 +72,8 @@ class Settings:
     github_app_private_key: Secret | None = None
     github_token: Secret | None = None
     # Operations
+    worker_slots: int = 4  # 0: this replica only takes requests; others do the work
+    argo_poll_seconds: int = 30
     log_format: str = "text"
     log_level: str = "INFO"
 
@@ -119,6 +121,16 @@ def _positive_int(raw: str) -> int:
         raise ValueError(f"must be a whole number, got {raw!r}") from None
     if value < 1:
         raise ValueError(f"must be at least 1, got {value}")
+    return value
+
+
+def _count(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"must be a whole number, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"must be 0 or more, got {value}")
     return value
 
 
@@ -210,6 +222,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         github_app_id=_text(env, "GITHUB_APP_ID"),
         github_app_private_key=_private_key(env),
         github_token=_secret(env, "GITHUB_TOKEN"),
+        worker_slots=_parsed(env, "OGDC_WORKER_SLOTS", _count, 4),
+        argo_poll_seconds=_parsed(env, "OGDC_ARGO_POLL_SECONDS", _positive_int, 30),
         log_format=_parsed(env, "OGDC_LOG_FORMAT", _choice("text", "json"), "text"),
         log_level=_parsed(
             env, "OGDC_LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info"

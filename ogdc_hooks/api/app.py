@@ -20,7 +20,7 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from ogdc_hooks import __version__
-from ogdc_hooks.api import accounts, health, metrics, openapi
+from ogdc_hooks.api import accounts, health, metrics, openapi, runs, webhooks
 from ogdc_hooks.api.context import (
     DATABASE,
     LOGIN_THROTTLE,
@@ -38,11 +38,12 @@ from ogdc_hooks.auth.users import UserStore
 from ogdc_hooks.db.engine import open_database
 from ogdc_hooks.db.migrate import migrate
 from ogdc_hooks.logs import log_event
+from ogdc_hooks.pipeline.service import pipeline_context
 from ogdc_hooks.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
-API_MODULES: tuple[ApiModule, ...] = (health, accounts, metrics, openapi)
+API_MODULES: tuple[ApiModule, ...] = (health, accounts, webhooks, runs, metrics, openapi)
 
 BackgroundContext = Callable[[web.Application], AsyncIterator[None]]
 
@@ -84,7 +85,7 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
     await database.close()
 
 
-BACKGROUND_CONTEXTS: tuple[BackgroundContext, ...] = (database_context,)
+BACKGROUND_CONTEXTS: tuple[BackgroundContext, ...] = (database_context, pipeline_context)
 
 
 def _add_routes(app: web.Application, root_path: str) -> None:

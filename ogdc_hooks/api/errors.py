@@ -19,12 +19,19 @@ from ogdc_hooks.logs import REQUEST_ID
 
 log = logging.getLogger(__name__)
 
-_REASONS = {
+class _PayloadTooLarge(web.HTTPClientError):
+    """413 without aiohttp's size arguments: the handler words the detail itself."""
+
+    status_code = 413
+
+
+_REASONS: dict[int, type[web.HTTPException]] = {
     400: web.HTTPBadRequest,
     401: web.HTTPUnauthorized,
     403: web.HTTPForbidden,
     404: web.HTTPNotFound,
     409: web.HTTPConflict,
+    413: _PayloadTooLarge,
     415: web.HTTPUnsupportedMediaType,
     422: web.HTTPUnprocessableEntity,
     429: web.HTTPTooManyRequests,

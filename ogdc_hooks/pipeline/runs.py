@@ -7,6 +7,7 @@ and a crash between the two cannot happen.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -71,6 +72,7 @@ class NewRun:
     attempt: int = 1
     requested_by: str | None = None
     overwrite: bool = False
+    dry_run: bool = False
     installation_id: int | None = None
     state: RunState = RunState.QUEUED
     message: str | None = None
@@ -98,6 +100,26 @@ async def create_run(connection: AsyncConnection, new: NewRun) -> RunRecord | No
     )
     await ask_for_report(connection, row.id)
     return RunRecord.from_row(row)
+
+
+async def create_next_attempt(connection: AsyncConnection, new: NewRun) -> RunRecord:
+    """Create the next attempt of a recipe at a commit (a re-run or an API submission)."""
+    while True:
+        latest = (
+            await connection.execute(
+                select(func.max(RUNS.c.attempt)).where(
+                    RUNS.c.repository == new.repository,
+                    RUNS.c.commit_sha == new.commit_sha,
+                    RUNS.c.recipe == new.recipe,
+                )
+            )
+        ).scalar_one()
+        run = await create_run(connection, dataclasses.replace(new, attempt=int(latest or 0) + 1))
+        if run is not None:  # else a concurrent request took that number: take the next
+            await queue.enqueue(
+                connection, "prepare", {"run": str(run.id)}, key=f"prepare:{run.id}"
+            )
+            return run
 
 
 async def find_run(
@@ -160,10 +182,11 @@ async def change_state(
     return True
 
 
-async def set_fields(engine: AsyncEngine, run_id: uuid.UUID, **fields: Any) -> None:
-    """Record facts that are not state changes (check run id, report error)."""
-    async with engine.begin() as connection:
-        await connection.execute(update(RUNS).where(RUNS.c.id == run_id).values(**fields))
+async def update_fields(connection: AsyncConnection, run_id: uuid.UUID, **fields: Any) -> None:
+    """Record facts that are not state changes (rendered workflow, check run id, report error)."""
+    await connection.execute(
+        update(RUNS).where(RUNS.c.id == run_id).values(updated_at=func.now(), **fields)
+    )
 
 
 async def run_events(engine: AsyncEngine, run_id: uuid.UUID) -> list[dict[str, Any]]:

@@ -1,0 +1,344 @@
+"""Runs through the token API: submit a recipe, follow it, fetch its output.
+
+`/submit` queues the same kind of run a push makes (clone, validate, render,
+submit, report) and waits a little for the workflow name, so a caller of
+ogdc-runner's API gets `recipe_workflow_name` as before. Every route needs a token.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from ogdc_hooks.api.bodies import FORM, JSON, read_body
+from ogdc_hooks.api.errors import api_error
+from ogdc_hooks.api.openapi import operation
+from ogdc_hooks.api.security import authenticated_user
+from ogdc_hooks.forges.report import RunState
+from ogdc_hooks.pipeline import runs
+from ogdc_hooks.pipeline.context import PIPELINE
+from ogdc_hooks.pipeline.runs import RunFilter, RunRecord
+from ogdc_hooks.pipeline.sources import BadSource, parse_source
+from ogdc_hooks.pipeline.submission import SubmissionRefused, submit_recipe, wait_for_workflow
+
+PUBLISHED_ZIP = "published_zip"  # the artifact a `temporary` output is zipped into
+SUBMIT_WAIT = 20.0  # seconds /submit waits for the workflow name before answering without it
+
+# Argo's words for our states, as ogdc-runner's /status answered.
+_PHASES = {
+    RunState.QUEUED: "Pending",
+    RunState.SUBMITTED: "Pending",
+    RunState.RUNNING: "Running",
+    RunState.SUCCEEDED: "Succeeded",
+    RunState.FAILED: "Failed",
+    RunState.ERROR: "Error",
+    RunState.INVALID: "Error",
+    RunState.REJECTED: "Error",
+    RunState.DRY_RUN: "Skipped",
+}
+
+
+class SubmitRequest(BaseModel):
+    recipe_path: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="github://ORG:REPO@REF/PATH, or an http(s) git URL with `ref` and `path`.",
+    )
+    ref: str | None = Field(default=None, min_length=1, max_length=250)
+    path: str | None = Field(default=None, min_length=1, max_length=500)
+    overwrite: bool = False
+
+
+class SubmitResponse(BaseModel):
+    message: str
+    recipe_workflow_name: str | None
+    run_id: str
+    state: RunState
+
+
+class StatusResponse(BaseModel):
+    recipe_workflow_name: str
+    status: str
+    state: RunState
+    run_id: str
+    timestamp: datetime
+
+
+class OutputResponse(BaseModel):
+    data_url: str
+
+
+class RunEventView(BaseModel):
+    state: RunState
+    message: str | None
+    at: datetime
+
+
+class RunView(BaseModel):
+    id: str
+    repository: str
+    commit_sha: str
+    ref: str | None
+    recipe: str
+    attempt: int
+    trigger: str
+    requested_by: str | None
+    overwrite: bool
+    dry_run: bool
+    state: RunState
+    message: str | None
+    workflow_name: str | None
+    problems: list[dict[str, Any]]
+    report_error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, run: RunRecord) -> RunView:
+        values = {name: getattr(run, name) for name in cls.model_fields if name != "id"}
+        values["problems"] = run.problems or []
+        return cls(id=str(run.id), **values)
+
+
+class RunDetail(RunView):
+    events: list[RunEventView]
+
+
+class RunPage(BaseModel):
+    runs: list[RunView]
+    total: int
+    limit: int
+    offset: int
+
+
+routes = web.RouteTableDef()
+
+
+def _json(model: BaseModel, status: int = 200) -> web.Response:
+    return web.json_response(model.model_dump(mode="json"), status=status)
+
+
+@routes.post("/submit")
+async def submit(request: web.Request) -> web.Response:
+    body = await read_body(request, SubmitRequest, (JSON, FORM))
+    pipeline = request.app[PIPELINE]
+    try:
+        source = parse_source(
+            body.recipe_path, body.ref, body.path, pipeline.settings.github_api_url
+        )
+        run = await submit_recipe(
+            pipeline, source, authenticated_user(request).name, body.overwrite
+        )
+    except BadSource as err:
+        raise api_error(422, str(err)) from None
+    except SubmissionRefused as err:
+        raise api_error(err.status, str(err)) from None
+    run = await wait_for_workflow(pipeline, run.id, within=SUBMIT_WAIT)
+    if run.workflow_name:
+        message = f"Submitted recipe {run.recipe} as workflow {run.workflow_name}."
+    else:
+        message = f"Recipe {run.recipe} is {run.state.value}" + (
+            f": {run.message}" if run.message else "."
+        )
+    return _json(
+        SubmitResponse(
+            message=message,
+            recipe_workflow_name=run.workflow_name,
+            run_id=str(run.id),
+            state=run.state,
+        ),
+        status=202,
+    )
+
+
+async def _run_of_workflow(request: web.Request) -> RunRecord:
+    name = request.match_info["recipe_workflow_name"]
+    run = await runs.get_run_by_workflow(request.app[PIPELINE].database.engine, name)
+    if run is None:
+        raise api_error(404, f"No workflow named {name!r} was submitted by ogdc-hooks.")
+    return run
+
+
+@routes.get("/status/{recipe_workflow_name}")
+async def status(request: web.Request) -> web.Response:
+    run = await _run_of_workflow(request)
+    assert run.workflow_name is not None
+    return _json(
+        StatusResponse(
+            recipe_workflow_name=run.workflow_name,
+            status=_PHASES[run.state],
+            state=run.state,
+            run_id=str(run.id),
+            timestamp=datetime.now(UTC),
+        )
+    )
+
+
+@routes.get("/output/{recipe_workflow_name}")
+async def output(request: web.Request) -> web.Response:
+    run = await _run_of_workflow(request)
+    pipeline = request.app[PIPELINE]
+    if run.state is not RunState.SUCCEEDED:
+        raise api_error(409, f"Workflow {run.workflow_name} has not succeeded (it is {run.state}).")
+    if not _publishes_zip(run.workflow or {}):
+        raise api_error(404, f"Workflow {run.workflow_name} has no temporary output to download.")
+    if pipeline.workflows is None:
+        raise api_error(503, "No Argo Server is configured to serve outputs.")
+    assert run.workflow_name is not None
+    url = await pipeline.workflows.output_url(run.workflow_name, PUBLISHED_ZIP)
+    if url is None:
+        raise api_error(404, f"Argo has no {PUBLISHED_ZIP} output for {run.workflow_name}.")
+    return _json(OutputResponse(data_url=url))
+
+
+def _publishes_zip(workflow: dict[str, Any]) -> bool:
+    """Whether a rendered workflow has a `temporary` output (the zip artifact)."""
+    return any(
+        artifact.get("name") == PUBLISHED_ZIP
+        for template in workflow.get("spec", {}).get("templates", [])
+        for artifact in (template.get("outputs") or {}).get("artifacts") or []
+    )
+
+
+def _run_id(request: web.Request) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.match_info["run_id"])
+    except ValueError:
+        raise api_error(404, "No such run.") from None
+
+
+@routes.get("/runs")
+async def list_runs(request: web.Request) -> web.Response:
+    query = request.query
+    try:
+        limit = int(query.get("limit", "20"))
+        offset = int(query.get("offset", "0"))
+        state = RunState(query["state"]) if "state" in query else None
+    except ValueError as err:
+        raise api_error(422, f"bad query parameter: {err}") from None
+    if not 1 <= limit <= 100 or offset < 0:
+        raise api_error(422, "limit must be 1-100 and offset at least 0")
+    where = RunFilter(query.get("repository"), query.get("commit"), query.get("recipe"), state)
+    page, total = await runs.list_runs(
+        request.app[PIPELINE].database.engine, where, limit=limit, offset=offset
+    )
+    return _json(
+        RunPage(runs=[RunView.of(r) for r in page], total=total, limit=limit, offset=offset)
+    )
+
+
+@routes.get("/runs/{run_id}")
+async def get_run(request: web.Request) -> web.Response:
+    engine = request.app[PIPELINE].database.engine
+    run = await runs.get_run(engine, _run_id(request))
+    if run is None:
+        raise api_error(404, "No such run.")
+    events = [RunEventView(**event) for event in await runs.run_events(engine, run.id)]
+    return _json(RunDetail(**RunView.of(run).model_dump(), events=events))
+
+
+@routes.get("/runs/{run_id}/workflow")
+async def get_run_workflow(request: web.Request) -> web.Response:
+    run = await runs.get_run(request.app[PIPELINE].database.engine, _run_id(request))
+    if run is None:
+        raise api_error(404, "No such run.")
+    if run.workflow is None:
+        raise api_error(404, "This run has no rendered workflow.")
+    return web.json_response(run.workflow)
+
+
+def _path(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "minLength": 1},
+    }
+
+
+def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema}
+
+
+_WORKFLOW = _path("recipe_workflow_name", "The Argo workflow's name")
+_RUN = _path("run_id", "The run's id (a UUID)")
+
+openapi_paths: dict[str, dict[str, Any]] = {
+    "/submit": {
+        "post": operation(
+            "Submit a recipe from a git repository (the same run as a push)",
+            body={JSON: SubmitRequest, FORM: SubmitRequest},
+            responses={202: ("Queued; the workflow name once known", SubmitResponse)},
+            errors={
+                422: "The recipe location cannot be used",
+                503: "The repository is unreachable",
+            },
+        )
+    },
+    "/status/{recipe_workflow_name}": {
+        "get": operation(
+            "A submitted workflow's status",
+            parameters=[_WORKFLOW],
+            responses={200: ("Its status", StatusResponse)},
+            errors={404: "No such workflow of ours"},
+        )
+    },
+    "/output/{recipe_workflow_name}": {
+        "get": operation(
+            "Where to download a finished workflow's temporary output",
+            parameters=[_WORKFLOW],
+            responses={200: ("The download URL", OutputResponse)},
+            errors={
+                404: "No such workflow, or it has no temporary output",
+                409: "The workflow has not succeeded",
+                503: "No Argo Server is configured",
+            },
+        )
+    },
+    "/runs": {
+        "get": operation(
+            "Runs, newest first, filtered and paged",
+            parameters=[
+                _query("repository", {"type": "string"}),
+                _query("commit", {"type": "string"}),
+                _query("recipe", {"type": "string"}),
+                _query("state", {"type": "string", "enum": [s.value for s in RunState]}),
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
+                _query("offset", {"type": "integer", "minimum": 0}),
+            ],
+            responses={200: ("A page of runs", RunPage)},
+            errors={422: "A bad filter or page"},
+        )
+    },
+    "/runs/{run_id}": {
+        "get": operation(
+            "One run with every state change and its time",
+            parameters=[_RUN],
+            responses={200: ("The run", RunDetail)},
+            errors={404: "No such run"},
+        )
+    },
+    "/runs/{run_id}/workflow": {
+        "get": operation(
+            "The Argo workflow rendered for a run",
+            parameters=[_RUN],
+            responses={200: ("The workflow manifest", "application/json")},
+            errors={404: "No such run, or nothing rendered"},
+        )
+    },
+}
+openapi_models: tuple[type[BaseModel], ...] = (
+    SubmitRequest,
+    SubmitResponse,
+    StatusResponse,
+    OutputResponse,
+    RunEventView,
+    RunView,
+    RunDetail,
+    RunPage,
+)

@@ -1,0 +1,39 @@
+"""Telling the forge about a run's current state (the `report` job).
+
+A report job always sends the run's state *at the time it runs*; changes that
+happen meanwhile queue the job once more (see `jobs/queue.py`), so the last
+word on the commit is always the latest state, and reports of one run never
+race each other.
+"""
+
+from __future__ import annotations
+
+from ogdc_hooks.forges.github.errors import PermanentForgeError
+from ogdc_hooks.jobs.queue import Job
+from ogdc_hooks.pipeline import runs
+from ogdc_hooks.pipeline.context import Pipeline
+from ogdc_hooks.pipeline.push import run_id_of
+from ogdc_hooks.pipeline.reporting import commit_report
+
+
+async def handle_report(pipeline: Pipeline, job: Job) -> None:
+    run = await runs.get_run(pipeline.database.engine, run_id_of(job))
+    if run is None or pipeline.forge is None:
+        return
+    report = commit_report(
+        run, ui_base=pipeline.settings.argo_ui_base, namespace=pipeline.settings.argo_namespace
+    )
+    try:
+        forge_id = await pipeline.forge.report(report, run.check_run_id, run.installation_id)
+    except PermanentForgeError as err:
+        await record_report_failure(pipeline, job, str(err))
+        return
+    if forge_id is not None and forge_id != run.check_run_id:
+        async with pipeline.database.engine.begin() as connection:
+            await runs.update_fields(connection, run.id, check_run_id=forge_id, report_error=None)
+
+
+async def record_report_failure(pipeline: Pipeline, job: Job, error: str) -> None:
+    """Reporting failed for good: the run goes on; the failure is kept on the run."""
+    async with pipeline.database.engine.begin() as connection:
+        await runs.update_fields(connection, run_id_of(job), report_error=error[:2000])

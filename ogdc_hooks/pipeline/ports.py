@@ -1,0 +1,52 @@
+"""What the pipeline needs from the outside world, stated as small protocols.
+
+The pipeline never names Argo's or GitHub's HTTP details: `argo/` and
+`forges/github/` provide objects of these shapes (Pipelines-as-Code style), so a
+second forge is a new module, not a rewrite, and the pipeline's tests can run
+against the fake servers through the real adapters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from ogdc_hooks.forges.report import CommitReport
+
+
+class WorkflowEngine(Protocol):
+    """Where rendered workflows run (the Argo Server)."""
+
+    async def submit(self, workflow: dict[str, Any]) -> str:
+        """Create the workflow; return its name."""
+        ...
+
+    async def find_by_run(self, run_id: str) -> str | None:
+        """The name of the workflow labelled with this run id, if one was created."""
+        ...
+
+    async def get(self, name: str) -> dict[str, Any] | None:
+        """The workflow as the engine sees it now; None when it no longer exists."""
+        ...
+
+    async def output_url(self, name: str, artifact: str) -> str | None:
+        """Where the named output artifact of a finished workflow can be downloaded."""
+        ...
+
+    def watch(self) -> AsyncIterator[tuple[bool, dict[str, Any]]]:
+        """Every change to any workflow of ours as (deleted?, workflow), until the stream ends."""
+        ...
+
+
+class Forge(Protocol):
+    """Where recipes live and reports go (GitHub)."""
+
+    async def clone_token(self, repository: str, installation_id: int | None) -> str | None:
+        """A token that may read the repository, or None to clone anonymously."""
+        ...
+
+    async def report(
+        self, report: CommitReport, previous_id: int | None, installation_id: int | None
+    ) -> int | None:
+        """Show the report on the commit; return the forge's id of it for later updates."""
+        ...

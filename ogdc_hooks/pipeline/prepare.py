@@ -1,0 +1,94 @@
+"""Turning one recipe of a checked-out commit into a stored, ready-to-submit workflow.
+
+Validation, DataONE resolution and rendering happen here, once per run. The
+outcome is stored on the run (workflow, problems, state) so that submitting
+and reporting never need the checkout again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ogdc_hooks.forges.report import RunState
+from ogdc_hooks.jobs import queue
+from ogdc_hooks.pipeline import runs
+from ogdc_hooks.pipeline.context import Pipeline
+from ogdc_hooks.pipeline.runs import RunRecord
+from ogdc_hooks.recipes.dataone import DataOneError, resolve_inputs
+from ogdc_hooks.recipes.load import load_recipe
+from ogdc_hooks.recipes.problems import Problem, RecipeInvalid
+from ogdc_hooks.recipes.render import RenderError, RunIdentity, render_workflow
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    state: RunState  # QUEUED (ready to submit), DRY_RUN, INVALID or ERROR
+    message: str | None = None
+    workflow: dict[str, object] | None = None
+    problems: tuple[Problem, ...] = ()
+
+
+def _identity(run: RunRecord) -> RunIdentity:
+    return RunIdentity(
+        run_id=run.id.hex,
+        repository=run.repository,
+        commit=run.commit_sha,
+        recipe_path=run.recipe,
+        overwrite=run.overwrite,
+        requested_by=run.requested_by,
+    )
+
+
+def _problems_message(problems: tuple[Problem, ...]) -> str:
+    errors = [p for p in problems if p.severity == "error"]
+    shown = "\n".join(f"- {p}" for p in errors[:20])
+    more = f"\n- ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+    return f"{len(errors)} problem(s) in the recipe:\n{shown}{more}"
+
+
+async def prepare(
+    pipeline: Pipeline, repo_dir: Path, run: RunRecord, dry_reason: str | None
+) -> Prepared:
+    """Validate, resolve and render one recipe; never raises for a problem of the recipe."""
+    try:
+        recipe = await asyncio.to_thread(load_recipe, repo_dir, run.recipe, pipeline.load_policy)
+    except RecipeInvalid as err:
+        return Prepared(RunState.INVALID, _problems_message(err.problems), problems=err.problems)
+    try:
+        inputs = await resolve_inputs(recipe, pipeline.settings.dataone_node_url, pipeline.session)
+    except DataOneError as err:
+        return Prepared(RunState.ERROR, str(err), problems=recipe.warnings)
+    try:
+        workflow = await asyncio.to_thread(
+            render_workflow, recipe, inputs, pipeline.render_settings, _identity(run)
+        )
+    except RenderError as err:
+        return Prepared(RunState.INVALID, str(err), problems=recipe.warnings)
+    if dry_reason is not None:
+        return Prepared(RunState.DRY_RUN, dry_reason, workflow, recipe.warnings)
+    return Prepared(RunState.QUEUED, None, workflow, recipe.warnings)
+
+
+async def record(connection: AsyncConnection, run: RunRecord, prepared: Prepared) -> None:
+    """Store the outcome; a ready run stays queued and gets its submit job at once."""
+    fields = {
+        "workflow": prepared.workflow,
+        "problems": [dataclasses.asdict(p) for p in prepared.problems] or None,
+        "dry_run": prepared.state is RunState.DRY_RUN,
+    }
+    if prepared.state is not RunState.QUEUED:
+        await runs.change_state(
+            connection,
+            run.id,
+            prepared.state,
+            prepared.message,
+            only_from=[RunState.QUEUED],
+            **fields,
+        )
+        return
+    await runs.update_fields(connection, run.id, **fields)
+    await queue.enqueue(connection, "submit", {"run": str(run.id)}, key=f"submit:{run.id}")

@@ -1,0 +1,68 @@
+"""Re-running a recipe at a commit when someone asks GitHub to ("Re-run" on a check run)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from ogdc_hooks.forges.report import RunState
+from ogdc_hooks.jobs.queue import Job
+from ogdc_hooks.pipeline import runs
+from ogdc_hooks.pipeline.context import Pipeline
+from ogdc_hooks.pipeline.push import delivery_payload
+from ogdc_hooks.pipeline.runs import NewRun, RunRecord
+
+log = logging.getLogger(__name__)
+
+
+def _requested_run(payload: dict[str, Any]) -> uuid.UUID | None:
+    external_id = (payload.get("check_run") or {}).get("external_id")
+    try:
+        return uuid.UUID(str(external_id))
+    except ValueError:
+        return None
+
+
+async def start_rerun(
+    pipeline: Pipeline, original: RunRecord, trigger: str, requested_by: str
+) -> RunRecord:
+    """A new attempt of `original`'s recipe at the same commit, queued for preparing."""
+    new = NewRun(
+        repository=original.repository,
+        clone_url=original.clone_url,
+        commit_sha=original.commit_sha,
+        recipe=original.recipe,
+        trigger=trigger,
+        ref=original.ref,
+        requested_by=requested_by,
+        overwrite=True,
+        dry_run=original.dry_run,
+        installation_id=original.installation_id,
+        message=original.message if original.dry_run else None,
+    )
+    async with pipeline.database.engine.begin() as connection:
+        return await runs.create_next_attempt(connection, new)
+
+
+async def handle_rerequest(pipeline: Pipeline, job: Job) -> None:
+    payload = await delivery_payload(pipeline, job.payload["delivery"])
+    run_id = _requested_run(payload)
+    original = await runs.get_run(pipeline.database.engine, run_id) if run_id else None
+    if original is None or not original.recipe:
+        log.info("re-run requested for a check that is not a recipe run of ours; ignored")
+        return
+    login = (payload.get("sender") or {}).get("login")
+    user = await pipeline.users.by_github_login(login) if login else None
+    if user is None or not user.is_active:
+        async with pipeline.database.engine.begin() as connection:
+            await runs.change_state(
+                connection,
+                original.id,
+                original.state,
+                f"A re-run was asked for by @{login}, who is not a known, active ogdc-hooks user.",
+            )
+        return
+    if original.state is RunState.REJECTED:
+        return
+    await start_rerun(pipeline, original, "rerequest", user.name)

@@ -1,0 +1,128 @@
+"""The pipeline inside the service process: its worker and its workflow follower.
+
+Composed here, started with the application (`app.cleanup_ctx`) after the
+database, and stopped with it; a stopped worker's jobs are taken over by
+another replica once their leases run out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from ogdc_hooks.api.context import DATABASE, SETTINGS, USERS
+from ogdc_hooks.argo.client import ArgoClient
+from ogdc_hooks.argo.engine import ArgoEngine
+from ogdc_hooks.forges.github.reporter import make_reporter
+from ogdc_hooks.forges.report import RunState
+from ogdc_hooks.jobs.queue import Job
+from ogdc_hooks.jobs.worker import Worker
+from ogdc_hooks.pipeline import runs
+from ogdc_hooks.pipeline.context import PIPELINE, Pipeline
+from ogdc_hooks.pipeline.follow import follow
+from ogdc_hooks.pipeline.installations import handle_installation
+from ogdc_hooks.pipeline.notify import handle_report, record_report_failure
+from ogdc_hooks.pipeline.push import (
+    PushFacts,
+    delivery_payload,
+    handle_prepare,
+    handle_push,
+    push_run,
+    run_id_of,
+)
+from ogdc_hooks.pipeline.rerun import handle_rerequest
+from ogdc_hooks.pipeline.submit import handle_submit
+from ogdc_hooks.recipes.render import RenderSettings
+from ogdc_hooks.recipes.validate import LoadPolicy
+
+log = logging.getLogger(__name__)
+
+
+async def _run_error(pipeline: Pipeline, job: Job, error: str) -> None:
+    """A run's job failed for good: the run ends in error with the reason, and is reported."""
+    async with pipeline.database.engine.begin() as connection:
+        await runs.change_state(
+            connection,
+            run_id_of(job),
+            RunState.ERROR,
+            error,
+            only_from=[RunState.QUEUED, RunState.SUBMITTED, RunState.RUNNING],
+        )
+
+
+async def _push_error(pipeline: Pipeline, job: Job, error: str) -> None:
+    """A push could not be handled (e.g. the commit could not be cloned): say so on the commit."""
+    push = PushFacts.from_payload(await delivery_payload(pipeline, job.payload["delivery"]))
+    async with pipeline.database.engine.begin() as connection:
+        await runs.create_run(
+            connection,
+            push_run(push, "", RunState.ERROR, None, f"The push could not be processed: {error}"),
+        )
+
+
+def build_worker(pipeline: Pipeline) -> Worker:
+    bound = functools.partial
+    return Worker(
+        pipeline.database.engine,
+        handlers={
+            "push": bound(handle_push, pipeline),
+            "rerequest": bound(handle_rerequest, pipeline),
+            "installation": bound(handle_installation, pipeline),
+            "prepare": bound(handle_prepare, pipeline),
+            "submit": bound(handle_submit, pipeline),
+            "report": bound(handle_report, pipeline),
+        },
+        give_up={
+            "push": bound(_push_error, pipeline),
+            "prepare": bound(_run_error, pipeline),
+            "submit": bound(_run_error, pipeline),
+            "report": bound(record_report_failure, pipeline),
+        },
+        slots=pipeline.settings.worker_slots,
+    )
+
+
+async def pipeline_context(app: web.Application) -> AsyncIterator[None]:
+    """Build the pipeline, run its worker and follower for the life of the app."""
+    settings = app[SETTINGS]
+    timeout = aiohttp.ClientTimeout(total=None, connect=15, sock_read=120)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        workdir = Path(tempfile.gettempdir()) / "ogdc-hooks-checkouts"
+        workdir.mkdir(mode=0o700, exist_ok=True)
+        pipeline = Pipeline(
+            settings=settings,
+            database=app[DATABASE],
+            session=session,
+            users=app[USERS],
+            workflows=None
+            if settings.dry_run
+            else ArgoEngine(ArgoClient.from_settings(settings, session)),
+            forge=make_reporter(settings, session),
+            render_settings=RenderSettings.from_settings(settings),
+            load_policy=LoadPolicy.from_settings(settings),
+            workdir=workdir,
+        )
+        app[PIPELINE] = pipeline
+        tasks = []
+        if settings.worker_slots:
+            tasks = [
+                asyncio.create_task(build_worker(pipeline).run(), name="ogdc-worker"),
+                asyncio.create_task(
+                    follow(pipeline, poll_interval=settings.argo_poll_seconds), name="ogdc-follow"
+                ),
+            ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*tasks, return_exceptions=True)

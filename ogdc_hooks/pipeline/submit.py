@@ -1,0 +1,35 @@
+"""Submitting a prepared run to the workflow engine, at most once per run.
+
+The run id is a label on the workflow. Before creating, the job looks for a
+workflow with that label: if the process died between creating and recording,
+the retried job finds and records it instead of creating a second one.
+"""
+
+from __future__ import annotations
+
+from ogdc_hooks.forges.report import RunState
+from ogdc_hooks.jobs.errors import PermanentError
+from ogdc_hooks.jobs.queue import Job
+from ogdc_hooks.pipeline import runs
+from ogdc_hooks.pipeline.context import Pipeline
+from ogdc_hooks.pipeline.push import run_id_of
+
+
+async def handle_submit(pipeline: Pipeline, job: Job) -> None:
+    run = await runs.get_run(pipeline.database.engine, run_id_of(job))
+    if run is None or run.state is not RunState.QUEUED or run.workflow is None:
+        return  # already submitted, or no longer meant to be
+    if pipeline.workflows is None:
+        raise PermanentError("no Argo Server is configured (ARGO_WORKFLOWS_SERVICE_URL)")
+    name = await pipeline.workflows.find_by_run(run.id.hex)
+    if name is None:
+        name = await pipeline.workflows.submit(run.workflow)
+    async with pipeline.database.engine.begin() as connection:
+        await runs.change_state(
+            connection,
+            run.id,
+            RunState.SUBMITTED,
+            f"Workflow `{name}` created in namespace `{pipeline.settings.argo_namespace}`.",
+            only_from=[RunState.QUEUED],
+            workflow_name=name,
+        )

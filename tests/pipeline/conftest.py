@@ -1,0 +1,200 @@
+"""The whole pipeline end to end: the real service process, real PostgreSQL, real git over
+HTTP, and the fake GitHub and Argo servers, all talking HTTP to each other."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import aiohttp
+import pytest
+
+from tests.fakes.argo import FakeArgo, fake_argo
+from tests.fakes.github import AppKey, FakeGitHub, github_app_key
+from tests.support.gitserver import GitServer, git_server
+from tests.support.service import DEFAULT_SECRETS, Service
+from tests.webhooks.signing import signed_delivery
+
+__all__ = ["fake_argo", "git_server", "github_app_key"]
+
+T = TypeVar("T")
+
+SECRET = "webhook-secret-for-tests"
+APP_ID = 5151
+INSTALLATION_ID = 808
+REPO = "qgnet/recipes"
+KNOWN_LOGIN = "Recipe-Author"  # stored differently cased than GitHub sends it below
+
+META = """\
+name: "Sea Ice Test"
+workflow:
+  type: shell
+input:
+  params:
+    - type: url
+      value: "https://data.example.org/ice/N_202309_concentration.tif"
+output:
+  type: temporary
+"""
+SCRIPT = "gdalinfo /input_dir/*.tif > /output_dir/info.txt\n"
+
+
+async def wait_for(
+    probe: Callable[[], Awaitable[T] | T], *, within: float = 30.0, what: str = "condition"
+) -> T:
+    """Poll `probe` until it returns something truthy (bounded), without blocking the loop."""
+    deadline = time.monotonic() + within
+    while True:
+        value = probe()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value  # type: ignore[return-value]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+def push_payload(
+    git: GitServer,
+    *,
+    before: str,
+    after: str,
+    branch: str = "main",
+    sender: str = "recipe-author",
+    forced: bool = False,
+) -> dict[str, Any]:
+    """A push event as GitHub sends it (the fields ogdc-hooks reads, and some it does not)."""
+    return {
+        "ref": f"refs/heads/{branch}",
+        "before": before,
+        "after": after,
+        "created": before == "0" * 40,
+        "deleted": False,
+        "forced": forced,
+        "compare": f"https://github.com/{REPO}/compare/{before[:12]}...{after[:12]}",
+        "commits": [{"id": after, "message": "change recipes", "added": [], "modified": []}],
+        "head_commit": {"id": after, "message": "change recipes"},
+        "repository": {
+            "id": 1,
+            "name": REPO.split("/")[1],
+            "full_name": REPO,
+            "private": False,
+            "owner": {"login": REPO.split("/", maxsplit=1)[0]},
+            "clone_url": git.clone_url("recipes"),
+            "default_branch": "main",
+        },
+        "pusher": {"name": sender, "email": f"{sender}@example.org"},
+        "sender": {"login": sender, "id": 99, "type": "User"},
+        "installation": {"id": INSTALLATION_ID},
+    }
+
+
+@dataclass
+class Stack:
+    """The service and every server it talks to, with the helpers the tests share."""
+
+    service: Service
+    github: FakeGitHub
+    argo: FakeArgo
+    git: GitServer
+    session: aiohttp.ClientSession
+    admin_token: str = ""
+
+    async def deliver(
+        self, payload: dict[str, Any], event: str = "push", delivery: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        headers, body = signed_delivery(payload, SECRET, event=event, delivery=delivery)
+        async with self.session.post(
+            self.service.url + "/webhooks/github", data=body, headers=headers
+        ) as answer:
+            return answer.status, await answer.json()
+
+    async def api(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        if not self.admin_token:
+            form = {"username": "admin", "password": DEFAULT_SECRETS["OGDC_ADMIN_PASSWORD"]}
+            async with self.session.post(self.service.url + "/token", data=form) as answer:
+                self.admin_token = (await answer.json())["access_token"]
+        headers = {"Authorization": f"Bearer {self.admin_token}"}
+        async with self.session.request(
+            method, self.service.url + path, headers=headers, **kwargs
+        ) as answer:
+            return answer.status, await answer.json()
+
+    async def add_user(self, name: str, github_login: str) -> None:
+        status, body = await self.api(
+            "POST",
+            "/create_user",
+            data={"username": name, "password": "a-long-password", "github_login": github_login},
+        )
+        assert status == 201, body
+
+    def checks(self, sha: str, name: str | None = None) -> list[Any]:
+        return self.github.runs(REPO, sha, name)
+
+    async def check_completed(self, sha: str, name: str, within: float = 40.0) -> Any:
+        def done() -> Any:
+            runs = [r for r in self.checks(sha, name) if r.status == "completed"]
+            return runs[-1] if runs else None
+
+        return await wait_for(done, within=within, what=f"check {name} on {sha[:8]} completed")
+
+    async def runs(self, **filters: str) -> list[dict[str, Any]]:
+        status, page = await self.api("GET", "/runs", params={**filters, "limit": "100"})
+        assert status == 200, page
+        return list(page["runs"])
+
+
+def service_env(
+    db_env: dict[str, str], github: FakeGitHub, argo: FakeArgo, key: AppKey
+) -> dict[str, str]:
+    return {
+        **db_env,
+        **DEFAULT_SECRETS,
+        "GITHUB_WEBHOOK_SECRET": SECRET,
+        "GITHUB_API_URL": github.url,
+        "GITHUB_APP_ID": str(APP_ID),
+        "GITHUB_APP_PRIVATE_KEY": key.private_pem,
+        "ARGO_WORKFLOWS_SERVICE_URL": argo.url,
+        "ARGO_TOKEN": argo.token,
+        "ARGO_NAMESPACE": argo.namespace,
+        "ARGO_UI_URL": "https://argo.example.org",
+        "OGDC_ARGO_POLL_SECONDS": "1",
+        "OGDC_LOG_FORMAT": "json",
+    }
+
+
+@pytest.fixture
+async def github(github_app_key: AppKey) -> AsyncIterator[FakeGitHub]:
+    fake = FakeGitHub()
+    fake.add_app(APP_ID, github_app_key.public_key)
+    fake.add_installation(INSTALLATION_ID, app_id=APP_ID, account="qgnet", repositories=[REPO])
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def stack_env(
+    db_env: dict[str, str], github: FakeGitHub, fake_argo: FakeArgo, github_app_key: AppKey
+) -> dict[str, str]:
+    return service_env(db_env, github, fake_argo, github_app_key)
+
+
+@pytest.fixture
+async def stack(
+    stack_env: dict[str, str], github: FakeGitHub, fake_argo: FakeArgo, git_server: GitServer
+) -> AsyncIterator[Stack]:
+    service = Service(stack_env)
+    await asyncio.to_thread(service.start)
+    try:
+        async with aiohttp.ClientSession() as session:
+            stack = Stack(service, github, fake_argo, git_server, session)
+            await stack.add_user("author", KNOWN_LOGIN)
+            git_server.create_repo("recipes")
+            yield stack
+    finally:
+        await asyncio.to_thread(service.stop)

@@ -217,7 +217,7 @@ def _command_task(ctx: Context, index: int, plan: str, depends: str) -> m.DAGTas
     if pvc_params(ctx.recipe):
         expansion = {"with_param": f"{{{{tasks.{plan}.outputs.parameters.partitions}}}}"}
     else:
-        expansion = {"with_sequence": m.Sequence(count=m.IntOrString(_partition_count(ctx)))}
+        expansion = {"with_sequence": m.Sequence(count=m.IntOrString(str(_partition_count(ctx))))}
     return m.DAGTask(
         name=f"cmd-{index}",
         template=f"cmd-{index}",

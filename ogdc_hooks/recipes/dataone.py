@@ -200,4 +200,18 @@ async def resolve_inputs(
             files.extend(
                 InputFile(object_url(node_url, obj.identifier), obj.filename) for obj in chosen
             )
-    return files
+    return _distinct(files)
+
+
+def _distinct(files: list[InputFile]) -> list[InputFile]:
+    """Each file once; two different files saved under one name would overwrite each other."""
+    unique = list(dict.fromkeys(files))
+    by_name: dict[str, InputFile] = {}
+    for file in unique:
+        other = by_name.setdefault(file.filename, file)
+        if other != file:
+            raise DataOneError(
+                f"two inputs would be saved as {file.filename!r} ({other.url} and {file.url}); "
+                "narrow the filename patterns"
+            )
+    return unique

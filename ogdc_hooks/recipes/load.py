@@ -79,12 +79,15 @@ class _Checkout:
             raise _Refusal(f"file {relative} does not exist") from None
         if not stat.S_ISREG(info.st_mode):
             raise _Refusal(f"{relative} is not a regular file")
-        # No following a symlink swapped in since `locate`, no waiting on a FIFO.
-        descriptor = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        with os.fdopen(descriptor, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                raise _Refusal(f"{relative} is not a regular file")
-            data = handle.read(limit + 1)
+        try:
+            # No following a symlink swapped in since `locate`, no waiting on a FIFO.
+            descriptor = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            with os.fdopen(descriptor, "rb") as handle:
+                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                    raise _Refusal(f"{relative} is not a regular file")
+                data = handle.read(limit + 1)
+        except OSError as err:
+            raise _Refusal(f"{relative} cannot be read: {err.strerror}") from None
         if len(data) > limit:
             raise _Refusal(
                 f"this file is larger than {limit // MIB} MiB, the limit for recipe files",

@@ -30,6 +30,7 @@ from ogdc_hooks.recipes.model import (
     VizWorkflow,
     Workflow,
     WorkflowConfig,
+    url_filename,
 )
 from ogdc_hooks.recipes.problems import Problem, Severity
 from ogdc_hooks.recipes.yaml_source import DataPath, Mark, Positions, key_path
@@ -106,7 +107,7 @@ def check_meta(
     inputs = _section(lambda: RecipeInput.model_validate(data.get("input")))
     output = _section(lambda: RecipeOutput.model_validate(data.get("output", {})))
     if inputs is not None:
-        _check_claims(report, inputs, policy)
+        _check_inputs(report, inputs, policy)
     if output is not None:
         _check_dataone_id(report, output)
     if isinstance(workflow, VizWorkflow):
@@ -124,12 +125,23 @@ def _section(validate: Callable[[], T]) -> T | None:
 # --- the rules between keys -------------------------------------------------------------
 
 
-def _check_claims(report: Reporter, inputs: RecipeInput, policy: LoadPolicy) -> None:
+def _check_inputs(report: Reporter, inputs: RecipeInput, policy: LoadPolicy) -> None:
+    """Allowed claims, no pvc mixed with fetched inputs, no two urls saved as one file."""
     allowed = {policy.workflow_pvc_name, *policy.allowed_input_pvcs}
+    saved_as: dict[str, int] = {}
     for index, param in enumerate(inputs.params):
+        where: DataPath = ("input", "params", index)
         if isinstance(param, PvcMountInput) and param.claim_name not in allowed:
-            where: DataPath = ("input", "params", index, "claim_name")
-            report.at_value(where, _claim_refusal(param.claim_name, policy))
+            report.at_value((*where, "claim_name"), _claim_refusal(param.claim_name, policy))
+        if isinstance(param, UrlInput):
+            name = url_filename(param.value)
+            if name in saved_as:
+                report.at_value(
+                    (*where, "value"),
+                    f"would be saved as {name!r} like input.params[{saved_as[name]}]; "
+                    "url inputs need different file names",
+                )
+            saved_as.setdefault(name, index)
     mounted = [isinstance(param, PvcMountInput) for param in inputs.params]
     if len(set(mounted)) > 1:
         first_other = mounted.index(not mounted[0])

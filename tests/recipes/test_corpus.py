@@ -373,6 +373,18 @@ CASES = [
         ],
     ),
     Case(
+        "urls-saved-under-one-name",
+        shell(
+            "name: x\nworkflow:\n  type: shell\ninput:\n  params:\n"
+            "    - value: https://a.example.org/data.tif\n"
+            "    - value: https://b.example.org/other.tif\n"
+            "    - value: https://c.example.org/v2/data.tif?x=1\n"
+        ),
+        [
+            f"{META}:8:14: input.params[2].value: would be saved as 'data.tif' like input.params[0]; url inputs need different file names"
+        ],
+    ),
+    Case(
         "dataone-without-identifier",
         shell(
             "name: x\nworkflow:\n  type: shell\ninput:\n  params:\n    - type: dataone\n      filename: '*.tif'\n"

@@ -103,6 +103,38 @@ async def test_pages_through_large_packages(
     assert [request["start"] for request in fake.requests] == ["0", "50", "100"]
 
 
+async def test_overlapping_patterns_give_each_file_once(
+    tmp_path: Path, dataone: Node, session: aiohttp.ClientSession
+) -> None:
+    fake, node = dataone
+    fake.add_package("pkg", ["a1.tif", "a2.tif", "b1.tif"])
+    recipe = recipe_with(
+        tmp_path,
+        "    - {type: dataone, dataset_identifier: pkg, filename: 'a*'}\n"
+        "    - {type: dataone, dataset_identifier: pkg, filename: '*1.tif'}\n",
+    )
+    files = await resolve_inputs(recipe, node, session)
+    assert [file.filename for file in files] == ["a1.tif", "a2.tif", "b1.tif"]
+
+
+async def test_two_files_under_one_name_are_refused(
+    tmp_path: Path, dataone: Node, session: aiohttp.ClientSession
+) -> None:
+    fake, node = dataone
+    fake.add_package("pkg", ["data.csv"])
+    recipe = recipe_with(
+        tmp_path,
+        "    - value: https://example.org/data.csv\n"
+        "    - {type: dataone, dataset_identifier: pkg}\n",
+    )
+    with pytest.raises(DataOneError) as caught:
+        await resolve_inputs(recipe, node, session)
+    assert str(caught.value) == (
+        "two inputs would be saved as 'data.csv' (https://example.org/data.csv and "
+        f"{object_url(node, 'pkg', 0)}); narrow the filename patterns"
+    )
+
+
 async def test_pvc_inputs_give_no_files(tmp_path: Path, session: aiohttp.ClientSession) -> None:
     recipe = recipe_with(
         tmp_path, "    - {type: pvc_mount, claim_name: workflow-pvc, path: staged}\n"

@@ -1,0 +1,315 @@
+"""The Argo Server REST API over aiohttp: submit, read, list and watch workflows.
+
+A thin shell (gidgethub style): each answer becomes data, or an
+`ArgoTransientError` (network, timeout, 408/429/5xx: worth retrying) or an
+`ArgoPermanentError` (400/401/403/404/409/422: retrying cannot help) carrying
+Argo's own message. The bearer token goes into one header and nowhere else: not
+into a log line, an error message or an exception's cause.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import aiohttp
+
+from ogdc_hooks.argo.phases import output_artifact_node
+from ogdc_hooks.jobs.errors import PermanentError, TransientError
+from ogdc_hooks.settings import Secret, Settings
+
+log = logging.getLogger(__name__)
+
+PUBLISHED_ZIP = "published_zip"  # the output artifact of a `temporary` output (RECIPES.md)
+_MAX_MESSAGE = 2000
+_MAX_EVENT_BYTES = 64 * 1024 * 1024
+# gRPC status codes in Argo's error bodies, as the HTTP status grpc-gateway gives them.
+_GRPC_TO_HTTP = {3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 13: 500, 14: 503, 16: 401}
+
+
+class ArgoError(Exception):
+    """The Argo Server could not do what was asked; `status` is the HTTP status, if any."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ArgoTransientError(ArgoError, TransientError):
+    """Worth retrying: the server is unreachable, slow, overloaded or failing."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class ArgoPermanentError(ArgoError, PermanentError):
+    """Retrying cannot help: the request or the credentials are wrong."""
+
+
+class ArgoNotFoundError(ArgoPermanentError):
+    """The workflow (or namespace) does not exist: for a submitted run, it vanished."""
+
+
+@dataclass(frozen=True)
+class WorkflowEvent:
+    """One line of the workflow-events stream: ADDED, MODIFIED or DELETED, and the workflow."""
+
+    type: str
+    workflow: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.workflow.get("metadata", {}).get("name", ""))
+
+
+def label_selector(labels: Mapping[str, str]) -> str:
+    """Kubernetes equality selector (`a=b,c=d`) matching every given label."""
+    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+
+
+def parse_event_line(line: bytes) -> WorkflowEvent | None:
+    """One line of the stream as an event; None for keep-alives and empty results.
+
+    grpc-gateway reports an error in the middle of a stream as `{"error": {...}}`;
+    that becomes the matching `ArgoError`.
+    """
+    if not line.strip():
+        return None
+    try:
+        data = json.loads(line)
+    except ValueError:
+        raise ArgoTransientError("the workflow-events stream sent a non-JSON line") from None
+    if not isinstance(data, dict):
+        return None
+    if isinstance(data.get("error"), dict):
+        error = data["error"]
+        grpc_code = error.get("grpc_code") or error.get("code")
+        status = error.get("http_code") or _GRPC_TO_HTTP.get(grpc_code, 500)
+        raise classify(int(status), _truncate(str(error.get("message") or "stream error")), None)
+    result = data.get("result")
+    if not isinstance(result, dict) or not isinstance(result.get("object"), dict):
+        return None
+    return WorkflowEvent(type=str(result.get("type", "")), workflow=result["object"])
+
+
+def classify(status: int, message: str, retry_after: float | None) -> ArgoError:
+    """The error for an HTTP status: 408, 429 and 5xx are transient, other 4xx permanent."""
+    if status in (408, 429) or status >= 500:
+        return ArgoTransientError(message, status=status, retry_after=retry_after)
+    if status == 404:
+        return ArgoNotFoundError(message, status=status)
+    return ArgoPermanentError(message, status=status)
+
+
+class ArgoClient:
+    """One Argo Server and namespace, through a caller-owned `aiohttp.ClientSession`."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        namespace: str,
+        token: Secret | str | None = None,
+        *,
+        request_timeout_s: float = 30.0,
+        stream_idle_timeout_s: float = 120.0,
+    ) -> None:
+        self._session = session
+        self._base_url = base_url.rstrip("/")
+        self.namespace = namespace
+        self._token = token if isinstance(token, Secret) or token is None else Secret(token)
+        self._timeout = aiohttp.ClientTimeout(total=request_timeout_s)
+        self._stream_timeout = aiohttp.ClientTimeout(
+            total=None, connect=request_timeout_s, sock_read=stream_idle_timeout_s
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, session: aiohttp.ClientSession) -> ArgoClient:
+        """The client for `ARGO_WORKFLOWS_SERVICE_URL`; not for a dry run (no server)."""
+        if settings.argo_workflows_service_url is None:
+            raise ValueError("no Argo Server configured (ARGO_WORKFLOWS_SERVICE_URL): dry run")
+        return cls(
+            session,
+            settings.argo_workflows_service_url,
+            settings.argo_namespace,
+            settings.argo_token,
+        )
+
+    async def submit(self, workflow: Mapping[str, Any]) -> str:
+        """Create the workflow; return the name Argo gave it (from `generateName`).
+
+        A transient error does not prove that nothing was created: the caller
+        looks for its run's label before submitting again.
+        """
+        created = await self._json(
+            "POST", self._api("workflows"), "create a workflow", body={"workflow": workflow}
+        )
+        name = created.get("metadata", {}).get("name") if isinstance(created, dict) else None
+        if not name:
+            raise ArgoPermanentError("the Argo Server created a workflow but returned no name")
+        return str(name)
+
+    async def get(self, name: str) -> dict[str, Any]:
+        """The workflow `name`; `ArgoNotFoundError` when it does not exist (any more)."""
+        found = await self._json("GET", self._api("workflows", name), f"get workflow {name}")
+        if not isinstance(found, dict):
+            raise ArgoPermanentError(f"get workflow {name}: the answer is not a workflow")
+        return found
+
+    async def list_by_labels(self, labels: Mapping[str, str] | str) -> list[dict[str, Any]]:
+        """Every workflow of the namespace carrying these labels (a selector string also works)."""
+        selector = labels if isinstance(labels, str) else label_selector(labels)
+        found = await self._json(
+            "GET",
+            self._api("workflows"),
+            f"list workflows with labels {selector}",
+            params={"listOptions.labelSelector": selector},
+        )
+        items = found.get("items") if isinstance(found, dict) else None
+        return [item for item in items or () if isinstance(item, dict)]  # Argo sends null for none
+
+    async def watch(self, labels: Mapping[str, str] | str) -> AsyncIterator[WorkflowEvent]:
+        """Workflow events for these labels: first every match as ADDED, then each change.
+
+        Ends when the server closes the stream; reconnecting (and resynchronising
+        with `list_by_labels`) is the caller's business. Silence longer than
+        `stream_idle_timeout_s` is a transient error.
+        """
+        selector = labels if isinstance(labels, str) else label_selector(labels)
+        what = f"watch workflows with labels {selector}"
+        url = self._url("api", "v1", "workflow-events", self.namespace)
+        try:
+            async with self._session.get(
+                url,
+                headers=self._headers(),
+                params={"listOptions.labelSelector": selector},
+                timeout=self._stream_timeout,
+            ) as response:
+                log.debug("argo GET %s -> %s (stream)", url, response.status)
+                if response.status >= 400:
+                    raise await self._failure(response, what)
+                pending = bytearray()
+                async for chunk in response.content.iter_any():
+                    pending += chunk
+                    while (end := pending.find(b"\n")) >= 0:
+                        line = bytes(pending[:end])
+                        del pending[: end + 1]
+                        if (event := parse_event_line(line)) is not None:
+                            yield event
+                    if len(pending) > _MAX_EVENT_BYTES:
+                        raise ArgoTransientError(f"{what}: an event is larger than 64 MiB")
+                if (event := parse_event_line(bytes(pending))) is not None:
+                    yield event
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise self._unreachable(what, err) from None
+
+    def artifact_url(self, name: str, node_id: str, artifact_name: str = PUBLISHED_ZIP) -> str:
+        """Where the Argo Server serves an output artifact (needs the same bearer token)."""
+        return self._url("artifacts", self.namespace, name, node_id, artifact_name)
+
+    async def output_url(self, name: str, artifact_name: str = PUBLISHED_ZIP) -> str:
+        """The download URL of a workflow's output artifact (a `temporary` output's zip)."""
+        node_id = output_artifact_node(await self.get(name), artifact_name)
+        if node_id is None:
+            raise ArgoNotFoundError(f"workflow {name} has no output artifact {artifact_name!r}")
+        return self.artifact_url(name, node_id, artifact_name)
+
+    def _api(self, *parts: str) -> str:
+        return self._url("api", "v1", parts[0], self.namespace, *parts[1:])
+
+    def _url(self, *parts: str) -> str:
+        return "/".join([self._base_url, *(quote(part, safe="") for part in parts)])
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if self._token:
+            token = self._token.reveal()
+            # `argo auth token` prints "Bearer ..."; accept the token with or without it.
+            has_scheme = token[:7].lower() == "bearer "
+            headers["Authorization"] = token if has_scheme else f"Bearer {token}"
+        return headers
+
+    async def _json(
+        self,
+        method: str,
+        url: str,
+        what: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> Any:
+        try:
+            async with self._session.request(
+                method,
+                url,
+                headers=self._headers(),
+                params=params,
+                json=body,
+                timeout=self._timeout,
+            ) as response:
+                log.debug("argo %s %s -> %s", method, url, response.status)
+                if response.status >= 400:
+                    raise await self._failure(response, what)
+                raw = await response.read()
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise self._unreachable(what, err) from None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ArgoPermanentError(
+                f"{what}: the answer of {self._shown_base()} is not JSON; is it an Argo Server?"
+            ) from None
+
+    async def _failure(self, response: aiohttp.ClientResponse, what: str) -> ArgoError:
+        try:
+            raw = await response.read()
+        except (aiohttp.ClientError, TimeoutError):
+            raw = b""
+        return classify(
+            response.status,
+            f"{what}: Argo Server answered {response.status}: {self._message(raw, response)}",
+            _retry_after(response.headers.get("Retry-After")),
+        )
+
+    def _message(self, raw: bytes, response: aiohttp.ClientResponse) -> str:
+        text = raw.decode("utf-8", "replace")
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and data.get("message"):
+            text = str(data["message"])
+        text = text.strip() or (response.reason or "no message")
+        if self._token:
+            text = text.replace(self._token.reveal(), "**********")
+        return _truncate(text)
+
+    def _unreachable(self, what: str, err: BaseException) -> ArgoTransientError:
+        reason = str(err) or type(err).__name__
+        if isinstance(err, TimeoutError):
+            reason = "no answer in time"
+        where = self._shown_base()
+        return ArgoTransientError(f"{what}: cannot reach the Argo Server at {where}: {reason}")
+
+    def _shown_base(self) -> str:
+        """The server URL without any user information it might carry."""
+        parts = urlsplit(self._base_url)
+        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _truncate(text: str) -> str:
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"

@@ -1,0 +1,1 @@
+"""Fakes of outside services (GitHub, Argo Server, DataONE), each a real HTTP server."""

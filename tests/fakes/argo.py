@@ -1,0 +1,602 @@
+"""A fake Argo Server: a real aiohttp server that checks requests the way Argo does.
+
+It speaks the REST API that ogdc-hooks uses: create (`POST
+/api/v1/workflows/{ns}` with `{"workflow": ...}`), get, list and watch by label
+selector (`/api/v1/workflow-events/{ns}`, newline-delimited JSON), and output
+artifacts. Every request needs the bearer token and the namespace the token
+is good for. Every created workflow is validated against Argo's official JSON
+schema and the checks the real server makes at creation; failures are 400 with
+`{"code", "message"}` as Argo's grpc-gateway answers them.
+
+The test drives the workflow controller's part: `set_phase`, `add_output_artifact`,
+`delete`, and outages (`fail_next`, `drop_next`, `slow_next`, `close_streams`).
+The server runs in its own thread; every method here is safe to call from the
+test, synchronous or async.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+import json
+import random
+import re
+import uuid
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from tests.conftest import SHARED
+from tests.support.server_thread import ServerThread
+
+SCHEMA_PATH = SHARED / "reference/argo-workflows-v4.1.2/workflow.schema.json"
+PHASES = ("Pending", "Running", "Succeeded", "Failed", "Error")
+FINISHED = ("Succeeded", "Failed", "Error")
+# Kubernetes' alphabet for generateName suffixes (no vowels, no confusable digits).
+_SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 503: 14, 504: 4}
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """What the fake received (never the token itself: only whether it was right)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    token_ok: bool
+
+
+@dataclass(eq=False)
+class _Stream:
+    selector: list[tuple[str, str, str]]
+    queue: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
+
+
+class ArgoError(Exception):
+    """An answer `{code, message}` with an HTTP status, as grpc-gateway sends errors."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+    def response(self) -> web.Response:
+        code = _GRPC_CODES.get(self.status, 2)
+        return web.json_response({"code": code, "message": str(self)}, status=self.status)
+
+
+@functools.cache
+def workflow_validator() -> Draft202012Validator:
+    """Argo's official Workflow schema, its `$ref`s resolved within the file; compiled once."""
+    schema = json.loads(SCHEMA_PATH.read_text())
+    return Draft202012Validator(
+        {
+            "$ref": "#/definitions/io.argoproj.workflow.v1alpha1.Workflow",
+            "definitions": schema["definitions"],
+        }
+    )
+
+
+def schema_problems(workflow: Any) -> list[str]:
+    """Each place where `workflow` breaks the schema, as `path: message`, most relevant first."""
+    errors = sorted(workflow_validator().iter_errors(workflow), key=_relevance)
+    return [f"{_json_path(error)}: {error.message}" for error in errors]
+
+
+def _relevance(error: ValidationError) -> tuple[int, list[str]]:
+    return (-len(error.absolute_path), [str(part) for part in error.absolute_path])
+
+
+def _json_path(error: ValidationError) -> str:
+    path = ""
+    for part in error.absolute_path:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path.lstrip(".") or "(root)"
+
+
+def label_problems(labels: Any) -> list[str]:
+    """Kubernetes' rules for label keys (optional DNS prefix, name) and values (63 chars)."""
+    problems = []
+    for key, value in (labels or {}).items():
+        prefix, _, name = key.rpartition("/")
+        if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+            problems.append(
+                f'metadata.labels: Invalid value: "{key}": prefix part must be a '
+                "lowercase RFC 1123 subdomain"
+            )
+        if len(name) > 63 or not _LABEL_NAME.match(name):
+            problems.append(
+                f'metadata.labels: Invalid value: "{key}": name part must consist of '
+                "alphanumeric characters, '-', '_' or '.', start and end with an "
+                "alphanumeric character, and be at most 63 characters"
+            )
+        if (
+            not isinstance(value, str)
+            or len(value) > 63
+            or (value and not _LABEL_NAME.match(value))
+        ):
+            problems.append(
+                f'metadata.labels: Invalid value: "{value}": a valid label must be an '
+                "empty string or consist of alphanumeric characters, '-', '_' or '.', "
+                "start and end with an alphanumeric character, and be at most 63 "
+                "characters"
+            )
+    return problems
+
+
+def parse_selector(text: str) -> list[tuple[str, str, str]]:
+    """Equality-based selectors: `a=b`, `a==b`, `a!=b`, `a` (exists), `!a` (absent)."""
+    requirements = []
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        if match := re.fullmatch(r"([^!=\s]+)\s*(==|=|!=)\s*([^!=\s]*)", part):
+            key, op, value = match.groups()
+            requirements.append((key, "!=" if op == "!=" else "=", value))
+        elif re.fullmatch(r"!?[A-Za-z0-9./_-]+", part):
+            requirements.append((part.lstrip("!"), "!" if part.startswith("!") else "exists", ""))
+        else:
+            raise ArgoError(400, f"unable to parse requirement: {part!r}")
+    return requirements
+
+
+def matches(selector: list[tuple[str, str, str]], workflow: Mapping[str, Any]) -> bool:
+    labels = workflow.get("metadata", {}).get("labels") or {}
+    for key, op, value in selector:
+        ok = {
+            "=": labels.get(key) == value,
+            "!=": labels.get(key) != value,
+            "exists": key in labels,
+            "!": key not in labels,
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class FakeArgo:
+    """The fake server's state and the test's controls; start with `start()` or the fixture."""
+
+    def __init__(
+        self, *, token: str = "argo-test-token", namespace: str = "qgnet", keepalive_s: float = 0.5
+    ) -> None:
+        self.token = token
+        self.namespace = namespace
+        self.keepalive_s = keepalive_s
+        self._workflows: dict[str, dict[str, Any]] = {}
+        self._artifacts: dict[tuple[str, str, str], bytes] = {}
+        self._created: list[str] = []
+        self._requests: list[RecordedRequest] = []
+        self._streams: set[_Stream] = set()
+        self._failures: list[int] = []
+        self._drops = 0
+        self._delays: list[float] = []
+        self._version = 0
+        self._server: ServerThread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> FakeArgo:
+        app = web.Application(middlewares=[self._middleware])
+        app.router.add_post("/api/v1/workflows/{namespace}", self._create)
+        app.router.add_get("/api/v1/workflows/{namespace}", self._list)
+        app.router.add_get("/api/v1/workflows/{namespace}/{name}", self._get)
+        app.router.add_get("/api/v1/workflow-events/{namespace}", self._watch)
+        app.router.add_get("/artifacts/{namespace}/{name}/{node}/{artifact}", self._artifact)
+        app.router.add_get(
+            "/artifact-files/{namespace}/workflow/{name}/{node}/outputs/{artifact}", self._artifact
+        )
+        app.on_shutdown.append(self._end_streams)
+        self._server = ServerThread(app)
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() the fake first"
+        return self._server.url
+
+    def _call(self, fn: Any) -> Any:
+        assert self._server is not None, "start() the fake first"
+        return self._server.call(fn)
+
+    # -- what the test reads -----------------------------------------------------------------
+
+    @property
+    def created(self) -> list[str]:
+        """Names of the workflows created, in order (deleted ones included)."""
+        return list(self._call(lambda: list(self._created)))
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return list(self._call(lambda: list(self._requests)))
+
+    def count(self, method: str, path_prefix: str = "/") -> int:
+        """How many requests with this method had a path starting with `path_prefix`."""
+        return sum(
+            1 for r in self.requests if r.method == method and r.path.startswith(path_prefix)
+        )
+
+    def workflow(self, name: str) -> dict[str, Any]:
+        return dict(self._call(lambda: copy.deepcopy(self._workflows[name])))
+
+    def workflows(self) -> list[dict[str, Any]]:
+        return list(self._call(lambda: copy.deepcopy(list(self._workflows.values()))))
+
+    # -- the controller's part, driven by the test ----------------------------------------------
+
+    def set_phase(
+        self,
+        name: str,
+        phase: str,
+        *,
+        message: str | None = None,
+        failed_nodes: Mapping[str, str] | None = None,
+    ) -> None:
+        """Move a workflow to `phase`; `failed_nodes` maps step names to their failure message."""
+        if phase not in PHASES:
+            raise ValueError(f"unknown Argo phase {phase!r}; one of {PHASES}")
+        self._call(
+            lambda: self._change(
+                name, lambda wf: _apply_phase(wf, phase, message, failed_nodes or {})
+            )
+        )
+
+    def add_output_artifact(
+        self,
+        name: str,
+        content: bytes,
+        *,
+        artifact_name: str = "published_zip",
+        step: str = "publish-data",
+    ) -> str:
+        """Give the workflow a succeeded step with an output artifact; return the node id."""
+        node_id = _node_id(name, step)
+
+        def add(workflow: dict[str, Any]) -> None:
+            node = _node(workflow, node_id, step, kind="Pod", phase="Succeeded", message="")
+            node["outputs"] = {
+                "artifacts": [
+                    {
+                        "name": artifact_name,
+                        "path": f"/output_dir/{artifact_name}",
+                        "s3": {"key": f"{name}/{node_id}/{artifact_name}"},
+                    }
+                ]
+            }
+            self._artifacts[(name, node_id, artifact_name)] = content
+
+        self._call(lambda: self._change(name, add))
+        return node_id
+
+    def delete(self, name: str) -> None:
+        """The workflow vanishes (deleted by a person or by its TTL)."""
+
+        def remove() -> None:
+            workflow = self._workflows.pop(name)
+            self._publish(workflow, None)
+
+        self._call(remove)
+
+    # -- outages on demand ----------------------------------------------------------------------
+
+    def fail_next(self, count: int, status: int = 503) -> None:
+        """The next `count` requests get `status` (503, 500, 429, ...) and Argo's error body."""
+        self._call(lambda: self._failures.extend([status] * count))
+
+    def drop_next(self, count: int) -> None:
+        """The next `count` requests have their connection closed without an answer."""
+
+        def drop() -> None:
+            self._drops += count
+
+        self._call(drop)
+
+    def slow_next(self, count: int, delay_s: float) -> None:
+        """The next `count` requests are answered only after `delay_s` seconds."""
+        self._call(lambda: self._delays.extend([delay_s] * count))
+
+    def close_streams(self) -> None:
+        """End every open workflow-events stream (as a restarting server would)."""
+
+        def close() -> None:
+            for stream in self._streams:
+                stream.queue.put_nowait(None)
+
+        self._call(close)
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        token_ok = request.headers.get("Authorization") == f"Bearer {self.token}"
+        self._requests.append(
+            RecordedRequest(request.method, request.path, dict(request.query), body, token_ok)
+        )
+        if self._delays:
+            await asyncio.sleep(self._delays.pop(0))
+        if self._drops:
+            self._drops -= 1
+            assert request.transport is not None
+            request.transport.abort()
+            raise asyncio.CancelledError
+        if self._failures:
+            status = self._failures.pop(0)
+            return ArgoError(status, f"fake outage: HTTP {status}").response()
+        try:
+            if not token_ok:
+                raise ArgoError(
+                    401, "token not valid. see https://argo-workflows.readthedocs.io/en/latest/faq/"
+                )
+            namespace = request.match_info.get("namespace")
+            if namespace is not None and namespace != self.namespace:
+                raise ArgoError(
+                    403,
+                    f'workflows.argoproj.io is forbidden: User "system:serviceaccount:argo:'
+                    f'ogdc-hooks" cannot {request.method.lower()} resource "workflows" in API '
+                    f'group "argoproj.io" in the namespace "{namespace}"',
+                )
+            return await handler(request)
+        except ArgoError as err:
+            if request.path.startswith("/artifact"):
+                return web.Response(status=err.status, text=str(err))
+            return err.response()
+
+    async def _create(self, request: web.Request) -> web.Response:
+        try:
+            body = json.loads(await request.read())
+        except ValueError as err:
+            raise ArgoError(400, f"invalid character in request body: {err}") from None
+        if not isinstance(body, dict) or body.get("workflow") is None:
+            raise ArgoError(400, "workflow body not specified")
+        workflow = copy.deepcopy(body["workflow"])
+        name = self._check_new(workflow)
+        if name in self._workflows:
+            raise ArgoError(409, f'workflows.argoproj.io "{name}" already exists')
+        self._version += 1
+        metadata = workflow.setdefault("metadata", {})
+        metadata.update(
+            name=name,
+            namespace=self.namespace,
+            uid=str(uuid.uuid4()),
+            resourceVersion=str(self._version),
+            generation=1,
+            creationTimestamp=_now(),
+        )
+        workflow.setdefault("apiVersion", "argoproj.io/v1alpha1")
+        workflow.setdefault("kind", "Workflow")
+        workflow["status"] = {}
+        self._workflows[name] = workflow
+        self._created.append(name)
+        self._publish(None, workflow)
+        return web.json_response(workflow)
+
+    def _check_new(self, workflow: Any) -> str:
+        """What Argo and the Kubernetes API check before creating; returns the final name."""
+        problems = schema_problems(workflow)
+        if problems:
+            raise ArgoError(400, "Workflow is invalid: " + "; ".join(problems[:5]))
+        metadata, spec = workflow["metadata"], workflow["spec"]
+        namespace = metadata.get("namespace")
+        if namespace and namespace != self.namespace:
+            raise ArgoError(
+                400,
+                "the namespace of the provided object does not match the "
+                "namespace sent on the request",
+            )
+        name, generate = metadata.get("name") or "", metadata.get("generateName") or ""
+        if not name and not generate:
+            raise ArgoError(
+                400,
+                'Workflow.argoproj.io "" is invalid: metadata.name: Required '
+                "value: name or generateName is required",
+            )
+        if len(name) > 63:
+            raise ArgoError(
+                400,
+                f"workflow name {name!r} must not be more than 63 characters "
+                f"long (currently {len(name)})",
+            )
+        if not spec.get("workflowTemplateRef"):
+            entrypoint = spec.get("entrypoint")
+            if not entrypoint:
+                raise ArgoError(400, "spec.entrypoint is required")
+            if entrypoint not in {t.get("name") for t in spec.get("templates") or ()}:
+                raise ArgoError(400, f"spec.entrypoint template name '{entrypoint}' undefined")
+        problems = label_problems(metadata.get("labels"))
+        if problems:
+            raise ArgoError(400, 'Workflow.argoproj.io "" is invalid: ' + "; ".join(problems))
+        if not name:
+            name = generate[:58] + "".join(random.choices(_SUFFIX_CHARS, k=5))
+        if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+            raise ArgoError(
+                400,
+                f'Workflow.argoproj.io "{name}" is invalid: metadata.name: '
+                f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must '
+                "consist of lower case alphanumeric characters, '-' or '.', and "
+                "must start and end with an alphanumeric character",
+            )
+        return name
+
+    async def _get(self, request: web.Request) -> web.Response:
+        return web.json_response(self._find(request.match_info["name"]))
+
+    async def _list(self, request: web.Request) -> web.Response:
+        selector = parse_selector(request.query.get("listOptions.labelSelector", ""))
+        items = [wf for wf in self._workflows.values() if matches(selector, wf)]
+        return web.json_response(
+            # Argo (like Kubernetes' JSON) sends null, not [], when nothing matches.
+            {"metadata": {"resourceVersion": str(self._version)}, "items": items or None}
+        )
+
+    async def _watch(self, request: web.Request) -> web.StreamResponse:
+        stream = _Stream(parse_selector(request.query.get("listOptions.labelSelector", "")))
+        current = [
+            _event("ADDED", wf) for wf in self._workflows.values() if matches(stream.selector, wf)
+        ]
+        self._streams.add(stream)
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        try:
+            await response.prepare(request)
+            for added in current:
+                await response.write(added)
+            while True:
+                try:
+                    line: bytes | None = await asyncio.wait_for(
+                        stream.queue.get(), self.keepalive_s
+                    )
+                except TimeoutError:
+                    await response.write(b"\n")  # keep-alive: proxies drop silent connections
+                    continue
+                if line is None:
+                    break
+                await response.write(line)
+            await response.write_eof()
+        except ConnectionError:
+            pass  # the client went away
+        finally:
+            self._streams.discard(stream)
+        return response
+
+    async def _artifact(self, request: web.Request) -> web.Response:
+        info = request.match_info
+        self._find(info["name"])
+        content = self._artifacts.get((info["name"], info["node"], info["artifact"]))
+        if content is None:
+            raise ArgoError(404, "artifact not found")
+        return web.Response(
+            body=content, headers={"Content-Disposition": f'filename="{info["artifact"]}"'}
+        )
+
+    async def _end_streams(self, _app: web.Application) -> None:
+        for stream in self._streams:
+            stream.queue.put_nowait(None)
+
+    # -- state changes --------------------------------------------------------------------------
+
+    def _find(self, name: str) -> dict[str, Any]:
+        if name not in self._workflows:
+            raise ArgoError(404, f'workflows.argoproj.io "{name}" not found')
+        return self._workflows[name]
+
+    def _change(self, name: str, change: Any) -> None:
+        workflow = self._workflows[name]
+        before = copy.deepcopy(workflow)
+        change(workflow)
+        self._version += 1
+        workflow["metadata"]["resourceVersion"] = str(self._version)
+        self._publish(before, workflow)
+
+    def _publish(self, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+        """Tell each stream, as a Kubernetes watch with a selector does: entering the selection
+        is ADDED, leaving it (or deletion) DELETED, changing within it MODIFIED."""
+        for stream in self._streams:
+            was = before is not None and matches(stream.selector, before)
+            now = after is not None and matches(stream.selector, after)
+            if was and now:
+                stream.queue.put_nowait(_event("MODIFIED", after))
+            elif now:
+                stream.queue.put_nowait(_event("ADDED", after))
+            elif was:
+                stream.queue.put_nowait(_event("DELETED", before))
+
+
+def _event(kind: str, workflow: Any) -> bytes:
+    return json.dumps({"result": {"type": kind, "object": workflow}}).encode() + b"\n"
+
+
+def _node_id(workflow_name: str, step: str) -> str:
+    """Stable node ids, shaped like Argo's (`<workflow>-<number>`)."""
+    return f"{workflow_name}-{zlib.crc32(step.encode()) % 10**10}"
+
+
+def _node(
+    workflow: dict[str, Any], node_id: str, display: str, *, kind: str, phase: str, message: str
+) -> dict[str, Any]:
+    name = workflow["metadata"]["name"]
+    nodes = workflow["status"].setdefault("nodes", {})
+    nodes.setdefault(
+        name,
+        {
+            "id": name,
+            "name": name,
+            "displayName": name,
+            "type": "Steps",
+            "phase": "Running",
+            "startedAt": _now(),
+            "children": [],
+        },
+    )
+    node = {
+        "id": node_id,
+        "name": f"{name}[0].{display}",
+        "displayName": display,
+        "type": kind,
+        "phase": phase,
+        "startedAt": _now(),
+        "finishedAt": _now(),
+        "message": message,
+    }
+    nodes[node_id] = node
+    if node_id not in nodes[name]["children"]:
+        nodes[name]["children"].append(node_id)
+    return node
+
+
+def _apply_phase(
+    workflow: dict[str, Any], phase: str, message: str | None, failed_nodes: Mapping[str, str]
+) -> None:
+    name = workflow["metadata"]["name"]
+    status = workflow["status"]
+    status["phase"] = phase
+    if message:
+        status["message"] = message
+    else:
+        status.pop("message", None)
+    if phase != "Pending":
+        status.setdefault("startedAt", _now())
+    labels = workflow["metadata"].setdefault("labels", {})
+    labels["workflows.argoproj.io/phase"] = phase
+    if phase in FINISHED:
+        status["finishedAt"] = _now()
+        labels["workflows.argoproj.io/completed"] = "true"
+    for step, step_message in failed_nodes.items():
+        _node(
+            workflow, _node_id(name, step), step, kind="Pod", phase="Failed", message=step_message
+        )
+    if name in status.get("nodes", {}):
+        status["nodes"][name]["phase"] = phase
+
+
+@pytest.fixture
+def fake_argo() -> Iterator[FakeArgo]:
+    """A running fake Argo Server (token `fake.token`, namespace `fake.namespace`)."""
+    fake = FakeArgo().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()

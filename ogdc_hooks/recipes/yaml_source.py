@@ -22,6 +22,13 @@ _PLAIN_TAGS = frozenset(
     _CORE + name for name in ("str", "int", "float", "bool", "null", "timestamp", "map", "seq")
 )
 
+_SCALAR_KINDS = {
+    _CORE + "int": "a whole number",
+    _CORE + "float": "a number",
+    _CORE + "bool": "true or false",
+    _CORE + "timestamp": "a date",
+}
+
 DataPath = tuple[str | int, ...]
 
 
@@ -67,10 +74,11 @@ class Parsed:
 
 
 class _Refused(Exception):
-    def __init__(self, message: str, mark: yaml.Mark | None) -> None:
+    def __init__(self, message: str, mark: yaml.Mark | None, where: DataPath = ()) -> None:
         super().__init__(message)
         self.message = message
         self.mark = Mark.of(mark)
+        self.where = where
 
 
 class _GuardedLoader(yaml.SafeLoader):
@@ -110,7 +118,7 @@ def parse_mapping(text: str, path: str) -> Parsed:
         problems: list[Problem] = []
         data = _Builder(loader, path, positions, problems).mapping(root, ())
     except _Refused as err:
-        return Parsed(None, positions, [_problem(path, err.mark, err.message)])
+        return Parsed(None, positions, [_problem(path, err.mark, err.message, key_path(err.where))])
     except yaml.MarkedYAMLError as err:
         mark = Mark.of(err.problem_mark or err.context_mark)
         # "but found another document" only makes sense after its context.
@@ -139,12 +147,22 @@ class _Builder:
     def value(self, node: Node, where: DataPath) -> Any:
         if node.tag not in _PLAIN_TAGS:
             tag = node.tag.replace(_CORE, "!!")
-            raise _Refused(f"the YAML tag {tag} is not allowed; use plain values", node.start_mark)
+            raise _Refused(
+                f"the YAML tag {tag} is not allowed; use plain values", node.start_mark, where
+            )
         if isinstance(node, MappingNode):
             return self.mapping(node, where)
         if isinstance(node, SequenceNode):
             return [self.item(child, (*where, index)) for index, child in enumerate(node.value)]
-        return self.loader.construct_object(node)
+        try:
+            return self.loader.construct_object(node)
+        except (ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError):
+            kind = _SCALAR_KINDS.get(node.tag, node.tag)
+            raise _Refused(
+                f"{node.value!r} cannot be read as {kind}; put it in quotes if it is text",
+                node.start_mark,
+                where,
+            ) from None
 
     def item(self, node: Node, where: DataPath) -> Any:
         self.positions.values[where] = Mark.of(node.start_mark)

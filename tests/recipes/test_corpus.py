@@ -566,21 +566,37 @@ CASES = [
         [f"{META}:1:38: nesting deeper than 32 levels"],
     ),
     Case(
+        "impossible-date",
+        shell(f"name: 2024-13-45\nworkflow:\n  type: shell\n{URL_INPUT}"),
+        [
+            f"{META}:1:7: name: '2024-13-45' cannot be read as a date; put it in quotes if it is text"
+        ],
+    ),
+    Case(
+        "tagged-number-that-is-not-one",
+        shell(
+            f"name: x\nworkflow:\n  type: shell\n  parallel: {{partition_size: !!int ten}}\n{URL_INPUT}"
+        ),
+        [
+            f"{META}:4:30: workflow.parallel.partition_size: 'ten' cannot be read as a whole number; put it in quotes if it is text"
+        ],
+    ),
+    Case(
         "python-tag",
         shell("name: !!python/object/apply:os.system ['id']\n"),
         [
-            f"{META}:1:7: the YAML tag !!python/object/apply:os.system is not allowed; use plain values"
+            f"{META}:1:7: name: the YAML tag !!python/object/apply:os.system is not allowed; use plain values"
         ],
     ),
     Case(
         "custom-tag",
         shell(f"name: !secret x\nworkflow:\n  type: shell\n{URL_INPUT}"),
-        [f"{META}:1:7: the YAML tag !secret is not allowed; use plain values"],
+        [f"{META}:1:7: name: the YAML tag !secret is not allowed; use plain values"],
     ),
     Case(
         "binary-tag",
         shell(f"name: !!binary aGVsbG8=\nworkflow:\n  type: shell\n{URL_INPUT}"),
-        [f"{META}:1:7: the YAML tag !!binary is not allowed; use plain values"],
+        [f"{META}:1:7: name: the YAML tag !!binary is not allowed; use plain values"],
     ),
     Case(
         "yaml-a-list",

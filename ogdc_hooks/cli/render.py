@@ -1,10 +1,83 @@
-"""Placeholder until its subcommands land; replaced by the real module."""
+"""`ogdc-hooks render DIR`: print the Argo Workflow a recipe would be submitted as.
+
+Settings come from the environment, as the service reads them; url inputs and
+DataONE inputs are resolved as at submission (DataONE through
+`DATAONE_NODE_URL`, which needs the network). The run id is a fresh one, as a
+submission would get; repository and commit are left out.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import uuid
+from pathlib import Path
 from typing import Any
+
+import aiohttp
+import yaml
+
+from ogdc_hooks.cli.errors import CommandError
+from ogdc_hooks.cli.recipes import split_recipe_path
+from ogdc_hooks.recipes.dataone import DataOneError, resolve_inputs
+from ogdc_hooks.recipes.load import LoadPolicy, load_recipe
+from ogdc_hooks.recipes.model import InputFile, Recipe
+from ogdc_hooks.recipes.problems import RecipeInvalid
+from ogdc_hooks.recipes.render import RenderError, RenderSettings, RunIdentity, render_workflow
+from ogdc_hooks.settings import Settings, SettingsError, load_settings
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    """Adds no subcommand yet."""
+    parser = subparsers.add_parser(
+        "render",
+        help="print the Argo workflow a recipe would be submitted as",
+        description="Print the Argo Workflow that submitting the recipe in DIR would create.",
+    )
+    parser.add_argument("directory", metavar="DIR", type=Path, help="the recipe directory")
+    parser.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="render a run that replaces published output"
+    )
+    parser.set_defaults(func=render_command)
+
+
+def render_command(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as err:
+        raise CommandError(str(err)) from None
+    if not args.directory.is_dir():
+        raise CommandError(f"{args.directory} is not a directory")
+    root, recipe_dir = split_recipe_path(args.directory)
+    try:
+        recipe = load_recipe(root, recipe_dir, LoadPolicy.from_settings(settings))
+    except RecipeInvalid as err:
+        errors = [problem for problem in err.problems if problem.severity == "error"]
+        raise CommandError(
+            f"{errors[0] if errors else recipe_dir} "
+            f"({len(errors)} error(s); `ogdc-hooks validate-recipe {args.directory}` lists them)"
+        ) from None
+    run = RunIdentity(run_id=uuid.uuid4().hex, recipe_path=recipe_dir, overwrite=args.overwrite)
+    try:
+        manifest = render_workflow(
+            recipe, _inputs(recipe, settings), RenderSettings.from_settings(settings), run
+        )
+    except RenderError as err:
+        raise CommandError(f"{recipe_dir}: {err}") from None
+    if args.format == "json":
+        print(json.dumps(manifest, indent=2))
+    else:
+        print(yaml.safe_dump(manifest, sort_keys=False, width=100), end="")
+    return 0
+
+
+def _inputs(recipe: Recipe, settings: Settings) -> list[InputFile]:
+    async def resolve() -> list[InputFile]:
+        async with aiohttp.ClientSession() as session:
+            return await resolve_inputs(recipe, settings.dataone_node_url, session)
+
+    try:
+        return asyncio.run(resolve())
+    except DataOneError as err:
+        raise CommandError(" ".join(str(err).split())) from None

@@ -122,10 +122,9 @@ def _remote(clone_url: str, token: str | None) -> _Remote:
     """Check the URL and move any credentials (the token, or user:password in the URL) into
     an Authorization header: git sends it, nothing else sees it."""
     parts = urlsplit(clone_url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        shown = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-        raise GitError(f"cannot clone {shown!r}: only http(s) URLs are allowed", transient=False)
     url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise GitError(f"cannot clone {url!r}: only http(s) URLs are allowed", transient=False)
     if token:
         credentials = f"x-access-token:{token}"
     elif parts.username:

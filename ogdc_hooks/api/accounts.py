@@ -5,13 +5,20 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
-from ogdc_hooks.api.bodies import FORM, JSON, read_body
+from ogdc_hooks.api.bodies import FORM, JSON, form_boolean, read_body
 from ogdc_hooks.api.context import LOGIN_THROTTLE, SETTINGS, USERS
 from ogdc_hooks.api.errors import api_error
 from ogdc_hooks.api.openapi import operation
@@ -30,16 +37,36 @@ PER_ADDRESS = Limit(failures=20, window=300.0)
 
 
 def _blank_is_none(value: Any) -> Any:
-    """A form cannot send null: an empty github_login means "none"."""
+    """A form cannot send null: an empty github_login means "none" (in JSON too)."""
     return None if value == "" else value
+
+
+# Documents the empty string that `_blank_is_none` turns into None.
+OptionalGithubLogin = rules.GithubLogin | Literal[""] | None
+
+
+def _not_null(*names: str, min_properties: int = 0) -> Callable[[dict[str, Any]], None]:
+    """Document optional fields `names` as never null (None only stands for "not given")."""
+
+    def edit(schema: dict[str, Any]) -> None:
+        for name in names:
+            field = schema["properties"][name]
+            for branch in field.pop("anyOf"):
+                if branch.get("type") != "null":
+                    field.update(branch)
+            field.pop("default", None)
+        if min_properties:
+            schema["minProperties"] = min_properties
+
+    return edit
 
 
 class TokenForm(BaseModel):
     """The OAuth2 password form (RFC 6749 4.3); client fields are accepted and ignored."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_not_null("grant_type"))
 
-    grant_type: str | None = Field(default=None, pattern="^password$")
+    grant_type: Literal["password"] | None = None
     username: rules.LoginName
     password: rules.LoginPassword
 
@@ -59,32 +86,24 @@ class NewUserForm(BaseModel):
 
     username: rules.Username
     password: rules.Password
-    github_login: rules.GithubLogin | None = None
+    github_login: OptionalGithubLogin = None
 
     _blank_login = field_validator("github_login", mode="before")(_blank_is_none)
-
-
-def _only_github_login_nullable(schema: dict[str, Any]) -> None:
-    """In the schema, as in `UserChanges`, only github_login may be null."""
-    schema["minProperties"] = 1
-    for name in ("password", "active"):
-        field = schema["properties"][name]
-        for branch in field.pop("anyOf"):
-            if branch.get("type") != "null":
-                field.update(branch)
-        field.pop("default", None)
 
 
 class UserChanges(BaseModel):
     """Only the fields given change; `github_login: null` (or empty in a form) removes it."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_only_github_login_nullable)
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=_not_null("password", "active", min_properties=1)
+    )
 
     password: rules.Password | None = None
-    github_login: rules.GithubLogin | None = None
-    active: bool | None = None
+    github_login: OptionalGithubLogin = None
+    active: StrictBool | None = None
 
     _blank_login = field_validator("github_login", mode="before")(_blank_is_none)
+    _form_active = field_validator("active", mode="before")(form_boolean)
 
     @model_validator(mode="after")
     def _given_fields_not_null(self) -> UserChanges:

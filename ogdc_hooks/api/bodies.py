@@ -13,7 +13,7 @@ from collections.abc import Collection
 from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, ValidationInfo
 
 from ogdc_hooks.api.errors import api_error
 
@@ -22,6 +22,17 @@ M = TypeVar("M", bound=BaseModel)
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
 JSON = "application/json"
+
+
+def form_boolean(value: Any, info: ValidationInfo) -> Any:
+    """A "before" validator: a form sends a boolean as the word true or false, and only so.
+
+    Use on a `StrictBool` field, which then takes JSON's true/false and these words.
+    """
+    from_form = isinstance(info.context, dict) and info.context.get("form") is True
+    if from_form and value in ("true", "false"):
+        return value == "true"
+    return value
 
 
 def _problems(error: ValidationError) -> str:
@@ -61,13 +72,14 @@ async def _json_fields(request: web.Request) -> dict[str, Any]:
 async def read_body(request: web.Request, model: type[M], media_types: Collection[str]) -> M:
     """The body as `model`, from one of `media_types` (FORM also admits MULTIPART)."""
     media = request.content_type
-    if media in (FORM, MULTIPART) and FORM in media_types:
+    from_form = media in (FORM, MULTIPART) and FORM in media_types
+    if from_form:
         fields = await _form_fields(request)
     elif media == JSON and JSON in media_types:
         fields = await _json_fields(request)
     else:
         raise api_error(415, f"Send the body as {' or '.join(media_types)}.")
     try:
-        return model.model_validate(fields)
+        return model.model_validate(fields, context={"form": from_form})
     except ValidationError as err:
         raise api_error(422, _problems(err)) from None

@@ -49,6 +49,11 @@ class UserExists(Exception):
 _CONSTRAINT_FIELDS = {"users_name_key": "name", "users_github_login_lower_key": "github_login"}
 
 
+def _storable(text: str) -> bool:
+    """PostgreSQL text cannot hold NUL: such a name or login matches no row."""
+    return "\x00" not in text
+
+
 def _account(user: User) -> Account:
     return Account(
         name=user.name,
@@ -70,9 +75,14 @@ class UserStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def get(self, name: str) -> Account | None:
+    async def _find(self, name: str) -> User | None:
+        if not _storable(name):
+            return None
         async with self._sessions() as session:
-            user = await session.scalar(select(User).where(User.name == name))
+            return await session.scalar(select(User).where(User.name == name))
+
+    async def get(self, name: str) -> Account | None:
+        user = await self._find(name)
         return _account(user) if user else None
 
     async def active(self, name: str) -> Account | None:
@@ -82,6 +92,8 @@ class UserStore:
 
     async def by_github_login(self, login: str) -> Account | None:
         """The user who pushes as `login` (GitHub logins are case-insensitive)."""
+        if not _storable(login):
+            return None
         async with self._sessions() as session:
             user = await session.scalar(
                 select(User).where(func.lower(User.github_login) == login.lower())
@@ -95,8 +107,7 @@ class UserStore:
 
     async def authenticate(self, name: str, password: str) -> Account | None:
         """The active user with this name and password, else None, in the same time either way."""
-        async with self._sessions() as session:
-            user = await session.scalar(select(User).where(User.name == name))
+        user = await self._find(name)
         if user is None:
             await verify_nothing(password)
             return None
@@ -145,6 +156,8 @@ class UserStore:
         return await self._write(name, values)
 
     async def _write(self, name: str, values: dict[str, Any]) -> Account | None:
+        if not _storable(name):
+            return None
         statement = (
             update(User)
             .where(User.name == name)
@@ -159,6 +172,8 @@ class UserStore:
         return _account(user) if user else None
 
     async def delete(self, name: str) -> bool:
+        if not _storable(name):
+            return False
         async with self._sessions() as session, session.begin():
             deleted = await session.scalar(delete(User).where(User.name == name).returning(User.id))
         return deleted is not None

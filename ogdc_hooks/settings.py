@@ -74,6 +74,7 @@ class Settings:
     # Operations
     worker_slots: int = 4  # 0: this replica only takes requests; others do the work
     argo_poll_seconds: int = 30
+    job_lease_seconds: int = 60  # a dead worker's job is taken over after this
     log_format: str = "text"
     log_level: str = "INFO"
 
@@ -224,6 +225,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         github_token=_secret(env, "GITHUB_TOKEN"),
         worker_slots=_parsed(env, "OGDC_WORKER_SLOTS", _count, 4),
         argo_poll_seconds=_parsed(env, "OGDC_ARGO_POLL_SECONDS", _positive_int, 30),
+        job_lease_seconds=_parsed(env, "OGDC_JOB_LEASE_SECONDS", _positive_int, 60),
         log_format=_parsed(env, "OGDC_LOG_FORMAT", _choice("text", "json"), "text"),
         log_level=_parsed(
             env, "OGDC_LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info"

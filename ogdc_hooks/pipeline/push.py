@@ -28,6 +28,7 @@ from ogdc_hooks.pipeline import runs
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.prepare import prepare, record
 from ogdc_hooks.pipeline.runs import NewRun, RunRecord
+from ogdc_hooks.pipeline.sources import on_forge
 from ogdc_hooks.recipes.load import find_recipe_dirs, recipe_dir_of
 from ogdc_hooks.webhooks.events import ZERO_SHA
 
@@ -191,9 +192,7 @@ async def handle_push(pipeline: Pipeline, job: Job) -> None:
             raise _git_failure(err) from None
         dry_reason = dry_run_reason(pipeline, push.branch, push.default_branch)
         for recipe in recipes:
-            run = await _run_for(
-                pipeline, push_run(push, recipe, RunState.QUEUED, user.name, None)
-            )
+            run = await _run_for(pipeline, push_run(push, recipe, RunState.QUEUED, user.name, None))
             if run.state is RunState.QUEUED and run.workflow is None:
                 await _prepare_and_record(pipeline, repo_dir, run, dry_reason)
     log.info("push %s@%s: %d recipe(s) changed", push.repository, push.after[:12], len(recipes))
@@ -202,7 +201,7 @@ async def handle_push(pipeline: Pipeline, job: Job) -> None:
 async def _clone_token(
     pipeline: Pipeline, repository: str, installation_id: int | None
 ) -> str | None:
-    if pipeline.forge is None:
+    if pipeline.forge is None or not on_forge(repository):
         return None
     return await pipeline.forge.clone_token(repository, installation_id)
 

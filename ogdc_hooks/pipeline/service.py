@@ -87,6 +87,7 @@ def build_worker(pipeline: Pipeline) -> Worker:
             "report": bound(record_report_failure, pipeline),
         },
         slots=pipeline.settings.worker_slots,
+        lease=float(pipeline.settings.job_lease_seconds),
     )
 
 

@@ -22,6 +22,11 @@ class BadSource(ValueError):
     """The recipe location cannot be used; the message says what to write instead."""
 
 
+def on_forge(repository: str) -> bool:
+    """Whether a run's repository is an `owner/name` of the configured forge (not a bare URL)."""
+    return "://" not in repository
+
+
 @dataclass(frozen=True)
 class RecipeSource:
     """A recipe directory in a git repository at a ref (branch, tag or commit)."""

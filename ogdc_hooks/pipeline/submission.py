@@ -15,7 +15,7 @@ from ogdc_hooks.pipeline import runs
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.push import dry_run_reason
 from ogdc_hooks.pipeline.runs import NewRun, RunRecord
-from ogdc_hooks.pipeline.sources import RecipeSource
+from ogdc_hooks.pipeline.sources import RecipeSource, on_forge
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 
@@ -55,10 +55,10 @@ async def submit_recipe(
     pipeline: Pipeline, source: RecipeSource, requested_by: str, overwrite: bool
 ) -> RunRecord:
     """Resolve the ref to a commit and queue a new run of the recipe there."""
-    on_forge = "://" not in source.repository
-    installation_id = await _installation(pipeline, source.repository) if on_forge else None
+    forge_repository = on_forge(source.repository)
+    installation_id = await _installation(pipeline, source.repository) if forge_repository else None
     token = None
-    if on_forge and pipeline.forge is not None:
+    if forge_repository and pipeline.forge is not None:
         token = await pipeline.forge.clone_token(source.repository, installation_id)
     sha = await _commit(pipeline, source, token)
     reason = dry_run_reason(pipeline, None, None)
@@ -88,4 +88,3 @@ async def wait_for_workflow(pipeline: Pipeline, run_id: uuid.UUID, within: float
         if run.workflow_name or run.state.finished or time.monotonic() >= deadline:
             return run
         await asyncio.sleep(0.1)
-

@@ -163,6 +163,7 @@ def service_env(
         "ARGO_NAMESPACE": argo.namespace,
         "ARGO_UI_URL": "https://argo.example.org",
         "OGDC_ARGO_POLL_SECONDS": "1",
+        "OGDC_JOB_LEASE_SECONDS": "3",  # a killed worker's jobs are taken over quickly
         "OGDC_LOG_FORMAT": "json",
     }
 

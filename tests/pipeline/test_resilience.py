@@ -1,0 +1,78 @@
+"""Outages, rate limits, crashes and replicas: nothing lost, nothing done twice."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.fakes.github import Fault
+from tests.pipeline.conftest import META, SCRIPT, Stack, push_payload, wait_for
+from tests.support.service import Service
+
+
+def _push(stack: Stack, name: str = "Sea Ice Test") -> tuple[str, str]:
+    before = stack.git.head("recipes") or stack.git.commit("recipes", {"README.md": "x\n"})
+    after = stack.git.commit(
+        "recipes",
+        {
+            "recipes/sea-ice/meta.yml": META.replace("Sea Ice Test", name),
+            "recipes/sea-ice/recipe.sh": SCRIPT,
+        },
+    )
+    return before, after
+
+
+async def test_github_outage_and_rate_limit_are_waited_out(stack: Stack) -> None:
+    stack.github.inject(Fault.server_error(502), times=2, path="check-runs")
+    stack.github.inject(Fault.too_many_requests(retry_after=1), times=1, path="check-runs")
+    before, after = _push(stack)
+    await stack.deliver(push_payload(stack.git, before=before, after=after))
+    [name] = await wait_for(lambda: stack.argo.created, what="a workflow")
+    stack.argo.set_phase(name, "Succeeded")
+    done = await stack.check_completed(after, "ogdc/sea-ice", within=90)
+    assert done.conclusion == "success"
+    assert len(stack.checks(after)) == 1
+
+
+async def test_argo_outage_is_retried_and_submits_once(stack: Stack) -> None:
+    stack.argo.fail_next(3, status=503)
+    before, after = _push(stack)
+    await stack.deliver(push_payload(stack.git, before=before, after=after))
+    await wait_for(lambda: stack.argo.created, within=60, what="a workflow after the outage")
+    await asyncio.sleep(2)
+    assert len(stack.argo.created) == 1
+
+
+async def test_kill_9_mid_run_then_restart_finishes_the_run(stack: Stack) -> None:
+    before, after = _push(stack)
+    await stack.deliver(push_payload(stack.git, before=before, after=after))
+    [name] = await wait_for(lambda: stack.argo.created, what="a workflow")
+    stack.service.kill()  # SIGKILL: no shutdown, leases held, a watch cut
+    stack.argo.set_phase(name, "Running")
+    stack.argo.set_phase(name, "Succeeded")
+    # A delivery while the service is down is GitHub's to redeliver; one right after the
+    # restart must be processed.
+    restarted = Service(stack.service.env)
+    await asyncio.to_thread(restarted.start)
+    stack.service = restarted
+    try:
+        done = await stack.check_completed(after, "ogdc/sea-ice", within=60)
+        assert done.conclusion == "success"
+        assert stack.argo.created == [name]
+    finally:
+        await asyncio.to_thread(restarted.stop)
+
+
+async def test_kill_9_while_cloning_loses_nothing(stack: Stack) -> None:
+    before, after = _push(stack)
+    stack.git.delay_next(1, 30)  # the first fetch hangs: the push job is mid-clone
+    await stack.deliver(push_payload(stack.git, before=before, after=after))
+    await wait_for(lambda: stack.git.requests, what="the clone to start")
+    stack.service.kill()
+    restarted = Service(stack.service.env)
+    await asyncio.to_thread(restarted.start)
+    stack.service = restarted
+    try:
+        await wait_for(lambda: stack.argo.created, within=60, what="the workflow after restart")
+        assert len(stack.argo.created) == 1
+    finally:
+        await asyncio.to_thread(restarted.stop)

@@ -7,12 +7,13 @@ import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Field,
     StrictBool,
     field_validator,
     model_validator,
@@ -41,8 +42,12 @@ def _blank_is_none(value: Any) -> Any:
     return None if value == "" else value
 
 
-# Documents the empty string that `_blank_is_none` turns into None.
-OptionalGithubLogin = rules.GithubLogin | Literal[""] | None
+def _document_blank(schema: dict[str, Any]) -> None:
+    schema["anyOf"].append({"type": "string", "const": ""})
+
+
+# The schema also shows the empty string that `_blank_is_none` turns into None.
+OptionalGithubLogin = Annotated[rules.GithubLogin | None, Field(json_schema_extra=_document_blank)]
 
 
 def _not_null(*names: str, min_properties: int = 0) -> Callable[[dict[str, Any]], None]:

@@ -141,10 +141,20 @@ async def checked_out(
 
 
 def changed_recipes(repo_dir: Path, base: str | None, head: str) -> list[str]:
-    """Recipe directories the commit changed that still exist in it (blocking: git)."""
+    """Recipe directories the commit changed that still exist in it (blocking: git).
+
+    Without a base, or when the base is gone from the server (force-pushed away
+    and collected), every recipe of the commit counts as changed: running one
+    recipe too many is better than missing one.
+    """
     if base is None:
         return find_recipe_dirs(repo_dir)
-    dirs = {recipe_dir_of(path) for path in changed_paths(repo_dir, base, head)}
+    try:
+        paths = changed_paths(repo_dir, base, head)
+    except GitError:
+        log.info("base %s is not available; treating every recipe as changed", base[:12])
+        return find_recipe_dirs(repo_dir)
+    dirs = {recipe_dir_of(path) for path in paths}
     return sorted(d for d in dirs if d is not None and (repo_dir / d).is_dir())
 
 
@@ -186,10 +196,7 @@ async def handle_push(pipeline: Pipeline, job: Job) -> None:
     base = await _base_sha(pipeline, push, token)
     extra = (base,) if base else ()
     async with checked_out(pipeline, push.clone_url, push.after, token, extra) as repo_dir:
-        try:
-            recipes = await asyncio.to_thread(changed_recipes, repo_dir, base, push.after)
-        except GitError as err:
-            raise _git_failure(err) from None
+        recipes = await asyncio.to_thread(changed_recipes, repo_dir, base, push.after)
         dry_reason = dry_run_reason(pipeline, push.branch, push.default_branch)
         for recipe in recipes:
             run = await _run_for(pipeline, push_run(push, recipe, RunState.QUEUED, user.name, None))

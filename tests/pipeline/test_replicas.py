@@ -1,0 +1,132 @@
+"""Two replicas on one database under 200 concurrent deliveries: one workflow per recipe and
+commit, and GitHub's token mode (commit statuses) with an authenticated clone."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+
+import aiohttp
+
+from tests.fakes.argo import FakeArgo
+from tests.fakes.github import FakeGitHub
+from tests.pipeline.conftest import (
+    KNOWN_LOGIN,
+    META,
+    REPO,
+    SCRIPT,
+    SECRET,
+    Stack,
+    push_payload,
+    wait_for,
+)
+from tests.support.gitserver import GitServer
+from tests.support.service import Service
+from tests.webhooks.signing import signed_delivery
+
+PUSHES = 40
+DELIVERIES_PER_PUSH = 5  # 200 deliveries: each push twice under one id, three times under others
+
+
+async def test_two_replicas_200_concurrent_deliveries_one_workflow_each(
+    stack: Stack, stack_env: dict[str, str]
+) -> None:
+    second = Service(stack_env)
+    await asyncio.to_thread(second.start)
+    try:
+        tip = stack.git.commit("recipes", {"README.md": "x\n"})
+        payloads = []
+        for index in range(PUSHES):
+            after = stack.git.commit(
+                "recipes",
+                {
+                    "recipes/sea-ice/meta.yml": META,
+                    "recipes/sea-ice/recipe.sh": f"echo {index}\n{SCRIPT}",
+                },
+            )
+            payloads.append(push_payload(stack.git, before=tip, after=after))
+            tip = after
+        shared = [str(uuid.uuid4()) for _ in payloads]
+        requests = []
+        for payload, same_id in zip(payloads, shared, strict=True):
+            for copy in range(DELIVERIES_PER_PUSH):
+                delivery = same_id if copy < 2 else str(uuid.uuid4())
+                requests.append((payload, delivery, copy % 2))
+        replicas = [stack.service.url, second.url]
+
+        async def send(payload: dict[str, object], delivery: str, replica: int) -> int:
+            headers, body = signed_delivery(payload, SECRET, delivery=delivery)
+            url = replicas[replica] + "/webhooks/github"
+            async with stack.session.post(url, data=body, headers=headers) as answer:
+                return answer.status
+
+        statuses = await asyncio.gather(*(send(*request) for request in requests))
+        counts = Counter(statuses)
+        assert set(counts) <= {200, 202}, counts
+        assert counts[202] == PUSHES * (DELIVERIES_PER_PUSH - 1)  # each shared id stored once
+
+        await wait_for(
+            lambda: len(stack.argo.created) >= PUSHES, within=240, what=f"{PUSHES} workflows"
+        )
+        await asyncio.sleep(3)  # any duplicate would have been created by now
+        commits = Counter(
+            stack.argo.workflow(name)["metadata"]["annotations"]["ogdc/commit"]
+            for name in stack.argo.created
+        )
+        assert len(stack.argo.created) == PUSHES
+        assert set(commits.values()) == {1}
+        assert set(commits) == {p["after"] for p in payloads}
+    finally:
+        await asyncio.to_thread(second.stop)
+
+
+async def test_token_mode_reports_statuses_and_clones_with_the_token(
+    db_env: dict[str, str], fake_argo: FakeArgo, git_server: GitServer
+) -> None:
+    github = FakeGitHub()
+    await github.start()
+    token = github.add_token()
+    github.add_repository(REPO)
+    git_server.token = token  # the repository is private: cloning needs the token
+    env = {
+        **db_env,
+        "OGDC_JWT_SECRET_KEY": "k" * 40,
+        "OGDC_ADMIN_PASSWORD": "admin-password-for-tests",
+        "GITHUB_WEBHOOK_SECRET": SECRET,
+        "GITHUB_API_URL": github.url,
+        "GITHUB_TOKEN": token,
+        "ARGO_WORKFLOWS_SERVICE_URL": fake_argo.url,
+        "ARGO_TOKEN": fake_argo.token,
+        "OGDC_ARGO_POLL_SECONDS": "1",
+    }
+    service = Service(env)
+    await asyncio.to_thread(service.start)
+    try:
+        async with aiohttp.ClientSession() as session:
+            stack = Stack(service, github, fake_argo, git_server, session)
+            await stack.add_user("author", KNOWN_LOGIN)
+            git_server.create_repo("recipes")
+            before = git_server.commit("recipes", {"README.md": "x\n"})
+            after = git_server.commit(
+                "recipes", {"recipes/sea-ice/meta.yml": META, "recipes/sea-ice/recipe.sh": SCRIPT}
+            )
+            payload = push_payload(git_server, before=before, after=after)
+            del payload["installation"]
+            await stack.deliver(payload)
+            [name] = await wait_for(lambda: fake_argo.created, what="a workflow")
+            fake_argo.set_phase(name, "Succeeded")
+
+            def final() -> object:
+                history = github.status_history(REPO, after, "ogdc/sea-ice")
+                return history if history and history[-1].state == "success" else None
+
+            history = await wait_for(final, within=40, what="a success status")
+            assert history[0].state == "pending"
+            assert all(len(s.description or "") <= 140 for s in history)
+            assert history[-1].target_url.endswith(name)
+            assert token not in service.log_text()
+            assert any(r.authorized for r in git_server.requests)
+    finally:
+        await asyncio.to_thread(service.stop)
+        await github.stop()

@@ -29,6 +29,7 @@ from ogdc_hooks.api.context import (
     USERS,
 )
 from ogdc_hooks.api.errors import error_middleware
+from ogdc_hooks.api.health import HEAD_REVISION
 from ogdc_hooks.api.metrics import METRICS, Metrics, metrics_middleware
 from ogdc_hooks.api.openapi import ApiModule, build_document, full_path
 from ogdc_hooks.api.security import security_middleware
@@ -71,7 +72,9 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
     except (OSError, subprocess.SubprocessError, asyncpg.PostgresError, SQLAlchemyError) as err:
         raise StartupError(f"cannot start {_where(settings)}: {err}") from None
     try:
-        await migrate(database.engine)
+        found = await migrate(database.engine)
+        if found != HEAD_REVISION:
+            log_event(log, "migrated", from_revision=found, to_revision=HEAD_REVISION)
         users = UserStore(database.sessions)
         if await users.ensure_admin(settings.admin_password.reveal()):
             log_event(log, "admin_updated", user="admin")

@@ -33,20 +33,26 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def _upgrade(connection: Connection) -> None:
+def _upgrade(connection: Connection) -> str | None:
     connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
     try:
+        found = _current(connection)
         command.upgrade(alembic_config(connection), "head")
         connection.commit()
+        return found
     finally:
         connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
         connection.commit()
 
 
-async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest revision; safe to run from many processes at once."""
+async def migrate(engine: AsyncEngine) -> str | None:
+    """Bring the schema to the newest revision; safe to run from many processes at once.
+
+    Returns the revision found under the lock, before upgrading: the head when
+    another process (or an earlier start) had already migrated.
+    """
     async with engine.connect() as connection:
-        await connection.run_sync(_upgrade)
+        return await connection.run_sync(_upgrade)
 
 
 def _current(connection: Connection) -> str | None:

@@ -1,0 +1,160 @@
+"""Settings: every variable read once, defaults from the seed, one clear error per bad value."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from ogdc_hooks.settings import (
+    Secret,
+    SettingsError,
+    load_settings,
+    with_development_secrets,
+)
+
+REAL_DB = {
+    "OGDC_DB_HOST": "db.example",
+    "OGDC_DB_USERNAME": "ogdc",
+    "OGDC_DB_PASSWORD": "db-password",
+    "OGDC_JWT_SECRET_KEY": "jwt-secret-key",
+    "OGDC_ADMIN_PASSWORD": "admin-password",
+}
+
+
+def test_defaults_are_the_seeds() -> None:
+    settings = load_settings({"OGDC_DATA_DIR": "/tmp/x"})
+    assert settings.embedded_db
+    assert settings.dry_run
+    assert settings.db_name == "ogdc"
+    assert settings.db_port == 5432
+    assert settings.workflow_pvc_name == "cephfs-qgnet-ogdc-workflow-pvc"
+    assert settings.argo_namespace == "qgnet"
+    assert settings.argo_service_account_name == "argo-workflow"
+    assert settings.runner_image_tag == "latest"
+    assert settings.max_parallel_limit == 5
+    assert settings.api_root_path == "/"
+    assert settings.github_api_url == "https://api.github.com"
+    assert (settings.log_format, settings.log_level) == ("text", "INFO")
+    assert settings.data_dir == Path("/tmp/x")
+
+
+def test_every_variable_is_read() -> None:
+    settings = load_settings(
+        {
+            **REAL_DB,
+            "OGDC_DB_PORT": "6543",
+            "OGDC_DB_NAME": "other",
+            "OGDC_WORKFLOW_PVC_NAME": "pvc",
+            "ARGO_NAMESPACE": "ns",
+            "ARGO_SERVICE_ACCOUNT_NAME": "sa",
+            "ARGO_WORKFLOWS_SERVICE_URL": "https://argo.example/",
+            "ARGO_TOKEN": "argo-token",
+            "ARGO_UI_URL": "https://ui.example",
+            "OGDC_RUNNER_IMAGE_TAG": "v1",
+            "OGDC_MAX_PARALLEL_LIMIT": "7",
+            "OGDC_ALLOWED_INPUT_PVCS": " a, b ,,c ",
+            "DATAONE_NODE_URL": "http://d1.example",
+            "API_ROOT_PATH": "/api/",
+            "GITHUB_WEBHOOK_SECRET": "whsec",
+            "GITHUB_API_URL": "https://ghe.example/api/v3",
+            "GITHUB_APP_ID": "42",
+            "GITHUB_APP_PRIVATE_KEY": "pem",
+            "GITHUB_TOKEN": "ghp",
+            "OGDC_LOG_FORMAT": "JSON",
+            "OGDC_LOG_LEVEL": "debug",
+        }
+    )
+    assert not settings.embedded_db and not settings.dry_run
+    assert (settings.db_host, settings.db_port, settings.db_name) == ("db.example", 6543, "other")
+    assert settings.argo_workflows_service_url == "https://argo.example"
+    assert settings.argo_ui_base == "https://ui.example"
+    assert settings.allowed_input_pvcs == ("a", "b", "c")
+    assert settings.max_parallel_limit == 7
+    assert settings.api_root_path == "/api"
+    assert settings.github_app_mode
+    assert (settings.log_format, settings.log_level) == ("json", "DEBUG")
+    assert settings.jwt_secret_key == Secret("jwt-secret-key")
+
+
+@pytest.mark.parametrize("missing", sorted(REAL_DB.keys() - {"OGDC_DB_HOST"}))
+def test_a_real_database_needs_every_secret(missing: str) -> None:
+    env = {k: v for k, v in REAL_DB.items() if k != missing}
+    with pytest.raises(SettingsError, match=f"^{missing}: required when OGDC_DB_HOST is set$"):
+        load_settings(env)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("OGDC_DB_PORT", "five", "must be a whole number"),
+        ("OGDC_DB_PORT", "0", "must be at least 1"),
+        ("OGDC_DB_PORT", "70000", "must be a port number"),
+        ("OGDC_MAX_PARALLEL_LIMIT", "0", "must be at least 1"),
+        ("ARGO_WORKFLOWS_SERVICE_URL", "argo:2746", "must be an http(s) URL"),
+        ("GITHUB_API_URL", "ftp://example", "must be an http(s) URL"),
+        ("API_ROOT_PATH", "api", "must start with '/'"),
+        ("OGDC_LOG_FORMAT", "xml", "must be one of text, json"),
+        ("OGDC_LOG_LEVEL", "loud", "must be one of"),
+    ],
+)
+def test_a_malformed_value_names_its_variable(name: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**REAL_DB, name: value})
+    assert str(caught.value).startswith(f"{name}: ")
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_github_app_needs_its_private_key(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r"^GITHUB_APP_PRIVATE_KEY: required"):
+        load_settings({**REAL_DB, "GITHUB_APP_ID": "1"})
+    missing = tmp_path / "nope.pem"
+    env = {**REAL_DB, "GITHUB_APP_ID": "1", "GITHUB_APP_PRIVATE_KEY_FILE": str(missing)}
+    with pytest.raises(SettingsError, match=r"^GITHUB_APP_PRIVATE_KEY_FILE: cannot read"):
+        load_settings(env)
+    key = tmp_path / "app.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\n...")
+    settings = load_settings(
+        {**REAL_DB, "GITHUB_APP_ID": "1", "GITHUB_APP_PRIVATE_KEY_FILE": str(key)}
+    )
+    assert settings.github_app_private_key == Secret(key.read_text())
+
+
+def test_secrets_never_show_in_repr_or_str() -> None:
+    settings = load_settings({**REAL_DB, "GITHUB_TOKEN": "ghp-value"})
+    shown = repr(settings) + str(settings) + str(settings.db_password)
+    for secret in ("db-password", "jwt-secret-key", "admin-password", "ghp-value"):
+        assert secret not in shown
+
+
+def test_development_secrets_are_generated_once_and_kept_private(tmp_path: Path) -> None:
+    settings = load_settings({"OGDC_DATA_DIR": str(tmp_path / "data")})
+    first, shown = with_development_secrets(settings)
+    assert shown is not None and first.admin_password == Secret(shown)
+    assert first.jwt_secret_key is not None and len(first.jwt_secret_key.reveal()) >= 32
+    stored = tmp_path / "data" / "secrets.json"
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    again, shown_again = with_development_secrets(settings)
+    assert shown_again is None  # printed once only
+    assert (again.admin_password, again.jwt_secret_key) == (
+        first.admin_password,
+        first.jwt_secret_key,
+    )
+
+
+def test_given_secrets_win_over_generated_ones(tmp_path: Path) -> None:
+    settings = load_settings(
+        {"OGDC_DATA_DIR": str(tmp_path), "OGDC_ADMIN_PASSWORD": "mine-and-only-mine"}
+    )
+    updated, shown = with_development_secrets(settings)
+    assert shown is None
+    assert updated.admin_password == Secret("mine-and-only-mine")
+    assert "mine-and-only-mine" not in (tmp_path / "secrets.json").read_text()
+
+
+def test_a_real_database_never_gets_generated_secrets(tmp_path: Path) -> None:
+    settings = load_settings({**REAL_DB, "OGDC_DATA_DIR": str(tmp_path)})
+    assert with_development_secrets(settings) == (settings, None)
+    assert not (tmp_path / "secrets.json").exists()

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import signal
 import subprocess
 from typing import Any
@@ -48,13 +49,19 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="address to listen on (default 0.0.0.0)",
     )
     serve.add_argument(
-        "--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)"
+        "--port", type=_port, default=8000, help="port (default 8000; 0 picks a free one)"
     )
     serve.set_defaults(func=serve_command)
     migrate_parser = subparsers.add_parser("migrate", help="bring the database schema up to date")
     migrate_parser.set_defaults(func=migrate_command)
     version = subparsers.add_parser("version", help="print the version")
     version.set_defaults(func=version_command)
+
+
+def _port(raw: str) -> int:
+    if not raw.isdigit() or int(raw) > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number (0-65535), got {raw!r}")
+    return int(raw)
 
 
 def _settings() -> Settings:
@@ -106,7 +113,11 @@ async def _serve(app: web.Application, host: str, port: int) -> None:
     try:
         await runner.setup()  # runs the background contexts: database, migrations, admin
         site = web.TCPSite(runner, host, port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as err:
+            reason = os.strerror(err.errno) if err.errno else str(err)
+            raise StartupError(f"cannot listen on {host}:{port}: {reason}") from None
         for address in runner.addresses:
             log_event(log, "listening", url=f"http://{address[0]}:{address[1]}")
         await stop.wait()

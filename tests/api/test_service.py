@@ -183,3 +183,20 @@ def test_migrate_and_version_commands(api_env: dict[str, str]) -> None:
         check=True,
     )
     assert version.stdout.startswith("ogdc-hooks ")
+
+
+def test_a_taken_port_is_one_line(api: Api) -> None:
+    port = api.service.base_url.rsplit(":", 1)[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "ogdc_hooks", "serve", "--host", "127.0.0.1", "--port", port],
+        env=api.service.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    expected = f"ogdc-hooks: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert lines[-1] == expected
+    assert "Traceback" not in result.stderr

@@ -26,7 +26,7 @@ from ogdc_hooks.settings import Secret
 
 T = TypeVar("T")
 
-DEFAULT_API_URL = "http://127.0.0.1:8080"
+DEFAULT_API_URL = "http://127.0.0.1:8000"  # where `ogdc-hooks serve` listens by default
 DEFAULT_TIMEOUT = 30.0
 # A cached token is renewed this long before it expires, so a request never races its expiry.
 TOKEN_RENEWAL_MARGIN = timedelta(minutes=1)
@@ -125,6 +125,7 @@ class Answer:
     content_type: str
     body: bytes
     location: str | None = None
+    retry_after: str | None = None
 
 
 def decode_answer(config: ApiConfig, request: str, answer: Answer) -> Any:
@@ -138,7 +139,8 @@ def decode_answer(config: ApiConfig, request: str, answer: Answer) -> Any:
     status, kind = answer.status, answer.content_type or "unknown"
     if status >= 400:
         detail = error_detail(answer.body) or f"no details (answer of type {kind})"
-        raise ApiError(f"the API answered {request} with HTTP {status}: {detail}", status)
+        wait = f" (retry after {answer.retry_after} s)" if answer.retry_after else ""
+        raise ApiError(f"the API answered {request} with HTTP {status}: {detail}{wait}", status)
     if 300 <= status < 400:
         target = shown_url(answer.location or "an unnamed place")
         raise ApiError(
@@ -166,8 +168,6 @@ def login_refused(config: ApiConfig, err: ApiError) -> ApiError:
             f"{config.username!r}; check OGDC_API_USERNAME and OGDC_API_PASSWORD",
             401,
         )
-    if err.status == 429:
-        return ApiError(f"too many failed logins for user {config.username!r}: {err}", 429)
     return err
 
 
@@ -270,6 +270,7 @@ class ApiClient:
                     response.content_type,
                     await response.read(),
                     response.headers.get("Location"),
+                    response.headers.get("Retry-After"),
                 )
             return decode_answer(self.config, shown, answer)
         except (aiohttp.ClientError, TimeoutError) as err:

@@ -34,8 +34,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "OGDC_API_USERNAME and OGDC_API_PASSWORD. A GitHub login lets that user's pushes "
         "submit recipes.",
     )
-    create.add_argument("username")
-    create.add_argument("password")
+    create.add_argument("username", metavar="USERNAME")
+    create.add_argument("password", metavar="PASSWORD")
     create.add_argument(
         "--github-login", metavar="LOGIN", help="the user's GitHub login (matched ignoring case)"
     )
@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     listing = actions.add_parser("list", help="show every user as a table")
     listing.set_defaults(func=_list_command)
     delete = actions.add_parser("delete", help="delete a user")
-    delete.add_argument("name")
+    delete.add_argument("name", metavar="NAME")
     delete.set_defaults(func=_delete_command)
 
 

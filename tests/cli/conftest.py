@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
+
+from tests.support.postgres import PostgresServer
+from tests.support.service import DEFAULT_SECRETS, Service
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,3 +46,24 @@ def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("ogdc-hooks: error: "), lines[0]
     return lines[0]
+
+
+@pytest.fixture(scope="module")
+def service(postgres: PostgresServer) -> Iterator[Service]:
+    """One real service for a module, on a database of its own; tests use their own names."""
+    name = postgres.create_database()
+    try:
+        with Service({**postgres.env(name), **DEFAULT_SECRETS}) as running:
+            yield running
+    finally:
+        postgres.drop_database(name)
+
+
+@pytest.fixture
+def admin_env(service: Service) -> dict[str, str]:
+    """The CLI's variables for the service's admin."""
+    return {
+        "OGDC_API_URL": service.url,
+        "OGDC_API_USERNAME": "admin",
+        "OGDC_API_PASSWORD": DEFAULT_SECRETS["OGDC_ADMIN_PASSWORD"],
+    }

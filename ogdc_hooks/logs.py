@@ -47,6 +47,8 @@ _PATTERNS = (
         REDACTED,
     ),
 )
+# Text without any of these (lower-cased) cannot match a pattern: most lines skip the regexes.
+_TRIGGERS = ("bearer", "eyj", "pass", "secret", "token", "authorization", "private", "api_key")
 
 
 def sane_request_id(incoming: str | None) -> str:
@@ -71,9 +73,12 @@ class RedactionFilter(logging.Filter):
 
     def redact(self, text: str) -> str:
         for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        for pattern, replacement in _PATTERNS:
-            text = pattern.sub(replacement, text)
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        lowered = text.lower()
+        if any(trigger in lowered for trigger in _TRIGGERS):
+            for pattern, replacement in _PATTERNS:
+                text = pattern.sub(replacement, text)
         return text
 
     def _value(self, key: str, value: Any) -> Any:
@@ -116,6 +121,8 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
 
 
 def _text_value(value: Any) -> str:
+    if isinstance(value, int | float):  # the common case, cheaply
+        return str(value).lower() if isinstance(value, bool) else str(value)
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     if text == "" or any(c.isspace() or c in '"=' for c in text):
         return json.dumps(text)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import subprocess
 from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
 from typing import Any
 
 import asyncpg
@@ -26,6 +27,7 @@ from ogdc_hooks.api.context import (
     LOGIN_THROTTLE,
     OPENAPI_DOCUMENT,
     SETTINGS,
+    TOKENS,
     USERS,
 )
 from ogdc_hooks.api.errors import error_middleware
@@ -35,8 +37,9 @@ from ogdc_hooks.api.openapi import ApiModule, build_document, full_path
 from ogdc_hooks.api.security import security_middleware
 from ogdc_hooks.api.tracing import tracing_middleware
 from ogdc_hooks.auth.throttle import LoginThrottle
+from ogdc_hooks.auth.tokens import TokenVerifier
 from ogdc_hooks.auth.users import UserStore
-from ogdc_hooks.db.engine import open_database
+from ogdc_hooks.db.engine import open_database, open_driver_pool
 from ogdc_hooks.db.migrate import migrate
 from ogdc_hooks.logs import log_event
 from ogdc_hooks.pipeline.service import pipeline_context
@@ -67,25 +70,25 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
     """Open the database, migrate it (under the lock) and make sure the admin user is current."""
     settings = app[SETTINGS]
     assert settings.admin_password is not None  # checked by create_app
-    try:
-        database = await open_database(settings)
-    except (OSError, subprocess.SubprocessError, asyncpg.PostgresError, SQLAlchemyError) as err:
-        raise StartupError(f"cannot start {_where(settings)}: {err}") from None
-    try:
-        found = await migrate(database.engine)
-        if found != HEAD_REVISION:
-            log_event(log, "migrated", from_revision=found, to_revision=HEAD_REVISION)
-        users = UserStore(database.sessions)
-        if await users.ensure_admin(settings.admin_password.reveal()):
-            log_event(log, "admin_updated", user="admin")
-    except (OSError, asyncpg.PostgresError, SQLAlchemyError) as err:
-        await database.close()
-        raise StartupError(f"cannot use {_where(settings)}: {type(err).__name__}: {err}") from None
-    app[DATABASE] = database
-    app[USERS] = users
-    log_event(log, "database_ready", database=_where(settings))
-    yield
-    await database.close()
+    async with AsyncExitStack() as opened:
+        try:
+            database = await open_database(settings)
+            opened.push_async_callback(database.close)
+            found = await migrate(database.engine)
+            if found != HEAD_REVISION:
+                log_event(log, "migrated", from_revision=found, to_revision=HEAD_REVISION)
+            lookups = await open_driver_pool(database.engine)
+            opened.push_async_callback(lookups.close)
+            users = UserStore(database.sessions, lookups)
+            if await users.ensure_admin(settings.admin_password.reveal()):
+                log_event(log, "admin_updated", user="admin")
+        except (OSError, subprocess.SubprocessError, asyncpg.PostgresError, SQLAlchemyError) as err:
+            reason = f"{type(err).__name__}: {err}"
+            raise StartupError(f"cannot use {_where(settings)}: {reason}") from None
+        app[DATABASE] = database
+        app[USERS] = users
+        log_event(log, "database_ready", database=_where(settings))
+        yield
 
 
 BACKGROUND_CONTEXTS: tuple[BackgroundContext, ...] = (database_context, pipeline_context)
@@ -101,15 +104,14 @@ def _add_routes(app: web.Application, root_path: str) -> None:
 
 def create_app(settings: Settings) -> web.Application:
     """The application for `settings`; the database opens when it starts."""
-    for name, value in (
-        ("OGDC_JWT_SECRET_KEY", settings.jwt_secret_key),
-        ("OGDC_ADMIN_PASSWORD", settings.admin_password),
-    ):
-        if not value:
-            raise SettingsError(f"{name}: required")
+    if not settings.admin_password:
+        raise SettingsError("OGDC_ADMIN_PASSWORD: required")
+    if not settings.jwt_secret_key:
+        raise SettingsError("OGDC_JWT_SECRET_KEY: required")
     app = web.Application(middlewares=MIDDLEWARES)
     app[SETTINGS] = settings
     app[LOGIN_THROTTLE] = LoginThrottle()
+    app[TOKENS] = TokenVerifier(settings.jwt_secret_key.reveal())
     app[METRICS] = Metrics()
     document: dict[str, Any] = build_document(
         API_MODULES, root_path=settings.api_root_path, version=__version__

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from ogdc_hooks.auth.throttle import LoginThrottle
+from ogdc_hooks.auth.tokens import TokenVerifier
 from ogdc_hooks.auth.users import Account, UserStore
 from ogdc_hooks.db.engine import Database
 from ogdc_hooks.settings import Settings
@@ -15,6 +16,7 @@ SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)  # set once the startup context has opened it
 USERS = web.AppKey("users", UserStore)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
+TOKENS = web.AppKey("tokens", TokenVerifier)
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", dict[str, Any])
 
 # Set by the security middleware on every request that is not public.

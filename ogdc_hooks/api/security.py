@@ -24,15 +24,16 @@ route.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
-from ogdc_hooks.api.context import AUTHENTICATED_USER, SETTINGS, USERS
+from ogdc_hooks.api.context import AUTHENTICATED_USER, TOKENS, USERS
 from ogdc_hooks.api.errors import api_error
-from ogdc_hooks.auth.tokens import InvalidToken, verify_token
+from ogdc_hooks.auth.tokens import InvalidToken
 from ogdc_hooks.auth.users import Account
 from ogdc_hooks.logs import log_event
 
@@ -95,10 +96,8 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
     route_handler = request.match_info.handler
     if request.match_info.http_exception is not None or is_public(route_handler):
         return await handler(request)
-    settings = request.app[SETTINGS]
-    assert settings.jwt_secret_key is not None  # create_app refuses to start without one
     try:
-        name = verify_token(_bearer_token(request), settings.jwt_secret_key.reveal())
+        name = request.app[TOKENS].subject(_bearer_token(request), time.time())
     except InvalidToken as err:
         raise _unauthorized(str(err)) from None
     user = await request.app[USERS].active(name)

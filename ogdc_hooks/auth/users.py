@@ -2,6 +2,8 @@
 
 Handlers and workers get `Account`s, never ORM objects, so nothing lazy-loads
 outside a session and the password hash never travels further than login.
+Looking a user up by name happens on every authenticated request, so it goes
+straight through asyncpg (`lookups`); everything else goes through SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import delete, func, select, update
+import asyncpg
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -46,6 +50,20 @@ class UserExists(Exception):
         self.field = field
 
 
+# The columns of an Account, compiled once into the SQL asyncpg runs for a lookup by name.
+_ACCOUNT_COLUMNS = (
+    User.name,
+    User.github_login,
+    User.is_admin,
+    User.is_active,
+    User.created_at,
+    User.updated_at,
+)
+_ACCOUNT_BY_NAME = str(
+    select(*_ACCOUNT_COLUMNS)
+    .where(User.name == bindparam("name"))
+    .compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
+)
 _CONSTRAINT_FIELDS = {"users_name_key": "name", "users_github_login_lower_key": "github_login"}
 
 
@@ -72,8 +90,9 @@ def _conflict(err: IntegrityError, values: dict[str, Any]) -> UserExists | None:
 
 
 class UserStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], lookups: asyncpg.Pool) -> None:
         self._sessions = sessions
+        self._lookups = lookups
 
     async def _find(self, name: str) -> User | None:
         if not _storable(name):
@@ -82,8 +101,14 @@ class UserStore:
             return await session.scalar(select(User).where(User.name == name))
 
     async def get(self, name: str) -> Account | None:
-        user = await self._find(name)
-        return _account(user) if user else None
+        if not _storable(name):
+            return None
+        try:
+            row = await self._lookups.fetchrow(_ACCOUNT_BY_NAME, name)
+        except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError):
+            # A pooled connection died (database restarted): once more on a fresh one.
+            row = await self._lookups.fetchrow(_ACCOUNT_BY_NAME, name)
+        return Account(**row) if row else None
 
     async def active(self, name: str) -> Account | None:
         """The user a token names, if it still exists and is enabled."""

@@ -11,7 +11,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ogdc_hooks.auth.tokens import issue_token
+from ogdc_hooks.auth.tokens import InvalidToken, TokenVerifier, issue_token
 from tests.api.conftest import ADMIN_PASSWORD, JWT_KEY, Api
 
 PASSWORD = "correct horse battery"
@@ -183,3 +183,26 @@ def test_public_routes_need_no_token_and_ignore_a_bad_one(api: Api) -> None:
 def test_the_admin_password_logs_in_as_admin(api: Api) -> None:
     token = api.login("admin", ADMIN_PASSWORD)
     assert api.call("GET", "/user", token).json() == {"current_user": "admin"}
+
+
+def test_a_remembered_token_still_expires() -> None:
+    now = datetime.now(UTC)
+    issued = issue_token("alice", JWT_KEY, now)
+    verifier = TokenVerifier(JWT_KEY)
+    assert verifier.subject(issued.token, now.timestamp()) == "alice"
+    assert verifier.subject(issued.token, now.timestamp() + 60) == "alice"  # remembered
+    with pytest.raises(InvalidToken, match="Expired"):
+        verifier.subject(issued.token, issued.expires_at.timestamp())
+    assert issued.token not in verifier._verified
+
+
+def test_the_verifier_remembers_a_bounded_number_of_valid_tokens_only() -> None:
+    now = datetime.now(UTC)
+    verifier = TokenVerifier(JWT_KEY, max_entries=2)
+    tokens = [issue_token(f"user{n}", JWT_KEY, now).token for n in range(3)]
+    for token in tokens:
+        verifier.subject(token, now.timestamp())
+    assert len(verifier._verified) == 2
+    with pytest.raises(InvalidToken):
+        verifier.subject(tokens[0][:-2] + "xx", now.timestamp())
+    assert len(verifier._verified) == 2

@@ -133,11 +133,18 @@ def test_readyz_is_503_when_the_database_is_gone(
 ) -> None:
     doomed = postgres.create_database()
     with Service({**api_env, "OGDC_DB_NAME": doomed}) as service:
+        api = Api(service)
+        token = api.admin_token()
         postgres.drop_database(doomed)
         response = requests.get(f"{service.url}/readyz", timeout=30)
         assert response.status_code == 503
         assert response.json() == {"detail": "The database cannot be reached."}
         assert requests.get(f"{service.url}/healthz", timeout=10).status_code == 200
+        for _ in range(3):  # whatever connection the pools hand out: 503 to retry, never 500
+            answer = api.call("GET", "/user", token)
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["Retry-After"] == "5"
+            assert api.token("admin", ADMIN_PASSWORD).status_code == 503
         assert service.stop() == 0
 
 

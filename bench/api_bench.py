@@ -235,15 +235,16 @@ def _free_port() -> int:
 
 
 def ensure_reference_venv() -> Path:
-    """The scratch environment with ogdc-runner 0.3.0 and uvicorn, created once."""
+    """The scratch environment with ogdc-runner 0.3.0 and uvicorn (shared with
+    render_bench.py), created or completed when the reference cannot be imported."""
     python = REFERENCE_VENV / "bin" / "python"
-    marker = REFERENCE_VENV / ".bench-installed"
-    if marker.exists() and marker.read_text() == " ".join(REFERENCE_REQUIREMENTS):
+    probe = [str(python), "-c", "import ogdc_runner.service.main, uvicorn"]
+    if python.exists() and subprocess.run(probe, capture_output=True, check=False).returncode == 0:
         return python
-    print(f"creating {REFERENCE_VENV} with {' '.join(REFERENCE_REQUIREMENTS)} ...", flush=True)
-    venv.create(REFERENCE_VENV, with_pip=True, clear=True)
+    print(f"installing {' '.join(REFERENCE_REQUIREMENTS)} into {REFERENCE_VENV} ...", flush=True)
+    if not python.exists():
+        venv.create(REFERENCE_VENV, with_pip=True)
     subprocess.run([str(python), "-m", "pip", "install", "-q", *REFERENCE_REQUIREMENTS], check=True)
-    marker.write_text(" ".join(REFERENCE_REQUIREMENTS))
     return python
 
 
@@ -526,6 +527,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per level")
     parser.add_argument("--levels", default="1,10,50,200", help="concurrency levels")
     parser.add_argument("--timeout", type=float, default=10.0, help="per-request timeout (s)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="sweeps of all levels; the median round is shown"
+    )
     parser.add_argument("--endpoints", default=",".join(ENDPOINTS), help="which to measure")
     parser.add_argument("--services", default=",".join(SERVICES), help="which to start")
     parser.add_argument("--pg-host", default=HOST)
@@ -536,6 +540,11 @@ def parse_args() -> argparse.Namespace:
     args.endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip() in ENDPOINTS]
     args.services = [s.strip() for s in args.services.split(",") if s.strip() in SERVICES]
     return args
+
+
+def _median(results: list[LoadResult]) -> LoadResult:
+    """The round with the median rate: one busy moment of a shared machine does not decide."""
+    return sorted(results, key=lambda result: result.rate)[len(results) // 2]
 
 
 def run(args: argparse.Namespace) -> None:
@@ -552,15 +561,18 @@ def run(args: argparse.Namespace) -> None:
                 target.start()
             print(
                 f"{args.duration:g} s per level, per-request timeout {args.timeout:g} s, "
-                f"load from a separate aiohttp process, PostgreSQL {pg.host}:{pg.port}, "
-                f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start"
+                f"median of {args.rounds} round(s) by rate, load from a separate aiohttp "
+                f"process, PostgreSQL {pg.host}:{pg.port}, {os.cpu_count()} CPUs, "
+                f"load average {os.getloadavg()[0]:.1f} at the start"
             )
             for endpoint in args.endpoints:
-                results = {
-                    (target.name, level): run_level(endpoint, target, level, args)
-                    for level in args.levels
-                    for target in targets
-                }
+                rounds: dict[tuple[str, int], list[LoadResult]] = {}
+                for _ in range(args.rounds):
+                    for level in args.levels:
+                        for target in targets:
+                            result = run_level(endpoint, target, level, args)
+                            rounds.setdefault((target.name, level), []).append(result)
+                results = {key: _median(measured) for key, measured in rounds.items()}
                 print_endpoint(endpoint, results)
                 if endpoint == "GET /user":
                     print_verdict(results)

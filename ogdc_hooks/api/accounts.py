@@ -166,20 +166,21 @@ async def token(request: web.Request) -> web.Response:
     form = await read_body(request, TokenForm, (FORM,))
     throttle = request.app[LOGIN_THROTTLE]
     user_key, address_key = f"user:{form.username}", f"address:{request.remote}"
-    now = time.monotonic()
-    wait = throttle.admit(((user_key, PER_USER), (address_key, PER_ADDRESS)), now)
-    if wait:
-        log_event(log, "login_throttled", user=form.username, remote=request.remote)
-        raise api_error(
-            429,
-            "Too many failed logins; try again later.",
-            {"Retry-After": str(math.ceil(wait))},
-        )
-    account = await request.app[USERS].authenticate(form.username, form.password)
-    if account is None:
-        log_event(log, "login_failed", user=form.username, remote=request.remote)
-        raise api_error(401, "Incorrect username or password.", UNAUTHORIZED_HEADERS)
-    throttle.forgive((address_key,), now, clear=(user_key,))
+    async with throttle.one_at_a_time(user_key):
+        now = time.monotonic()
+        wait = throttle.admit(((user_key, PER_USER), (address_key, PER_ADDRESS)), now)
+        if wait:
+            log_event(log, "login_throttled", user=form.username, remote=request.remote)
+            raise api_error(
+                429,
+                "Too many failed logins; try again later.",
+                {"Retry-After": str(math.ceil(wait))},
+            )
+        account = await request.app[USERS].authenticate(form.username, form.password)
+        if account is None:
+            log_event(log, "login_failed", user=form.username, remote=request.remote)
+            raise api_error(401, "Incorrect username or password.", UNAUTHORIZED_HEADERS)
+        throttle.forgive((address_key,), now, clear=(user_key,))
     key = request.app[SETTINGS].jwt_secret_key
     assert key is not None  # create_app refuses to start without one
     issued = issue_token(account.name, key.reveal(), datetime.now(UTC))

@@ -1,18 +1,22 @@
-"""Slowing down password guessing: a sliding window of failed logins per key (pure).
+"""Slowing down password guessing: a sliding window of failed logins per key.
 
 Keys are a user name and a client address. A key with `limit` failures in
 the last `window` seconds is refused until the oldest of them leaves the
 window. An attempt counts as a failure from the moment it is admitted and is
 forgiven when it succeeds, so a burst of parallel guesses cannot slip in
-before the first failure is recorded.
+before the first failure is recorded. Logins for one user name take turns
+(`one_at_a_time`), so that a user's own parallel logins wait rather than
+count against each other.
 
 The state lives in the process: each replica throttles on its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 
@@ -28,6 +32,23 @@ class LoginThrottle:
     def __init__(self, max_keys: int = 100_000) -> None:
         self._failures: dict[str, deque[float]] = {}
         self._max_keys = max_keys
+        # key -> its lock and how many hold or wait for it; gone when nobody does
+        self._turns: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def one_at_a_time(self, key: str) -> AsyncIterator[None]:
+        """Hold `key` alone: the next attempt for it sees this one's outcome."""
+        lock, holders = self._turns.get(key, (asyncio.Lock(), 0))
+        self._turns[key] = (lock, holders + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, holders = self._turns[key]
+            if holders == 1:
+                del self._turns[key]
+            else:
+                self._turns[key] = (lock, holders - 1)
 
     def _recent(self, key: str, limit: Limit, now: float) -> deque[float]:
         times = self._failures.get(key)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -85,3 +87,28 @@ async def test_an_unknown_user_costs_the_same_argon2_work_as_a_real_one() -> Non
     real = await hash_password("anything at all")
     assert _CONTEXT.identify(_dummy_hash()) == _CONTEXT.identify(real) == "argon2"
     assert _dummy_hash().split("$")[2:4] == real.split("$")[2:4]  # version, m/t/p
+
+
+def test_parallel_logins_of_one_user_wait_their_turn_instead_of_being_refused(
+    fresh_api: Api,
+) -> None:
+    admin = fresh_api.admin_token()
+    assert fresh_api.create_user(admin, "busy", PASSWORD).status_code == 201
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(lambda _: fresh_api.token("busy", PASSWORD), range(12)))
+    assert [answer.status_code for answer in answers] == [200] * 12
+
+
+async def test_turns_are_forgotten_once_nobody_holds_or_waits() -> None:
+    throttle = LoginThrottle()
+    order: list[str] = []
+
+    async def login(name: str) -> None:
+        async with throttle.one_at_a_time("user:a"):
+            order.append(f"{name} in")
+            await asyncio.sleep(0.01)
+            order.append(f"{name} out")
+
+    await asyncio.gather(login("first"), login("second"))
+    assert order == ["first in", "first out", "second in", "second out"]
+    assert throttle._turns == {}

@@ -166,7 +166,7 @@ async def token(request: web.Request) -> web.Response:
     form = await read_body(request, TokenForm, (FORM,))
     throttle = request.app[LOGIN_THROTTLE]
     user_key, address_key = f"user:{form.username}", f"address:{request.remote}"
-    async with throttle.one_at_a_time(user_key):
+    async with throttle.turn(user_key, PER_USER):
         now = time.monotonic()
         wait = throttle.admit(((user_key, PER_USER), (address_key, PER_ADDRESS)), now)
         if wait:

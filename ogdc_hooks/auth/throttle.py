@@ -4,9 +4,9 @@ Keys are a user name and a client address. A key with `limit` failures in
 the last `window` seconds is refused until the oldest of them leaves the
 window. An attempt counts as a failure from the moment it is admitted and is
 forgiven when it succeeds, so a burst of parallel guesses cannot slip in
-before the first failure is recorded. Logins for one user name take turns
-(`one_at_a_time`), so that a user's own parallel logins wait rather than
-count against each other.
+before the first failure is recorded. Logins for one user name take turns,
+at most as many at once as the limit allows (`turn`), so that a user's own
+parallel logins wait rather than count against each other.
 
 The state lives in the process: each replica throttles on its own.
 """
@@ -32,23 +32,23 @@ class LoginThrottle:
     def __init__(self, max_keys: int = 100_000) -> None:
         self._failures: dict[str, deque[float]] = {}
         self._max_keys = max_keys
-        # key -> its lock and how many hold or wait for it; gone when nobody does
-        self._turns: dict[str, tuple[asyncio.Lock, int]] = {}
+        # key -> its semaphore and how many hold or wait for it; gone when nobody does
+        self._turns: dict[str, tuple[asyncio.Semaphore, int]] = {}
 
     @asynccontextmanager
-    async def one_at_a_time(self, key: str) -> AsyncIterator[None]:
-        """Hold `key` alone: the next attempt for it sees this one's outcome."""
-        lock, holders = self._turns.get(key, (asyncio.Lock(), 0))
-        self._turns[key] = (lock, holders + 1)
+    async def turn(self, key: str, limit: Limit) -> AsyncIterator[None]:
+        """Wait until fewer than `limit.failures` attempts for `key` are under way."""
+        turns, holders = self._turns.get(key, (asyncio.Semaphore(limit.failures), 0))
+        self._turns[key] = (turns, holders + 1)
         try:
-            async with lock:
+            async with turns:
                 yield
         finally:
-            lock, holders = self._turns[key]
+            turns, holders = self._turns[key]
             if holders == 1:
                 del self._turns[key]
             else:
-                self._turns[key] = (lock, holders - 1)
+                self._turns[key] = (turns, holders - 1)
 
     def _recent(self, key: str, limit: Limit, now: float) -> deque[float]:
         times = self._failures.get(key)

@@ -99,16 +99,20 @@ def test_parallel_logins_of_one_user_wait_their_turn_instead_of_being_refused(
     assert [answer.status_code for answer in answers] == [200] * 12
 
 
-async def test_turns_are_forgotten_once_nobody_holds_or_waits() -> None:
+async def test_turns_admit_as_many_at_once_as_the_limit_and_are_then_forgotten() -> None:
     throttle = LoginThrottle()
-    order: list[str] = []
+    under_way: list[int] = []
+    current = 0
 
-    async def login(name: str) -> None:
-        async with throttle.one_at_a_time("user:a"):
-            order.append(f"{name} in")
+    async def login() -> None:
+        nonlocal current
+        async with throttle.turn("user:a", Limit(failures=2, window=1.0)):
+            current += 1
+            under_way.append(current)
             await asyncio.sleep(0.01)
-            order.append(f"{name} out")
+            current -= 1
 
-    await asyncio.gather(login("first"), login("second"))
-    assert order == ["first in", "first out", "second in", "second out"]
+    await asyncio.gather(*(login() for _ in range(5)))
+    assert len(under_way) == 5
+    assert max(under_way) == 2
     assert throttle._turns == {}

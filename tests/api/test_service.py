@@ -91,7 +91,7 @@ def test_two_services_starting_together_migrate_once_and_both_get_ready(
         first.wait_ready()
         second.wait_ready()
         logs = [first.log_text(), second.log_text()]
-        assert sum("ogdc_hooks.api.app migrated from_revision=None" in log for log in logs) == 1
+        assert sum("ogdc_hooks.api.app migrated from_revision=null" in log for log in logs) == 1
         for service in (first, second):
             token = Api(service).admin_token()
             assert Api(service).call("GET", "/user", token).status_code == 200

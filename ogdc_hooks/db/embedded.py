@@ -7,6 +7,7 @@ its Unix socket; only the address differs.
 from __future__ import annotations
 
 import asyncio
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -15,7 +16,10 @@ import asyncpg
 
 
 def _start(pgdata: Path) -> Any:
-    import pgserver  # imported here: only embedded mode needs its binaries
+    with warnings.catch_warnings():
+        # Without a session (containers, CI) pgserver falls back to /tmp and says so at import.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import pgserver  # imported here: only embedded mode needs its binaries
 
     pgdata.mkdir(parents=True, exist_ok=True, mode=0o700)
     return pgserver.get_server(pgdata, cleanup_mode=None)

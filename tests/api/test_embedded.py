@@ -38,6 +38,7 @@ def test_embedded_mode_starts_with_nothing_configured(data_dir: Path) -> None:
         token = api.login("admin", password)
         assert api.call("GET", "/user", token).json() == {"current_user": "admin"}
         assert "the embedded PostgreSQL" in service.log_text()
+        assert "Warning" not in service.log_text()  # a clean first start
         assert service.stop() == 0
     secrets_file = data_dir / "secrets.json"
     assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -46,8 +47,12 @@ def _document_blank(schema: dict[str, Any]) -> None:
     schema["anyOf"].append({"type": "string", "const": ""})
 
 
-# The schema also shows the empty string that `_blank_is_none` turns into None.
-OptionalGithubLogin = Annotated[rules.GithubLogin | None, Field(json_schema_extra=_document_blank)]
+# An optional GitHub login whose schema also shows the empty string that means none.
+OptionalGithubLogin = Annotated[
+    rules.GithubLogin | None,
+    BeforeValidator(_blank_is_none),
+    Field(json_schema_extra=_document_blank),
+]
 
 
 def _not_null(*names: str, min_properties: int = 0) -> Callable[[dict[str, Any]], None]:
@@ -93,8 +98,6 @@ class NewUserForm(BaseModel):
     password: rules.Password
     github_login: OptionalGithubLogin = None
 
-    _blank_login = field_validator("github_login", mode="before")(_blank_is_none)
-
 
 class UserChanges(BaseModel):
     """Only the fields given change; `github_login: null` (or empty in a form) removes it."""
@@ -107,7 +110,6 @@ class UserChanges(BaseModel):
     github_login: OptionalGithubLogin = None
     active: StrictBool | None = None
 
-    _blank_login = field_validator("github_login", mode="before")(_blank_is_none)
     _form_active = field_validator("active", mode="before")(form_boolean)
 
     @model_validator(mode="after")

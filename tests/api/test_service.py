@@ -149,7 +149,8 @@ def test_readyz_is_503_when_the_database_is_gone(
 
 
 def test_api_root_path_prefixes_every_route(api_env: dict[str, str]) -> None:
-    with Service({**api_env, "API_ROOT_PATH": "/ogdc/api/"}, root_path="/ogdc/api") as service:
+    with Service({**api_env, "API_ROOT_PATH": "/ogdc/api/"}) as service:
+        assert service.url == f"{service.base_url}/ogdc/api"
         api = Api(service)
         token = api.admin_token()
         assert api.call("GET", "/user", token).json() == {"current_user": "admin"}

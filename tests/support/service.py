@@ -52,11 +52,11 @@ class Service:
         self,
         env: Mapping[str, str],
         *,
-        root_path: str = "",
         start_timeout: float = 120.0,
     ) -> None:
         self.env = service_env(env)
-        self.root_path = root_path  # prefix of the API routes when API_ROOT_PATH is set
+        prefix = env.get("API_ROOT_PATH", "").strip("/")
+        self.root_path = f"/{prefix}" if prefix else ""  # where API_ROOT_PATH puts the routes
         self.start_timeout = start_timeout
         self.process: subprocess.Popen[bytes] | None = None
         self.base_url = ""

@@ -24,6 +24,7 @@ from ogdc_hooks import __version__
 from ogdc_hooks.api import accounts, health, metrics, openapi, runs, webhooks
 from ogdc_hooks.api.context import (
     DATABASE,
+    DRIVER_POOL,
     LOGIN_THROTTLE,
     OPENAPI_DOCUMENT,
     SETTINGS,
@@ -86,6 +87,7 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
             reason = f"{type(err).__name__}: {err}"
             raise StartupError(f"cannot use {_where(settings)}: {reason}") from None
         app[DATABASE] = database
+        app[DRIVER_POOL] = lookups
         app[USERS] = users
         log_event(log, "database_ready", database=_where(settings))
         yield

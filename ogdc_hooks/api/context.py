@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 
 from ogdc_hooks.auth.throttle import LoginThrottle
@@ -14,6 +15,8 @@ from ogdc_hooks.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)  # set once the startup context has opened it
+# A plain asyncpg pool for the hottest statements (token users, webhook intake).
+DRIVER_POOL = web.AppKey("driver_pool", asyncpg.Pool)
 USERS = web.AppKey("users", UserStore)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 TOKENS = web.AppKey("tokens", TokenVerifier)

@@ -46,6 +46,7 @@ class SubmitRequest(BaseModel):
     recipe_path: str = Field(
         min_length=1,
         max_length=2000,
+        pattern=r"^(github|https?)://",
         description="github://ORG:REPO@REF/PATH, or an http(s) git URL with `ref` and `path`.",
     )
     ref: str | None = Field(default=None, min_length=1, max_length=250)

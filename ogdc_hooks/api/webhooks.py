@@ -16,7 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
-from ogdc_hooks.api.context import DATABASE, SETTINGS
+from ogdc_hooks.api.context import DRIVER_POOL, SETTINGS
 from ogdc_hooks.api.errors import api_error
 from ogdc_hooks.api.openapi import operation
 from ogdc_hooks.api.security import public
@@ -73,7 +73,7 @@ async def github_webhook(request: web.Request) -> web.Response:
             {"detail": f"{delivery.event} event ignored", "delivery": delivery.id}
         )
     try:
-        stored = await store_delivery(request.app[DATABASE].engine, delivery, work)
+        stored = await store_delivery(request.app[DRIVER_POOL], delivery, work)
     except (OSError, asyncpg.PostgresError, SQLAlchemyError, TimeoutError) as err:
         log_event(
             log,

@@ -48,7 +48,7 @@ async def database_url(settings: Settings) -> URL:
     )
 
 
-async def open_database(settings: Settings, *, pool_size: int = 20) -> Database:
+async def open_database(settings: Settings, *, pool_size: int = 10) -> Database:
     """Create the engine; connections are opened lazily and checked before use."""
     engine = create_async_engine(
         await database_url(settings),

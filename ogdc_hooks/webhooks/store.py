@@ -1,6 +1,7 @@
 """Storing a delivery and its job in one statement, before the delivery is acknowledged.
 
-One round trip, one implicit transaction: the delivery row, the job row and
+One round trip on a plain asyncpg pool, one implicit transaction: the delivery
+row, the job row and
 the wake-up notification commit together or not at all. The delivery id is
 the primary key, so a redelivery stores nothing and is reported as such.
 """
@@ -11,7 +12,6 @@ import json
 from typing import Any
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ogdc_hooks.jobs.queue import NOTIFY_CHANNEL
 from ogdc_hooks.webhooks.events import Delivery
@@ -34,15 +34,12 @@ SELECT (SELECT count(*) FROM stored) AS stored,
 """
 
 
-async def _execute(engine: AsyncEngine, arguments: tuple[Any, ...]) -> bool:
-    async with engine.connect() as connection:
-        raw = await connection.get_raw_connection()
-        driver: Any = raw.driver_connection
-        row = await driver.fetchrow(_STORE, *arguments)
+async def _execute(pool: asyncpg.Pool, arguments: tuple[Any, ...]) -> bool:
+    row = await pool.fetchrow(_STORE, *arguments)
     return bool(row["stored"])
 
 
-async def store_delivery(engine: AsyncEngine, delivery: Delivery, job_kind: str | None) -> bool:
+async def store_delivery(pool: asyncpg.Pool, delivery: Delivery, job_kind: str | None) -> bool:
     """Store the delivery (and its job); False when this id was stored before (a redelivery)."""
     arguments: tuple[Any, ...] = (
         delivery.id,
@@ -54,8 +51,8 @@ async def store_delivery(engine: AsyncEngine, delivery: Delivery, job_kind: str 
         NOTIFY_CHANNEL,
     )
     try:
-        return await _execute(engine, arguments)
+        return await _execute(pool, arguments)
     except asyncpg.UntranslatableCharacterError:
         # JSON may carry \u0000, which jsonb cannot hold: store it re-encoded without NULs.
         cleaned = json.dumps(delivery.payload).replace("\\u0000", "\\ufffd")
-        return await _execute(engine, (*arguments[:4], cleaned, *arguments[5:]))
+        return await _execute(pool, (*arguments[:4], cleaned, *arguments[5:]))

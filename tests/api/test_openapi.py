@@ -109,8 +109,8 @@ def test_a_handler_cannot_be_both_public_and_admin_only() -> None:
 
 # Checks switched off for one operation until its owner closes the gap; keep this short.
 KNOWN_GAPS = (
-    # POST /submit documents recipe_path as any string, and answers 422 for one that is
-    # neither github://... nor an http(s) git URL: its schema needs that pattern.
+    # POST /submit accepts a location only if the repository behind it exists and holds the
+    # ref: a schema cannot say that, so well-formed random locations get 422 or 503.
     ("POST /submit", "positive_data_acceptance"),
 )
 

@@ -54,7 +54,7 @@ async def test_submit_status_and_output(stack: Stack) -> None:
 async def test_bad_submissions_get_clear_errors(stack: Stack) -> None:
     _publish(stack)
     cases = [
-        ({"recipe_path": "ftp://example.org/x"}, 422, "github://"),
+        ({"recipe_path": "ftp://example.org/x"}, 422, "recipe_path"),
         ({"recipe_path": stack.git.clone_url("recipes"), "ref": "main"}, 422, "path"),
         (
             {"recipe_path": stack.git.clone_url("recipes"), "ref": "nope", "path": "recipes/x"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 from sqlalchemy import text
 
 from ogdc_hooks.db.engine import Database
@@ -18,35 +19,33 @@ async def _count(db: Database, table: str) -> int:
         return int((await connection.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
 
 
-async def test_delivery_and_job_are_stored_once(db: Database) -> None:
+async def test_delivery_and_job_are_stored_once(db: Database, pool: asyncpg.Pool) -> None:
     delivery = parse_delivery(*signed_delivery(PUSH, SECRET, delivery="same"), SECRET)
-    assert await store_delivery(db.engine, delivery, "push") is True
-    assert await store_delivery(db.engine, delivery, "push") is False
+    assert await store_delivery(pool, delivery, "push") is True
+    assert await store_delivery(pool, delivery, "push") is False
     assert await _count(db, "deliveries") == 1
     async with db.engine.connect() as connection:
         job = (await connection.execute(text("SELECT kind, payload, dedupe_key FROM jobs"))).one()
     assert tuple(job) == ("push", {"delivery": "same"}, "delivery:same")
 
 
-async def test_concurrent_redeliveries_store_one(db: Database) -> None:
+async def test_concurrent_redeliveries_store_one(db: Database, pool: asyncpg.Pool) -> None:
     delivery = parse_delivery(*signed_delivery(PUSH, SECRET, delivery="race"), SECRET)
-    results = await asyncio.gather(
-        *(store_delivery(db.engine, delivery, "push") for _ in range(20))
-    )
+    results = await asyncio.gather(*(store_delivery(pool, delivery, "push") for _ in range(20)))
     assert results.count(True) == 1
     assert await _count(db, "jobs") == 1
 
 
-async def test_nul_characters_do_not_lose_the_delivery(db: Database) -> None:
+async def test_nul_characters_do_not_lose_the_delivery(db: Database, pool: asyncpg.Pool) -> None:
     payload = PUSH | {"head_commit": {"message": "oops \u0000 nul"}}
     delivery = parse_delivery(*signed_delivery(payload, SECRET, delivery="nul"), SECRET)
-    assert await store_delivery(db.engine, delivery, "push") is True
+    assert await store_delivery(pool, delivery, "push") is True
     async with db.engine.connect() as connection:
         stored = (await connection.execute(text("SELECT payload FROM deliveries"))).scalar_one()
     assert stored["head_commit"]["message"] == "oops \ufffd nul"
 
 
-async def test_ignored_kinds_store_no_job(db: Database) -> None:
+async def test_ignored_kinds_store_no_job(db: Database, pool: asyncpg.Pool) -> None:
     delivery = parse_delivery(*signed_delivery(PUSH, SECRET, delivery="x"), SECRET)
-    assert await store_delivery(db.engine, delivery, None) is True
+    assert await store_delivery(pool, delivery, None) is True
     assert await _count(db, "jobs") == 0

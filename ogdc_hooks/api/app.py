@@ -93,7 +93,11 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-BACKGROUND_CONTEXTS: tuple[BackgroundContext, ...] = (database_context, pipeline_context)
+BACKGROUND_CONTEXTS: tuple[BackgroundContext, ...] = (
+    database_context,
+    webhooks.intake_context,
+    pipeline_context,
+)
 
 
 def _add_routes(app: web.Application, root_path: str) -> None:

@@ -8,7 +8,10 @@ redelivery of a stored id gets 200 and is not processed again.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -20,6 +23,7 @@ from ogdc_hooks.api.context import DRIVER_POOL, SETTINGS
 from ogdc_hooks.api.errors import api_error
 from ogdc_hooks.api.openapi import operation
 from ogdc_hooks.api.security import public
+from ogdc_hooks.jobs.wakeup import WakeUp
 from ogdc_hooks.logs import log_event
 from ogdc_hooks.webhooks.events import (
     MAX_BODY_BYTES,
@@ -37,7 +41,22 @@ class WebhookAnswer(BaseModel):
     delivery: str | None = None
 
 
+WAKE_UP = web.AppKey("wake_up", WakeUp)
+
 routes = web.RouteTableDef()
+
+
+async def intake_context(app: web.Application) -> AsyncIterator[None]:
+    """Wake the workers (of every replica) shortly after deliveries are stored."""
+    wake_up = WakeUp(app[DRIVER_POOL])
+    app[WAKE_UP] = wake_up
+    task = asyncio.create_task(wake_up.run(), name="ogdc-wake-up")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _body(request: web.Request) -> bytes:
@@ -87,6 +106,7 @@ async def github_webhook(request: web.Request) -> web.Response:
         ) from None
     if not stored:
         return web.json_response({"detail": "already received", "delivery": delivery.id})
+    request.app[WAKE_UP].poke()
     log_event(
         log,
         "webhook_accepted",

@@ -61,6 +61,18 @@ async def open_database(settings: Settings, *, pool_size: int = 10) -> Database:
     return Database(engine, async_sessionmaker(engine, expire_on_commit=False))
 
 
+async def _end_transaction(connection: asyncpg.Connection) -> None:
+    """The pool's reset: only close a transaction left open.
+
+    Everything sent through the driver pool is a single autocommitted statement
+    that leaves no session state behind (no SET, LISTEN, cursor or lock), so
+    asyncpg's default reset (`RESET ALL; UNLISTEN *; ...`, one more round trip
+    per request) has nothing to undo.
+    """
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
+
+
 async def open_driver_pool(engine: AsyncEngine, *, max_size: int = 8) -> asyncpg.Pool:
     """A plain asyncpg pool on the engine's database, for the hottest queries.
 
@@ -78,4 +90,5 @@ async def open_driver_pool(engine: AsyncEngine, *, max_size: int = 8) -> asyncpg
         max_size=max_size,
         timeout=10,
         command_timeout=30,
+        reset=_end_transaction,
     )

@@ -1,8 +1,7 @@
 """Storing a delivery and its job in one statement, before the delivery is acknowledged.
 
 One round trip on a plain asyncpg pool, one implicit transaction: the delivery
-row, the job row and
-the wake-up notification commit together or not at all. The delivery id is
+row and the job row commit together or not at all. The delivery id is
 the primary key, so a redelivery stores nothing and is reported as such.
 """
 
@@ -13,7 +12,6 @@ from typing import Any
 
 import asyncpg
 
-from ogdc_hooks.jobs.queue import NOTIFY_CHANNEL
 from ogdc_hooks.webhooks.events import Delivery
 
 _STORE = """
@@ -29,18 +27,19 @@ WITH stored AS (
   ON CONFLICT (dedupe_key) DO NOTHING
   RETURNING id
 )
-SELECT (SELECT count(*) FROM stored) AS stored,
-       (SELECT count(*) FROM (SELECT pg_notify($7::text, '') FROM queued) AS n) AS queued
+SELECT (SELECT count(*) FROM stored) > 0 AS stored, (SELECT count(*) FROM queued) AS queued
 """
 
 
 async def _execute(pool: asyncpg.Pool, arguments: tuple[Any, ...]) -> bool:
-    row = await pool.fetchrow(_STORE, *arguments)
-    return bool(row["stored"])
+    return bool(await pool.fetchval(_STORE, *arguments))
 
 
 async def store_delivery(pool: asyncpg.Pool, delivery: Delivery, job_kind: str | None) -> bool:
-    """Store the delivery (and its job); False when this id was stored before (a redelivery)."""
+    """Store the delivery (and its job); False when this id was stored before (a redelivery).
+
+    Workers are not woken here: the caller pokes a `jobs.wakeup.WakeUp`.
+    """
     arguments: tuple[Any, ...] = (
         delivery.id,
         delivery.event[:100],
@@ -48,7 +47,6 @@ async def store_delivery(pool: asyncpg.Pool, delivery: Delivery, job_kind: str |
         (delivery.repository or "")[:300] or None,
         delivery.payload_json,
         job_kind,
-        NOTIFY_CHANNEL,
     )
     try:
         return await _execute(pool, arguments)

@@ -8,6 +8,9 @@ import asyncpg
 from sqlalchemy import text
 
 from ogdc_hooks.db.engine import Database
+from ogdc_hooks.jobs.queue import Job
+from ogdc_hooks.jobs.wakeup import WakeUp
+from ogdc_hooks.jobs.worker import Worker
 from ogdc_hooks.webhooks.events import parse_delivery
 from ogdc_hooks.webhooks.store import store_delivery
 from tests.webhooks.signing import signed_delivery
@@ -49,3 +52,31 @@ async def test_ignored_kinds_store_no_job(db: Database, pool: asyncpg.Pool) -> N
     delivery = parse_delivery(*signed_delivery(PUSH, SECRET, delivery="x"), SECRET)
     assert await store_delivery(pool, delivery, None) is True
     assert await _count(db, "jobs") == 0
+
+
+async def test_a_poke_wakes_sleeping_workers_once_for_a_burst(
+    db: Database, pool: asyncpg.Pool
+) -> None:
+    handled: list[str] = []
+
+    async def handler(job: Job) -> None:
+        handled.append(job.payload["delivery"])
+
+    worker = Worker(db.engine, {"push": handler}, slots=2, poll_interval=3600)
+    wake_up = WakeUp(pool)
+    tasks = [asyncio.create_task(worker.run()), asyncio.create_task(wake_up.run())]
+    try:
+        await asyncio.sleep(0.3)  # both workers now sleep for an hour unless woken
+        for index in range(5):
+            delivery = parse_delivery(*signed_delivery(PUSH, SECRET, delivery=f"b{index}"), SECRET)
+            assert await store_delivery(pool, delivery, "push")
+            wake_up.poke()
+        for _ in range(100):
+            if len(handled) == 5:
+                break
+            await asyncio.sleep(0.05)
+        assert sorted(handled) == [f"b{index}" for index in range(5)]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

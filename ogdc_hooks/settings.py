@@ -214,9 +214,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         runner_image_tag=_text(env, "OGDC_RUNNER_IMAGE_TAG") or Settings.runner_image_tag,
         max_parallel_limit=_parsed(env, "OGDC_MAX_PARALLEL_LIMIT", _positive_int, 5),
         allowed_input_pvcs=_parsed(env, "OGDC_ALLOWED_INPUT_PVCS", _name_list, ()),
-        dataone_node_url=_parsed(
-            env, "DATAONE_NODE_URL", _http_url, Settings.dataone_node_url
-        ),
+        dataone_node_url=_parsed(env, "DATAONE_NODE_URL", _http_url, Settings.dataone_node_url),
         api_root_path=_parsed(env, "API_ROOT_PATH", _root_path, "/"),
         github_webhook_secret=_secret(env, "GITHUB_WEBHOOK_SECRET"),
         github_api_url=_parsed(env, "GITHUB_API_URL", _http_url, Settings.github_api_url),

@@ -128,9 +128,7 @@ async def finish(engine: AsyncEngine, job: Job, worker: str) -> None:
             await connection.execute(text("SELECT pg_notify(:c, '')"), {"c": NOTIFY_CHANNEL})
 
 
-async def retry_later(
-    engine: AsyncEngine, job: Job, worker: str, delay: float, error: str
-) -> None:
+async def retry_later(engine: AsyncEngine, job: Job, worker: str, delay: float, error: str) -> None:
     """Put a transiently failed job back, to be claimed after `delay` seconds."""
     async with engine.begin() as connection:
         await connection.execute(

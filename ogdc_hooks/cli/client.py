@@ -49,11 +49,6 @@ class ApiConfig:
     password: Secret | None = None
     timeout: float = DEFAULT_TIMEOUT
 
-    @property
-    def shown_url(self) -> str:
-        """The base URL without user information, safe to print."""
-        return shown_url(self.url)
-
 
 def load_api_config(env: Mapping[str, str] | None = None) -> ApiConfig:
     """Read `OGDC_API_URL`, `OGDC_API_USERNAME`, `OGDC_API_PASSWORD` and `OGDC_API_TIMEOUT`.
@@ -68,7 +63,9 @@ def load_api_config(env: Mapping[str, str] | None = None) -> ApiConfig:
         raise ApiError(f"OGDC_API_URL must be an http(s) URL, got {shown_url(url)!r}")
     password = env.get("OGDC_API_PASSWORD") or env.get("OGDC_API_password")
     return ApiConfig(
-        url=url.rstrip("/"),
+        # The API authenticates with tokens only: user information in the URL is
+        # dropped, so it is never sent, nor shown in a message.
+        url=shown_url(url).rstrip("/"),
         username=(env.get("OGDC_API_USERNAME") or "").strip() or None,
         password=Secret(password) if password else None,
         timeout=_timeout(env.get("OGDC_API_TIMEOUT")),
@@ -144,7 +141,7 @@ def decode_answer(config: ApiConfig, request: str, answer: Answer) -> Any:
     if 300 <= status < 400:
         target = shown_url(answer.location or "an unnamed place")
         raise ApiError(
-            f"the API at {config.shown_url} answered {request} with a redirect (HTTP {status}) "
+            f"the API at {config.url} answered {request} with a redirect (HTTP {status}) "
             f"to {target}; set OGDC_API_URL to the API's own address",
             status,
         )
@@ -154,7 +151,7 @@ def decode_answer(config: ApiConfig, request: str, answer: Answer) -> Any:
         return json.loads(answer.body)
     except ValueError:
         raise ApiError(
-            f"the API at {config.shown_url} answered {request} with HTTP {status} but not JSON "
+            f"the API at {config.url} answered {request} with HTTP {status} but not JSON "
             f"(type {kind}); is OGDC_API_URL the ogdc-hooks API?",
             status,
         ) from None
@@ -164,7 +161,7 @@ def login_refused(config: ApiConfig, err: ApiError) -> ApiError:
     """What a failed `POST /token` means for the user running the command."""
     if err.status == 401:
         return ApiError(
-            f"the API at {config.shown_url} refused the credentials of user "
+            f"the API at {config.url} refused the credentials of user "
             f"{config.username!r}; check OGDC_API_USERNAME and OGDC_API_PASSWORD",
             401,
         )
@@ -183,14 +180,14 @@ def parse_token(config: ApiConfig, document: Any) -> tuple[str, datetime]:
                 pass
             else:
                 return token, expires if expires.tzinfo else expires.replace(tzinfo=UTC)
-    raise ApiError(f"the API at {config.shown_url} answered POST /token without a usable token")
+    raise ApiError(f"the API at {config.url} answered POST /token without a usable token")
 
 
 def connection_failure(config: ApiConfig, request: str, err: Exception) -> ApiError:
     """The one-line message for a request that got no HTTP answer at all."""
     if isinstance(err, TimeoutError):
         return ApiError(
-            f"the API at {config.shown_url} did not answer {request} "
+            f"the API at {config.url} did not answer {request} "
             f"within {config.timeout:g} s (OGDC_API_TIMEOUT)"
         )
     if isinstance(err, aiohttp.ClientConnectorError):
@@ -198,11 +195,11 @@ def connection_failure(config: ApiConfig, request: str, err: Exception) -> ApiEr
         # asyncio words a refusal "Connect call failed (...)": the errno says it plainly.
         reason = os.strerror(number) if number and number > 0 else cause.strerror or str(cause)
         return ApiError(
-            f"cannot reach the API at {config.shown_url}: {reason}; "
+            f"cannot reach the API at {config.url}: {reason}; "
             "is the service running and OGDC_API_URL right?"
         )
     return ApiError(
-        f"the connection to the API at {config.shown_url} failed during {request}: "
+        f"the connection to the API at {config.url} failed during {request}: "
         f"{err.__class__.__name__}: {err}"
     )
 

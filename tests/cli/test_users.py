@@ -124,3 +124,10 @@ def test_repeated_wrong_passwords_are_throttled(
     lines = [one_line_error(run_cli("users", "list", env=as_lou)) for _ in range(6)]
     assert "refused the credentials of user 'lou'" in lines[0]
     assert "HTTP 429: Too many failed logins; try again later. (retry after" in lines[-1]
+
+
+def test_credentials_in_the_url_are_ignored(run_cli: CliRunner, admin_env: dict[str, str]) -> None:
+    url = admin_env["OGDC_API_URL"].replace("http://", "http://someone:their-password@")
+    done = run_cli("users", "list", env={**admin_env, "OGDC_API_URL": url})
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "admin" in _rows(done.stdout)

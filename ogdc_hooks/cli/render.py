@@ -24,7 +24,6 @@ from ogdc_hooks.recipes.dataone import DataOneError, resolve_inputs
 from ogdc_hooks.recipes.load import LoadPolicy, load_recipe
 from ogdc_hooks.recipes.model import InputFile, Recipe
 from ogdc_hooks.recipes.problems import RecipeInvalid
-from ogdc_hooks.recipes.render import RenderError, RenderSettings, RunIdentity, render_workflow
 from ogdc_hooks.settings import Settings, SettingsError, load_settings
 
 
@@ -58,6 +57,9 @@ def render_command(args: argparse.Namespace) -> int:
             f"{errors[0] if errors else recipe_dir} "
             f"({len(errors)} error(s); `ogdc-hooks validate-recipe {args.directory}` lists them)"
         ) from None
+    # hera is imported only to render: other commands start faster without it.
+    from ogdc_hooks.recipes.render import RenderError, RenderSettings, RunIdentity, render_workflow
+
     run = RunIdentity(run_id=uuid.uuid4().hex, recipe_path=recipe_dir, overwrite=args.overwrite)
     try:
         manifest = render_workflow(

@@ -17,15 +17,10 @@ import signal
 import subprocess
 from typing import Any
 
-import asyncpg
 from aiohttp import web
-from sqlalchemy.exc import SQLAlchemyError
 
 from ogdc_hooks import __version__
-from ogdc_hooks.api.app import StartupError, create_app
 from ogdc_hooks.cli.errors import CommandError
-from ogdc_hooks.db.engine import open_database
-from ogdc_hooks.db.migrate import current_revision, migrate
 from ogdc_hooks.logs import configure_logging, log_event
 from ogdc_hooks.settings import (
     Secret,
@@ -79,6 +74,9 @@ def _secret_values(settings: Settings) -> list[str]:
 
 
 def serve_command(args: argparse.Namespace) -> int:
+    # The service itself is imported only to serve: client commands start faster without it.
+    from ogdc_hooks.api.app import StartupError, create_app
+
     settings = _settings()
     try:
         settings, generated_admin_password = with_development_secrets(settings)
@@ -105,6 +103,8 @@ def serve_command(args: argparse.Namespace) -> int:
 
 
 async def _serve(app: web.Application, host: str, port: int) -> None:
+    from ogdc_hooks.api.app import StartupError
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -135,6 +135,12 @@ def migrate_command(args: argparse.Namespace) -> int:
 
 
 async def _migrate(settings: Settings) -> str | None:
+    import asyncpg
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ogdc_hooks.db.engine import open_database
+    from ogdc_hooks.db.migrate import current_revision, migrate
+
     try:
         database = await open_database(settings)
     except (OSError, subprocess.SubprocessError, asyncpg.PostgresError, SQLAlchemyError) as err:

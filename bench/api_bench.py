@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
-import json
 import os
 import secrets
 import signal
@@ -31,10 +29,9 @@ import subprocess
 import sys
 import time
 import venv
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -43,6 +40,10 @@ import aiohttp
 import asyncpg
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from load import LoadResult, LoadSpec, run_in_subprocess  # noqa: E402
+
 CACHE = HERE / ".cache"
 REFERENCE_VENV = CACHE / "refvenv"
 REFERENCE_REQUIREMENTS = ["ogdc-runner==0.3.0", "uvicorn"]
@@ -71,122 +72,22 @@ uvicorn.run("ogdc_runner.service.main:app", host=sys.argv[1], port=int(sys.argv[
 """
 
 
-# ---------------------------------------------------------------- load generator
+# ---------------------------------------------------------------- one level
 
 
 @dataclass
-class LoadSpec:
-    """One measurement: what to request, how many at once, for how long."""
+class LevelResult(LoadResult):
+    """The load generator's figures plus what the orchestrator saw of the service."""
 
-    url: str
-    method: str
-    concurrency: int
-    duration: float
-    timeout: float
-    headers: dict[str, str] = field(default_factory=dict)
-    body: str = ""
-
-
-@dataclass
-class LoadResult:
-    ok: int = 0
-    timeouts: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
-    elapsed: float = 0.0
-    p50_ms: float | None = None
-    p99_ms: float | None = None
-    longest_gap_ms: float = 0.0
-    # Filled in by the orchestrator, not the load generator:
     service_cpu_s: float = 0.0
     restarted: bool = False
     answers_after: bool = True
-
-    @property
-    def rate(self) -> float:
-        return self.ok / self.elapsed if self.elapsed else 0.0
-
-    @property
-    def error_count(self) -> int:
-        return sum(self.errors.values())
 
     @property
     def cpu_ms(self) -> float | None:
         """CPU milliseconds the service spent per request it answered."""
         answered = self.ok + self.error_count
         return self.service_cpu_s * 1000 / answered if answered else None
-
-
-def _percentile(ordered: list[float], fraction: float) -> float | None:
-    if not ordered:
-        return None
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
-async def generate_load(spec: LoadSpec) -> LoadResult:
-    """Keep `concurrency` requests in flight until the duration ends, then let them finish.
-
-    Every request has its own timeout, so a service that stops answering costs
-    at most `duration + timeout` and shows up as timeouts, not as a hang.
-    """
-    loop = asyncio.get_running_loop()
-    latencies: list[float] = []
-    finished: list[float] = []
-    errors: Counter[str] = Counter()
-    timeouts = 0
-    body = spec.body.encode()
-    connector = aiohttp.TCPConnector(limit=spec.concurrency)
-    timeout = aiohttp.ClientTimeout(total=spec.timeout)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        start = loop.time()
-        deadline = start + spec.duration
-
-        async def worker() -> None:
-            nonlocal timeouts
-            while loop.time() < deadline:
-                sent = loop.time()
-                try:
-                    async with session.request(
-                        spec.method, spec.url, headers=spec.headers, data=body or None
-                    ) as response:
-                        await response.read()
-                        status = response.status
-                except TimeoutError:
-                    timeouts += 1
-                    continue
-                except aiohttp.ClientError as err:
-                    errors[type(err).__name__] += 1
-                    await asyncio.sleep(0.01)  # a refused connection must not spin the loop
-                    continue
-                done = loop.time()
-                finished.append(done)
-                if status == 200:
-                    latencies.append(done - sent)
-                else:
-                    errors[f"HTTP {status}"] += 1
-
-        await asyncio.gather(*(worker() for _ in range(spec.concurrency)))
-        end = loop.time()
-    marks = [start, *sorted(finished), end]
-    latencies.sort()
-    return LoadResult(
-        ok=len(latencies),
-        timeouts=timeouts,
-        errors=dict(errors),
-        elapsed=end - start,
-        p50_ms=_ms(_percentile(latencies, 0.50)),
-        p99_ms=_ms(_percentile(latencies, 0.99)),
-        longest_gap_ms=max(b - a for a, b in itertools.pairwise(marks)) * 1000,
-    )
-
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else seconds * 1000
-
-
-def load_worker() -> None:
-    """The load-generator process: a `LoadSpec` as JSON on stdin, a `LoadResult` on stdout."""
-    spec = LoadSpec(**json.loads(sys.stdin.read()))
-    print(json.dumps(asdict(asyncio.run(generate_load(spec)))))
 
 
 # ---------------------------------------------------------------- services
@@ -386,22 +287,12 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def measure(spec: LoadSpec, target: Target) -> LoadResult:
+def measure(spec: LoadSpec, target: Target) -> LevelResult:
     """Run one level from a separate process, and account the CPU the service spent on it
     (a figure that a busy machine disturbs less than rates)."""
     assert target.service is not None
     before = _cpu_seconds(target.service.process.pid)
-    done = subprocess.run(
-        [sys.executable, __file__, "--load-worker"],
-        input=json.dumps(asdict(spec)),
-        capture_output=True,
-        text=True,
-        timeout=spec.duration + spec.timeout + 60,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"load generator failed:\n{done.stderr}")
-    result = LoadResult(**json.loads(done.stdout))
+    result = LevelResult(**asdict(run_in_subprocess(spec)))
     result.service_cpu_s = _cpu_seconds(target.service.process.pid) - before
     return result
 
@@ -425,7 +316,7 @@ def load_spec(endpoint: str, target: Target, *, level: int, args: argparse.Names
     )
 
 
-def run_level(endpoint: str, target: Target, level: int, args: argparse.Namespace) -> LoadResult:
+def run_level(endpoint: str, target: Target, level: int, args: argparse.Namespace) -> LevelResult:
     """One measurement, restarting the service first if an earlier level left it dead."""
     print(f"  {endpoint} at concurrency {level}: {target.name}", file=sys.stderr, flush=True)
     restarted = False
@@ -454,12 +345,12 @@ def _ratio(ours: float | None, theirs: float | None) -> str:
     return f"{ours / theirs:.2f}x"
 
 
-def _notes(result: LoadResult) -> str:
+def _notes(result: LevelResult) -> str:
     notes = ["restarted before" if result.restarted else "", "" if result.answers_after else "DEAD"]
     return " ".join(note for note in notes if note)
 
 
-def print_endpoint(endpoint: str, results: dict[tuple[str, int], LoadResult]) -> None:
+def print_endpoint(endpoint: str, results: dict[tuple[str, int], LevelResult]) -> None:
     levels = sorted({level for _, level in results})
     print(f"\n{endpoint}  (cpu: CPU ms of the service process per answered request)")
     header = (
@@ -494,7 +385,7 @@ def print_endpoint(endpoint: str, results: dict[tuple[str, int], LoadResult]) ->
         )
 
 
-def print_verdict(results: dict[tuple[str, int], LoadResult]) -> None:
+def print_verdict(results: dict[tuple[str, int], LevelResult]) -> None:
     """The issue's target: GET /user at 200 >= 3x the reference's best rate, clean."""
     top = max(level for _, level in results)
     ours = results.get(("ogdc-hooks", top))
@@ -534,7 +425,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--services", default=",".join(SERVICES), help="which to start")
     parser.add_argument("--pg-host", default=HOST)
     parser.add_argument("--pg-port", type=int, default=5432)
-    parser.add_argument("--load-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.levels = [int(level) for level in args.levels.split(",")]
     args.endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip() in ENDPOINTS]
@@ -542,7 +432,7 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def _median(results: list[LoadResult]) -> LoadResult:
+def _median(results: list[LevelResult]) -> LevelResult:
     """The round with the median rate: one busy moment of a shared machine does not decide."""
     return sorted(results, key=lambda result: result.rate)[len(results) // 2]
 
@@ -566,7 +456,7 @@ def run(args: argparse.Namespace) -> None:
                 f"load average {os.getloadavg()[0]:.1f} at the start"
             )
             for endpoint in args.endpoints:
-                rounds: dict[tuple[str, int], list[LoadResult]] = {}
+                rounds: dict[tuple[str, int], list[LevelResult]] = {}
                 for _ in range(args.rounds):
                     for level in args.levels:
                         for target in targets:
@@ -583,11 +473,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    args = parse_args()
-    if args.load_worker:
-        load_worker()
-    else:
-        run(args)
+    run(parse_args())
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 def validate_recipe_command(args: argparse.Namespace) -> int:
-    settings = _settings()
+    settings = settings_or_fail()
     if not args.directory.is_dir():
         raise CommandError(f"{args.directory} is not a directory")
     root, recipe_dir = split_recipe_path(args.directory)
@@ -71,14 +71,14 @@ def validate_recipe_command(args: argparse.Namespace) -> int:
         return 1
     _print_problems(recipe.warnings)
     if args.resolve:
-        for file in _resolve(recipe, settings):
+        for file in resolve_or_fail(recipe, settings):
             print(f"input {file.filename} <- {file.url}")
     print(f"{_mark(True)} {recipe_dir}: valid{_warnings(recipe.warnings)}")
     return 0
 
 
 def validate_all_command(args: argparse.Namespace) -> int:
-    policy = LoadPolicy.from_settings(_settings())
+    policy = LoadPolicy.from_settings(settings_or_fail())
     source: str = args.source
     if source.startswith(GIT_URL_PREFIXES):
         with tempfile.TemporaryDirectory(prefix="ogdc-hooks-recipes-") as checkout:
@@ -167,7 +167,9 @@ def _redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
-def _resolve(recipe: Recipe, settings: Settings) -> list[InputFile]:
+def resolve_or_fail(recipe: Recipe, settings: Settings) -> list[InputFile]:
+    """The recipe's input files, DataONE resolved through the network; one line on failure."""
+
     async def resolve() -> list[InputFile]:
         async with aiohttp.ClientSession() as session:
             return await resolve_inputs(recipe, settings.dataone_node_url, session)
@@ -175,10 +177,10 @@ def _resolve(recipe: Recipe, settings: Settings) -> list[InputFile]:
     try:
         return asyncio.run(resolve())
     except DataOneError as err:
-        raise CommandError(str(err)) from None
+        raise CommandError(" ".join(str(err).split())) from None
 
 
-def _settings() -> Settings:
+def settings_or_fail() -> Settings:
     try:
         return load_settings()
     except SettingsError as err:

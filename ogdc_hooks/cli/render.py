@@ -9,22 +9,17 @@ submission would get; repository and commit are left out.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import uuid
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import yaml
 
 from ogdc_hooks.cli.errors import CommandError
-from ogdc_hooks.cli.recipes import split_recipe_path
-from ogdc_hooks.recipes.dataone import DataOneError, resolve_inputs
+from ogdc_hooks.cli.recipes import resolve_or_fail, settings_or_fail, split_recipe_path
 from ogdc_hooks.recipes.load import LoadPolicy, load_recipe
-from ogdc_hooks.recipes.model import InputFile, Recipe
 from ogdc_hooks.recipes.problems import RecipeInvalid
-from ogdc_hooks.settings import Settings, SettingsError, load_settings
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -42,10 +37,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 def render_command(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings()
-    except SettingsError as err:
-        raise CommandError(str(err)) from None
+    settings = settings_or_fail()
     if not args.directory.is_dir():
         raise CommandError(f"{args.directory} is not a directory")
     root, recipe_dir = split_recipe_path(args.directory)
@@ -63,7 +55,7 @@ def render_command(args: argparse.Namespace) -> int:
     run = RunIdentity(run_id=uuid.uuid4().hex, recipe_path=recipe_dir, overwrite=args.overwrite)
     try:
         manifest = render_workflow(
-            recipe, _inputs(recipe, settings), RenderSettings.from_settings(settings), run
+            recipe, resolve_or_fail(recipe, settings), RenderSettings.from_settings(settings), run
         )
     except RenderError as err:
         raise CommandError(f"{recipe_dir}: {err}") from None
@@ -72,14 +64,3 @@ def render_command(args: argparse.Namespace) -> int:
     else:
         print(yaml.safe_dump(manifest, sort_keys=False, width=100), end="")
     return 0
-
-
-def _inputs(recipe: Recipe, settings: Settings) -> list[InputFile]:
-    async def resolve() -> list[InputFile]:
-        async with aiohttp.ClientSession() as session:
-            return await resolve_inputs(recipe, settings.dataone_node_url, session)
-
-    try:
-        return asyncio.run(resolve())
-    except DataOneError as err:
-        raise CommandError(" ".join(str(err).split())) from None

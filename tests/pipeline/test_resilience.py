@@ -76,3 +76,20 @@ async def test_kill_9_while_cloning_loses_nothing(stack: Stack) -> None:
         assert len(stack.argo.created) == 1
     finally:
         await asyncio.to_thread(restarted.stop)
+
+
+async def test_reporting_refused_for_good_is_recorded_and_the_run_goes_on(stack: Stack) -> None:
+    refused = Fault(422, {"message": "Validation Failed", "errors": [{"code": "custom"}]})
+    stack.github.inject(refused, times=1000, path="check-runs")
+    before, after = _push(stack)
+    await stack.deliver(push_payload(stack.git, before=before, after=after))
+    [name] = await wait_for(lambda: stack.argo.created, what="a workflow despite GitHub")
+    stack.argo.set_phase(name, "Succeeded")
+
+    async def finished() -> dict[str, object] | None:
+        runs = await stack.runs(commit=after)
+        return runs[0] if runs and runs[0]["state"] == "succeeded" else None
+
+    run = await wait_for(finished, within=60, what="the run to succeed")
+    assert "422" in str(run["report_error"])
+    assert stack.checks(after) == []

@@ -58,11 +58,17 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     every.set_defaults(func=validate_all_command)
 
 
-def validate_recipe_command(args: argparse.Namespace) -> int:
+def recipe_in(directory: Path) -> tuple[Settings, Path, str]:
+    """The settings, the repository root and the recipe's path in it, for a recipe directory."""
     settings = settings_or_fail()
-    if not args.directory.is_dir():
-        raise CommandError(f"{args.directory} is not a directory")
-    root, recipe_dir = split_recipe_path(args.directory)
+    if not directory.is_dir():
+        raise CommandError(f"{directory} is not a directory")
+    root, recipe_dir = split_recipe_path(directory)
+    return settings, root, recipe_dir
+
+
+def validate_recipe_command(args: argparse.Namespace) -> int:
+    settings, root, recipe_dir = recipe_in(args.directory)
     try:
         recipe = load_recipe(root, recipe_dir, LoadPolicy.from_settings(settings))
     except RecipeInvalid as err:

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from ogdc_hooks.cli.errors import CommandError
-from ogdc_hooks.cli.recipes import resolve_or_fail, settings_or_fail, split_recipe_path
+from ogdc_hooks.cli.recipes import recipe_in, resolve_or_fail
 from ogdc_hooks.recipes.load import LoadPolicy, load_recipe
 from ogdc_hooks.recipes.problems import RecipeInvalid
 
@@ -37,10 +37,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 def render_command(args: argparse.Namespace) -> int:
-    settings = settings_or_fail()
-    if not args.directory.is_dir():
-        raise CommandError(f"{args.directory} is not a directory")
-    root, recipe_dir = split_recipe_path(args.directory)
+    settings, root, recipe_dir = recipe_in(args.directory)
     try:
         recipe = load_recipe(root, recipe_dir, LoadPolicy.from_settings(settings))
     except RecipeInvalid as err:

@@ -184,6 +184,7 @@ class FakeArgo:
         self._streams: set[_Stream] = set()
         self._failures: list[int] = []
         self._drops = 0
+        self._lost_creates = 0
         self._delays: list[float] = []
         self._version = 0
         self._server: ServerThread | None = None
@@ -311,6 +312,15 @@ class FakeArgo:
 
         self._call(drop)
 
+    def lose_next_create_answers(self, count: int) -> None:
+        """The next `count` creates happen, but the connection drops before the answer: the
+        client cannot know the workflow exists (as when it dies between submit and record)."""
+
+        def lose() -> None:
+            self._lost_creates += count
+
+        self._call(lose)
+
     def slow_next(self, count: int, delay_s: float) -> None:
         """The next `count` requests are answered only after `delay_s` seconds."""
         self._call(lambda: self._delays.extend([delay_s] * count))
@@ -360,7 +370,13 @@ class FakeArgo:
                     f'ogdc-hooks" cannot {request.method.lower()} resource "workflows" in API '
                     f'group "argoproj.io" in the namespace "{namespace}"',
                 )
-            return await handler(request)
+            response = await handler(request)
+            if self._lost_creates and request.method == "POST" and response.status == 200:
+                self._lost_creates -= 1
+                assert request.transport is not None
+                request.transport.abort()
+                raise asyncio.CancelledError
+            return response
         except ArgoError as err:
             if request.path.startswith("/artifact"):
                 return web.Response(status=err.status, text=str(err))

@@ -93,3 +93,19 @@ async def test_reporting_refused_for_good_is_recorded_and_the_run_goes_on(stack:
     run = await wait_for(finished, within=60, what="the run to succeed")
     assert "422" in str(run["report_error"])
     assert stack.checks(after) == []
+
+
+async def test_a_workflow_created_but_not_recorded_is_found_not_created_again(
+    stack: Stack,
+) -> None:
+    stack.argo.lose_next_create_answers(1)  # Argo creates it; we never hear the name
+    before, after = _push(stack)
+    await stack.deliver(push_payload(stack.git, before=before, after=after))
+
+    async def submitted() -> dict[str, object] | None:
+        runs = await stack.runs(commit=after)
+        return runs[0] if runs and runs[0]["workflow_name"] else None
+
+    run = await wait_for(submitted, within=60, what="the run to record its workflow")
+    assert stack.argo.created == [run["workflow_name"]]
+    assert stack.argo.count("POST", "/api/v1/workflows") == 1

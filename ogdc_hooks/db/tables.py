@@ -149,6 +149,7 @@ class Run(Base):
     check_run_id: Mapped[int | None] = mapped_column(BigInteger)
     report_error: Mapped[str | None] = mapped_column(Text)
     installation_id: Mapped[int | None] = mapped_column(BigInteger)
+    delivery_id: Mapped[str | None] = mapped_column(String(100))  # the push that asked for it
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 

@@ -48,9 +48,10 @@ class PushFacts:
     forced: bool
     pusher: str | None
     installation_id: int | None
+    delivery_id: str
 
     @classmethod
-    def from_payload(cls, payload: Mapping[str, Any]) -> PushFacts:
+    def from_payload(cls, payload: Mapping[str, Any], delivery_id: str) -> PushFacts:
         repository = payload["repository"]
         installation = payload.get("installation") or {}
         sender = payload.get("sender") or {}
@@ -64,6 +65,7 @@ class PushFacts:
             forced=bool(payload.get("forced")),
             pusher=sender.get("login"),
             installation_id=installation.get("id"),
+            delivery_id=delivery_id,
         )
 
     @property
@@ -181,7 +183,8 @@ async def _base_sha(pipeline: Pipeline, push: PushFacts, token: str | None) -> s
 
 
 async def handle_push(pipeline: Pipeline, job: Job) -> None:
-    push = PushFacts.from_payload(await delivery_payload(pipeline, job.payload["delivery"]))
+    delivery = job.payload["delivery"]
+    push = PushFacts.from_payload(await delivery_payload(pipeline, delivery), delivery)
     user = await pipeline.users.by_github_login(push.pusher) if push.pusher else None
     engine = pipeline.database.engine
     if user is None or not user.is_active:
@@ -226,6 +229,7 @@ def push_run(
         requested_by=requested_by,
         overwrite=True,  # pushing a changed recipe asks for its output to be made anew
         installation_id=push.installation_id,
+        delivery_id=push.delivery_id,
         state=state,
         message=message,
     )

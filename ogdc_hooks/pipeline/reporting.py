@@ -56,6 +56,8 @@ def commit_report(run: RunRecord, *, ui_base: str | None, namespace: str) -> Com
     """The report of a run's current state; the forge module decides how to show it."""
     url = workflow_url(ui_base, namespace, run.workflow_name)
     title = _TITLES[run.state]
+    if not run.recipe and run.state is RunState.SUCCEEDED:
+        title = "Push accepted"  # a refused push, handled again once its pusher was added
     problems = _problems(run)
     if run.state is RunState.INVALID and problems:
         errors = sum(1 for p in problems if p.severity == "error")

@@ -1,4 +1,5 @@
-"""Re-running a recipe at a commit when someone asks GitHub to ("Re-run" on a check run)."""
+"""Re-running when someone asks GitHub to ("Re-run" on a check run): a recipe at its commit,
+or a push refused for an unknown pusher once an admin has added them."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import uuid
 from typing import Any
 
 from ogdc_hooks.forges.report import RunState
+from ogdc_hooks.jobs import queue
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.pipeline import runs
 from ogdc_hooks.pipeline.context import Pipeline
-from ogdc_hooks.pipeline.push import delivery_payload
+from ogdc_hooks.pipeline.push import delivery_payload, unknown_pusher_message
 from ogdc_hooks.pipeline.runs import NewRun, RunRecord
 
 log = logging.getLogger(__name__)
@@ -49,8 +51,8 @@ async def handle_rerequest(pipeline: Pipeline, job: Job) -> None:
     payload = await delivery_payload(pipeline, job.payload["delivery"])
     run_id = _requested_run(payload)
     original = await runs.get_run(pipeline.database.engine, run_id) if run_id else None
-    if original is None or not original.recipe:
-        log.info("re-run requested for a check that is not a recipe run of ours; ignored")
+    if original is None:
+        log.info("re-run requested for a check that is not ours; ignored")
         return
     login = (payload.get("sender") or {}).get("login")
     user = await pipeline.users.by_github_login(login) if login else None
@@ -63,6 +65,37 @@ async def handle_rerequest(pipeline: Pipeline, job: Job) -> None:
                 f"A re-run was asked for by @{login}, who is not a known, active ogdc-hooks user.",
             )
         return
-    if original.state is RunState.REJECTED:
-        return
-    await start_rerun(pipeline, original, "rerequest", user.name)
+    if original.recipe:
+        await start_rerun(pipeline, original, "rerequest", user.name)
+    elif original.state is RunState.REJECTED and original.delivery_id:
+        await _retry_rejected_push(pipeline, original, user.name)
+
+
+async def _retry_rejected_push(pipeline: Pipeline, rejected: RunRecord, by: str) -> None:
+    """Handle a refused push again, once an admin has added its pusher ("Re-run" on `ogdc`).
+
+    The push job checks the pusher again: still unknown, it changes nothing; now
+    known, it runs the changed recipes, and the `ogdc` check turns green.
+    """
+    assert rejected.delivery_id is not None
+    payload = await delivery_payload(pipeline, rejected.delivery_id)
+    pusher = (payload.get("sender") or {}).get("login")
+    account = await pipeline.users.by_github_login(pusher) if pusher else None
+    async with pipeline.database.engine.begin() as connection:
+        if account is None or not account.is_active:
+            await runs.change_state(
+                connection,
+                rejected.id,
+                RunState.REJECTED,
+                f"{unknown_pusher_message(pusher)} (Re-run by @{by}: still not a known user.)",
+            )
+            return
+        await runs.change_state(
+            connection,
+            rejected.id,
+            RunState.SUCCEEDED,
+            f"@{pusher} is now a known user; the push was handled again at {by}'s request.",
+            only_from=[RunState.REJECTED],
+        )
+        delivery = rejected.delivery_id
+        await queue.enqueue(connection, "push", {"delivery": delivery}, key=f"delivery:{delivery}")

@@ -49,6 +49,7 @@ class RunRecord:
     check_run_id: int | None
     report_error: str | None
     installation_id: int | None
+    delivery_id: str | None
     created_at: datetime
     updated_at: datetime
 
@@ -74,6 +75,7 @@ class NewRun:
     overwrite: bool = False
     dry_run: bool = False
     installation_id: int | None = None
+    delivery_id: str | None = None
     state: RunState = RunState.QUEUED
     message: str | None = None
 

@@ -60,7 +60,8 @@ async def _run_error(pipeline: Pipeline, job: Job, error: str) -> None:
 
 async def _push_error(pipeline: Pipeline, job: Job, error: str) -> None:
     """A push could not be handled (e.g. the commit could not be cloned): say so on the commit."""
-    push = PushFacts.from_payload(await delivery_payload(pipeline, job.payload["delivery"]))
+    delivery = job.payload["delivery"]
+    push = PushFacts.from_payload(await delivery_payload(pipeline, delivery), delivery)
     async with pipeline.database.engine.begin() as connection:
         await runs.create_run(
             connection,

@@ -153,3 +153,36 @@ async def test_rerequested_check_runs_the_recipe_again(stack: Stack) -> None:
     assert names[0] != first
     runs = await stack.runs(commit=after)
     assert sorted(r["attempt"] for r in runs) == [1, 2]
+
+
+async def test_rerunning_the_refused_push_after_the_pusher_is_added_runs_it(stack: Stack) -> None:
+    before = _base(stack)
+    after = _recipe_commit(stack)
+    await stack.deliver(push_payload(stack.git, before=before, after=after, sender="newcomer"))
+    refused = await stack.check_completed(after, "ogdc")
+    rerequest = {
+        "action": "rerequested",
+        "check_run": {"id": refused.id, "external_id": refused.external_id, "head_sha": after},
+        "repository": {"full_name": REPO},
+        "sender": {"login": "recipe-author"},
+        "installation": {"id": 808},
+    }
+    await stack.deliver(rerequest, event="check_run")  # the pusher is still unknown
+
+    async def still_refused() -> object:
+        runs = await stack.runs(commit=after)
+        return "still not a known user" in str(runs[0]["message"])
+
+    await wait_for(still_refused, what="the re-run to say the pusher is still unknown")
+    assert stack.argo.created == []
+
+    await stack.add_user("newcomer", "Newcomer")
+    await stack.deliver(rerequest, event="check_run")
+    await wait_for(lambda: stack.argo.created, what="the push handled at last")
+
+    def accepted() -> object:
+        return [r for r in stack.checks(after, "ogdc") if r.conclusion == "success"]
+
+    [check] = await wait_for(accepted, what="the ogdc check turning green")
+    assert check.id == refused.id
+    assert check.output["title"] == "Push accepted"

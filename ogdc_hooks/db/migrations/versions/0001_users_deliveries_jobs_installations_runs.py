@@ -106,6 +106,7 @@ def upgrade() -> None:
         sa.Column("check_run_id", sa.BigInteger(), nullable=True),
         sa.Column("report_error", sa.Text(), nullable=True),
         sa.Column("installation_id", sa.BigInteger(), nullable=True),
+        sa.Column("delivery_id", sa.String(length=100), nullable=True),
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),

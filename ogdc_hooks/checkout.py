@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ipaddress
 import logging
 import os
 import re
@@ -125,6 +126,10 @@ def _remote(clone_url: str, token: str | None) -> _Remote:
     url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise GitError(f"cannot clone {url!r}: only http(s) URLs are allowed", transient=False)
+    if (token or parts.username) and parts.scheme == "http" and not _loopback(parts.hostname):
+        raise GitError(
+            f"cannot clone {url!r} with credentials over plain http; use https", transient=False
+        )
     if token:
         credentials = f"x-access-token:{token}"
     elif parts.username:
@@ -135,6 +140,14 @@ def _remote(clone_url: str, token: str | None) -> _Remote:
     env = _git_env([("http.extraHeader", f"Authorization: Basic {encoded}")])
     secrets = [encoded, credentials, token or "", unquote(parts.password or "")]
     return _Remote(url, env, tuple(s for s in secrets if s))
+
+
+def _loopback(host: str) -> bool:
+    """Plain http is only trusted with a credential on this machine (test servers)."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _is_sha(value: str) -> bool:

@@ -326,3 +326,21 @@ def git_argv_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     wrapper.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     return log
+
+
+def test_a_credential_is_never_sent_over_plain_http_to_another_host(tmp_path: Path) -> None:
+    with (
+        pytest.raises(GitError) as caught,
+        checkout(
+            "http://git.example.org/recipes.git",
+            "a" * 40,
+            tmp_path,
+            token="ghs_secret",
+            timeout_s=5,
+            max_bytes=1 << 20,
+        ),
+    ):
+        pass
+    assert "plain http" in str(caught.value)
+    assert "ghs_secret" not in str(caught.value)
+    assert list(tmp_path.iterdir()) == []  # refused before anything was made

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -18,6 +19,9 @@ from ogdc_hooks.logs import REQUEST_ID, log_event, sane_request_id
 log = logging.getLogger("ogdc_hooks.api.requests")
 
 REQUEST_ID_HEADER = "X-Request-Id"
+# What a handler adds to its request's log line (e.g. the webhook delivery id), so one
+# request stays one line.
+LOG_FIELDS = web.RequestKey("log_fields", dict[str, Any])
 
 
 @web.middleware
@@ -25,6 +29,8 @@ async def tracing_middleware(request: web.Request, handler: Handler) -> web.Stre
     request_id = sane_request_id(request.headers.get(REQUEST_ID_HEADER))
     reset = REQUEST_ID.set(request_id)
     started = time.perf_counter()
+    fields: dict[str, Any] = {}
+    request[LOG_FIELDS] = fields
     status = 500
     try:
         response = await handler(request)
@@ -40,5 +46,6 @@ async def tracing_middleware(request: web.Request, handler: Handler) -> web.Stre
             status=status,
             duration_ms=round((time.perf_counter() - started) * 1000, 1),
             remote=request.remote,
+            **fields,
         )
         REQUEST_ID.reset(reset)

@@ -23,6 +23,7 @@ from ogdc_hooks.api.context import DRIVER_POOL, SETTINGS
 from ogdc_hooks.api.errors import api_error
 from ogdc_hooks.api.openapi import operation
 from ogdc_hooks.api.security import public
+from ogdc_hooks.api.tracing import LOG_FIELDS
 from ogdc_hooks.jobs.wakeup import WakeUp
 from ogdc_hooks.logs import log_event
 from ogdc_hooks.webhooks.events import (
@@ -107,13 +108,8 @@ async def github_webhook(request: web.Request) -> web.Response:
     if not stored:
         return web.json_response({"detail": "already received", "delivery": delivery.id})
     request.app[WAKE_UP].poke()
-    log_event(
-        log,
-        "webhook_accepted",
-        github_event=delivery.event,
-        delivery=delivery.id,
-        repository=delivery.repository,
-        work=work,
+    request[LOG_FIELDS].update(
+        delivery=delivery.id, github_event=delivery.event, repository=delivery.repository, work=work
     )
     return web.json_response({"detail": "accepted", "delivery": delivery.id}, status=202)
 

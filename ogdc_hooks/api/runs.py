@@ -205,11 +205,16 @@ def _publishes_zip(workflow: dict[str, Any]) -> bool:
     )
 
 
-def _run_id(request: web.Request) -> uuid.UUID:
+async def _run_or_404(request: web.Request) -> RunRecord:
+    """The run the path names; 404 for a malformed or unknown id alike."""
     try:
-        return uuid.UUID(request.match_info["run_id"])
+        run_id = uuid.UUID(request.match_info["run_id"])
     except ValueError:
         raise api_error(404, "No such run.") from None
+    run = await runs.get_run(request.app[PIPELINE].database.engine, run_id)
+    if run is None:
+        raise api_error(404, "No such run.")
+    return run
 
 
 @routes.get("/runs")
@@ -234,19 +239,15 @@ async def list_runs(request: web.Request) -> web.Response:
 
 @routes.get("/runs/{run_id}")
 async def get_run(request: web.Request) -> web.Response:
+    run = await _run_or_404(request)
     engine = request.app[PIPELINE].database.engine
-    run = await runs.get_run(engine, _run_id(request))
-    if run is None:
-        raise api_error(404, "No such run.")
     events = [RunEventView(**event) for event in await runs.run_events(engine, run.id)]
     return _json(RunDetail(**RunView.of(run).model_dump(), events=events))
 
 
 @routes.get("/runs/{run_id}/workflow")
 async def get_run_workflow(request: web.Request) -> web.Response:
-    run = await runs.get_run(request.app[PIPELINE].database.engine, _run_id(request))
-    if run is None:
-        raise api_error(404, "No such run.")
+    run = await _run_or_404(request)
     if run.workflow is None:
         raise api_error(404, "This run has no rendered workflow.")
     return web.json_response(run.workflow)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 import uuid
 
@@ -16,8 +15,6 @@ from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.push import dry_run_reason
 from ogdc_hooks.pipeline.runs import NewRun, RunRecord
 from ogdc_hooks.pipeline.sources import RecipeSource, on_forge
-
-_SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
 class SubmissionRefused(Exception):
@@ -38,8 +35,6 @@ async def _installation(pipeline: Pipeline, repository: str) -> int | None:
 
 
 async def _commit(pipeline: Pipeline, source: RecipeSource, token: str | None) -> str:
-    if _SHA.match(source.ref):
-        return source.ref
     try:
         sha = await asyncio.to_thread(resolve_ref, source.clone_url, source.ref, token)
     except GitError as err:

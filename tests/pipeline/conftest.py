@@ -4,6 +4,7 @@ HTTP, and the fake GitHub and Argo servers, all talking HTTP to each other."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -185,17 +186,26 @@ def stack_env(
     return service_env(db_env, github, fake_argo, github_app_key)
 
 
+@contextlib.asynccontextmanager
+async def running_stack(
+    env: dict[str, str], github: FakeGitHub, argo: FakeArgo, git: GitServer
+) -> AsyncIterator[Stack]:
+    """The service started with `env`, a known recipe author, and an empty `recipes` repo."""
+    service = Service(env)
+    await asyncio.to_thread(service.start)
+    try:
+        async with aiohttp.ClientSession() as session:
+            stack = Stack(service, github, argo, git, session)
+            await stack.add_user("author", KNOWN_LOGIN)
+            git.create_repo("recipes")
+            yield stack
+    finally:
+        await asyncio.to_thread(service.stop)
+
+
 @pytest.fixture
 async def stack(
     stack_env: dict[str, str], github: FakeGitHub, fake_argo: FakeArgo, git_server: GitServer
 ) -> AsyncIterator[Stack]:
-    service = Service(stack_env)
-    await asyncio.to_thread(service.start)
-    try:
-        async with aiohttp.ClientSession() as session:
-            stack = Stack(service, github, fake_argo, git_server, session)
-            await stack.add_user("author", KNOWN_LOGIN)
-            git_server.create_repo("recipes")
-            yield stack
-    finally:
-        await asyncio.to_thread(service.stop)
+    async with running_stack(stack_env, github, fake_argo, git_server) as running:
+        yield running

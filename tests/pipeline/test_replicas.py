@@ -7,18 +7,16 @@ import asyncio
 import uuid
 from collections import Counter
 
-import aiohttp
-
 from tests.fakes.argo import FakeArgo
 from tests.fakes.github import FakeGitHub
 from tests.pipeline.conftest import (
-    KNOWN_LOGIN,
     META,
     REPO,
     SCRIPT,
     SECRET,
     Stack,
     push_payload,
+    running_stack,
     wait_for,
 )
 from tests.support.gitserver import GitServer
@@ -100,13 +98,8 @@ async def test_token_mode_reports_statuses_and_clones_with_the_token(
         "ARGO_TOKEN": fake_argo.token,
         "OGDC_ARGO_POLL_SECONDS": "1",
     }
-    service = Service(env)
-    await asyncio.to_thread(service.start)
     try:
-        async with aiohttp.ClientSession() as session:
-            stack = Stack(service, github, fake_argo, git_server, session)
-            await stack.add_user("author", KNOWN_LOGIN)
-            git_server.create_repo("recipes")
+        async with running_stack(env, github, fake_argo, git_server) as stack:
             before = git_server.commit("recipes", {"README.md": "x\n"})
             after = git_server.commit(
                 "recipes", {"recipes/sea-ice/meta.yml": META, "recipes/sea-ice/recipe.sh": SCRIPT}
@@ -125,8 +118,7 @@ async def test_token_mode_reports_statuses_and_clones_with_the_token(
             assert history[0].state == "pending"
             assert all(len(s.description or "") <= 140 for s in history)
             assert history[-1].target_url.endswith(name)
-            assert token not in service.log_text()
+            assert token not in stack.service.log_text()
             assert any(r.authorized for r in git_server.requests)
     finally:
-        await asyncio.to_thread(service.stop)
         await github.stop()

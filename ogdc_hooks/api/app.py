@@ -30,6 +30,7 @@ from ogdc_hooks.api.context import (
     SETTINGS,
     TOKENS,
     USERS,
+    StartupError,
 )
 from ogdc_hooks.api.errors import error_middleware
 from ogdc_hooks.api.health import HEAD_REVISION
@@ -55,10 +56,6 @@ BackgroundContext = Callable[[web.Application], AsyncIterator[None]]
 # Outermost first: the request id and log line see the final answer, metrics count
 # it, errors become JSON, and only then is the token checked.
 MIDDLEWARES = (tracing_middleware, metrics_middleware, error_middleware, security_middleware)
-
-
-class StartupError(Exception):
-    """The service cannot start; the message says why in one line, with no secret."""
 
 
 def _where(settings: Settings) -> str:

@@ -24,3 +24,7 @@ OPENAPI_DOCUMENT = web.AppKey("openapi_document", dict[str, Any])
 
 # Set by the security middleware on every request that is not public.
 AUTHENTICATED_USER = web.RequestKey("authenticated_user", Account)
+
+
+class StartupError(Exception):
+    """The service cannot start; the message says why in one line, with no secret."""

@@ -75,7 +75,8 @@ def _secret_values(settings: Settings) -> list[str]:
 
 def serve_command(args: argparse.Namespace) -> int:
     # The service itself is imported only to serve: client commands start faster without it.
-    from ogdc_hooks.api.app import StartupError, create_app
+    from ogdc_hooks.api.app import create_app
+    from ogdc_hooks.api.context import StartupError
 
     settings = _settings()
     try:
@@ -103,7 +104,7 @@ def serve_command(args: argparse.Namespace) -> int:
 
 
 async def _serve(app: web.Application, host: str, port: int) -> None:
-    from ogdc_hooks.api.app import StartupError
+    from ogdc_hooks.api.context import StartupError
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from ogdc_hooks.api.context import DATABASE, SETTINGS, USERS
+from ogdc_hooks.api.context import DATABASE, SETTINGS, USERS, StartupError
 from ogdc_hooks.argo.client import ArgoClient
 from ogdc_hooks.argo.engine import ArgoEngine
 from ogdc_hooks.forges.github.reporter import make_reporter
@@ -92,13 +92,26 @@ def build_worker(pipeline: Pipeline) -> Worker:
     )
 
 
+def _checkout_root() -> Path:
+    """The directory checkouts are made in; without a writable temporary directory (a
+    read-only root with nothing mounted at /tmp) the start stops here, with one line."""
+    try:
+        root = Path(tempfile.gettempdir()) / "ogdc-hooks-checkouts"
+        root.mkdir(mode=0o700, exist_ok=True)
+    except OSError as err:
+        raise StartupError(
+            f"no writable temporary directory for checkouts ({err.strerror or err}): "
+            "set TMPDIR, or mount one at /tmp"
+        ) from None
+    return root
+
+
 async def pipeline_context(app: web.Application) -> AsyncIterator[None]:
     """Build the pipeline, run its worker and follower for the life of the app."""
     settings = app[SETTINGS]
     timeout = aiohttp.ClientTimeout(total=None, connect=15, sock_read=120)
     async with aiohttp.ClientSession(timeout=timeout) as session:
-        workdir = Path(tempfile.gettempdir()) / "ogdc-hooks-checkouts"
-        workdir.mkdir(mode=0o700, exist_ok=True)
+        workdir = await asyncio.to_thread(_checkout_root)
         pipeline = Pipeline(
             settings=settings,
             database=app[DATABASE],

@@ -183,6 +183,11 @@ def _private_key(env: Mapping[str, str]) -> Secret | None:
         ) from None
 
 
+def api_root_path(env: Mapping[str, str]) -> str:
+    """`API_ROOT_PATH` alone, for commands that need only where the routes are."""
+    return _parsed(env, "API_ROOT_PATH", _root_path, "/")
+
+
 def _default_data_dir(env: Mapping[str, str]) -> Path:
     base = _text(env, "XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "ogdc-hooks"
@@ -212,7 +217,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_parallel_limit=_parsed(env, "OGDC_MAX_PARALLEL_LIMIT", _positive_int, 5),
         allowed_input_pvcs=_parsed(env, "OGDC_ALLOWED_INPUT_PVCS", _name_list, ()),
         dataone_node_url=_parsed(env, "DATAONE_NODE_URL", _http_url, Settings.dataone_node_url),
-        api_root_path=_parsed(env, "API_ROOT_PATH", _root_path, "/"),
+        api_root_path=api_root_path(env),
         github_webhook_secret=_secret(env, "GITHUB_WEBHOOK_SECRET"),
         github_api_url=_parsed(env, "GITHUB_API_URL", _http_url, Settings.github_api_url),
         github_app_id=_text(env, "GITHUB_APP_ID"),

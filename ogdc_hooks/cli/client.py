@@ -183,6 +183,13 @@ def parse_token(config: ApiConfig, document: Any) -> tuple[str, datetime]:
     raise ApiError(f"the API at {config.url} answered POST /token without a usable token")
 
 
+def connect_failure_reason(err: aiohttp.ClientConnectorError) -> str:
+    """Why a connection could not be made, plainly: asyncio words a refusal "Connect call
+    failed (...)", where the errno says "Connection refused"."""
+    cause, number = err.os_error, err.os_error.errno
+    return os.strerror(number) if number and number > 0 else cause.strerror or str(cause)
+
+
 def connection_failure(config: ApiConfig, request: str, err: Exception) -> ApiError:
     """The one-line message for a request that got no HTTP answer at all."""
     if isinstance(err, TimeoutError):
@@ -191,11 +198,8 @@ def connection_failure(config: ApiConfig, request: str, err: Exception) -> ApiEr
             f"within {config.timeout:g} s (OGDC_API_TIMEOUT)"
         )
     if isinstance(err, aiohttp.ClientConnectorError):
-        cause, number = err.os_error, err.os_error.errno
-        # asyncio words a refusal "Connect call failed (...)": the errno says it plainly.
-        reason = os.strerror(number) if number and number > 0 else cause.strerror or str(cause)
         return ApiError(
-            f"cannot reach the API at {config.url}: {reason}; "
+            f"cannot reach the API at {config.url}: {connect_failure_reason(err)}; "
             "is the service running and OGDC_API_URL right?"
         )
     return ApiError(

@@ -1,4 +1,4 @@
-"""`ogdc-hooks serve`, `ogdc-hooks migrate` and `ogdc-hooks version`.
+"""`ogdc-hooks serve`, `migrate`, `version` and `healthcheck`.
 
 Bad settings stop `serve` and `migrate` with one line naming the variable and
 exit code 2. `serve` stops gracefully on SIGTERM or SIGINT: it stops taking
@@ -17,15 +17,19 @@ import signal
 import subprocess
 from typing import Any
 
+import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from ogdc_hooks import __version__
+from ogdc_hooks.cli.client import connect_failure_reason
 from ogdc_hooks.cli.errors import CommandError
 from ogdc_hooks.logs import configure_logging, log_event
 from ogdc_hooks.settings import (
     Secret,
     Settings,
     SettingsError,
+    api_root_path,
     load_settings,
     with_development_secrets,
 )
@@ -51,12 +55,30 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     migrate_parser.set_defaults(func=migrate_command)
     version = subparsers.add_parser("version", help="print the version")
     version.set_defaults(func=version_command)
+    health = subparsers.add_parser(
+        "healthcheck",
+        help="exit 0 when the service on this machine answers /healthz (the image's HEALTHCHECK)",
+    )
+    health.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
+    health.add_argument("--port", type=_port, default=8000, help="default 8000, as serve")
+    health.add_argument("--timeout", type=_seconds, default=4.0, help="seconds (default 4)")
+    health.set_defaults(func=healthcheck_command)
 
 
 def _port(raw: str) -> int:
     if not raw.isdigit() or int(raw) > 65535:
         raise argparse.ArgumentTypeError(f"must be a port number (0-65535), got {raw!r}")
     return int(raw)
+
+
+def _seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < 3600:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds (0-3600), got {raw!r}")
+    return value
 
 
 def _settings() -> Settings:
@@ -158,3 +180,35 @@ async def _migrate(settings: Settings) -> str | None:
 def version_command(args: argparse.Namespace) -> int:
     print(f"ogdc-hooks {__version__}")
     return 0
+
+
+def healthcheck_command(args: argparse.Namespace) -> int:
+    """Exit 1 with one line on any failure: Docker reads 1 as unhealthy (2 is reserved)."""
+    try:
+        root = api_root_path(os.environ)
+    except SettingsError as err:
+        raise CommandError(str(err)) from None
+    url = URL.build(
+        scheme="http", host=args.host, port=args.port, path=root.rstrip("/") + "/healthz"
+    )
+    status = asyncio.run(_status_of(url, args.timeout))
+    if status != 200:
+        raise CommandError(f"{url} answered {status}")
+    print(f"{url}: ok")
+    return 0
+
+
+async def _status_of(url: URL, seconds: float) -> int:
+    try:
+        async with (
+            asyncio.timeout(seconds),
+            aiohttp.ClientSession() as session,
+            session.get(url, allow_redirects=False) as response,
+        ):
+            return response.status
+    except aiohttp.ClientConnectorError as err:
+        raise CommandError(f"cannot reach {url}: {connect_failure_reason(err)}") from None
+    except TimeoutError:
+        raise CommandError(f"{url} did not answer within {seconds:g} s") from None
+    except aiohttp.ClientError as err:
+        raise CommandError(f"{url} failed: {type(err).__name__}: {err}") from None

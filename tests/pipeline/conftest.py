@@ -188,10 +188,15 @@ def stack_env(
 
 @contextlib.asynccontextmanager
 async def running_stack(
-    env: dict[str, str], github: FakeGitHub, argo: FakeArgo, git: GitServer
+    env: dict[str, str],
+    github: FakeGitHub,
+    argo: FakeArgo,
+    git: GitServer,
+    service: Service | None = None,
 ) -> AsyncIterator[Stack]:
-    """The service started with `env`, a known recipe author, and an empty `recipes` repo."""
-    service = Service(env)
+    """The service started with `env` (or `service`, not started yet), a known recipe author,
+    and an empty `recipes` repo."""
+    service = service or Service(env)
     await asyncio.to_thread(service.start)
     try:
         async with aiohttp.ClientSession() as session:

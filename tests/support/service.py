@@ -7,9 +7,10 @@
 
 `Service(env)` runs `python -m ogdc_hooks serve --host 127.0.0.1 --port 0` with
 the variables of this test process minus every `OGDC_*`/`ARGO_*`/`GITHUB_*`
-setting, plus `env`. The server picks a free port and logs it, so parallel
-services never race for a port. Its stdout and stderr go to one file,
-readable at any time with `log_text()`.
+setting, plus `env`; `command` replaces `python -m ogdc_hooks` (an installed
+`ogdc-hooks`, behind a wrapper) and `cwd` the directory it runs in. The server
+picks a free port and logs it, so parallel services never race for a port. Its
+stdout and stderr go to one file, readable at any time with `log_text()`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -53,8 +54,12 @@ class Service:
         env: Mapping[str, str],
         *,
         start_timeout: float = 120.0,
+        command: Sequence[str] = (sys.executable, "-m", "ogdc_hooks"),
+        cwd: Path | None = None,
     ) -> None:
         self.env = service_env(env)
+        self.command = list(command)
+        self.cwd = cwd
         prefix = env.get("API_ROOT_PATH", "").strip("/")
         self.root_path = f"/{prefix}" if prefix else ""  # where API_ROOT_PATH puts the routes
         self.start_timeout = start_timeout
@@ -88,8 +93,9 @@ class Service:
         """Start the process without waiting for it (see `wait_ready`)."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "ogdc_hooks", "serve", "--host", "127.0.0.1", "--port", "0"],
+                [*self.command, "serve", "--host", "127.0.0.1", "--port", "0"],
                 env=self.env,
+                cwd=self.cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -47,6 +47,10 @@ def test_two_stages_on_a_slim_base_and_the_build_tools_stay_in_the_first() -> No
     assert final.base.startswith("python:3.11-slim")
     assert build.values("RUN") == ["sh deploy/install.sh /opt/ogdc-hooks"]
     assert final.values("COPY") == ["--from=build /opt/ogdc-hooks /opt/ogdc-hooks"]
+    assert any(
+        "pip uninstall --yes --no-cache-dir pip setuptools wheel" in run
+        for run in final.values("RUN")
+    )
     for command in final.values("RUN"):
         for build_tool in BUILD_TOOLS:
             assert build_tool not in command + " ", (build_tool, command)

@@ -22,7 +22,9 @@ from ogdc_hooks.settings import Secret, Settings, load_settings
 from ogdc_hooks.webhooks.events import MAX_BODY_BYTES
 from tests.deploy.conftest import Rendered, dockerfile_stages
 
-KUBERNETES_VERSION = "1.33.0"  # the release whose schemas every rendered object must satisfy
+# The oldest release deploy/README.md promises and the newest the schemas know: every
+# rendered object must satisfy both.
+KUBERNETES_VERSIONS = ("1.27.0", "1.37.0")
 
 # The settings that are secrets: the Deployment must take each from a Secret, by reference.
 SECRET_SETTINGS = {
@@ -100,15 +102,17 @@ def test_every_rendered_object_is_valid_kubernetes(rendered: Rendered) -> None:
             "ServiceAccount",
         ]
     )
-    for document in rendered.objects:
-        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+    for version in KUBERNETES_VERSIONS:
+        for document in rendered.objects:
+            kubernetes_validate.validate(document, version, strict=True)
 
 
 def test_the_validation_refuses_what_kubernetes_would(rendered: Rendered) -> None:
     deployment = json.loads(json.dumps(rendered.one("Deployment")))
     deployment["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGett"] = {}
-    with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+    for version in KUBERNETES_VERSIONS:
+        with pytest.raises(kubernetes_validate.ValidationError):
+            kubernetes_validate.validate(deployment, version, strict=True)
 
 
 def test_replicas_two_in_prod_one_in_dev_and_a_drain_takes_one_at_a_time(
@@ -238,6 +242,8 @@ def test_the_github_credential_of_the_mode_not_chosen_may_be_missing(rendered: R
 def test_every_variable_is_one_the_service_reads_and_every_setting_is_there(
     rendered: Rendered,
 ) -> None:
+    # Else Kubernetes adds OGDC_HOOKS_* variables for the Service, among the settings' names.
+    assert rendered.pod["spec"]["enableServiceLinks"] is False
     env = _RecordingEnv(_service_env(rendered))
     settings = load_settings(env)  # the rendered values are valid settings
     assert settings.db_host == rendered.settings["OGDC_DB_HOST"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -59,6 +60,7 @@ class Settings:
     argo_service_account_name: str = "argo-workflow"
     argo_workflows_service_url: str | None = None
     argo_token: Secret | None = None
+    argo_ca_file: Path | None = None  # CA bundle for an Argo Server with a private CA
     argo_ui_url: str | None = None
     runner_image_tag: str = "latest"
     max_parallel_limit: int = 5
@@ -161,6 +163,17 @@ def _choice(*choices: str) -> Callable[[str], str]:
     return parse
 
 
+def _ca_bundle(raw: str) -> Path:
+    """A PEM file of CA certificates; loaded once here so that a bad one stops the start."""
+    try:
+        ssl.create_default_context(cafile=raw)
+    except ssl.SSLError:
+        raise ValueError(f"{raw} holds no PEM certificate") from None
+    except OSError as err:
+        raise ValueError(f"cannot read {raw}: {err.strerror or err}") from None
+    return Path(raw)
+
+
 def _name_list(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
@@ -212,6 +225,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         argo_workflows_service_url=_parsed(env, "ARGO_WORKFLOWS_SERVICE_URL", _http_url, None),
         argo_token=_secret(env, "ARGO_TOKEN"),
+        argo_ca_file=_parsed(env, "ARGO_CA_FILE", _ca_bundle, None),
         argo_ui_url=_parsed(env, "ARGO_UI_URL", _http_url, None),
         runner_image_tag=_text(env, "OGDC_RUNNER_IMAGE_TAG") or Settings.runner_image_tag,
         max_parallel_limit=_parsed(env, "OGDC_MAX_PARALLEL_LIMIT", _positive_int, 5),

@@ -13,6 +13,7 @@ from ogdc_hooks.settings import (
     load_settings,
     with_development_secrets,
 )
+from tests.support.tls import private_ca
 
 REAL_DB = {
     "OGDC_DB_HOST": "db.example",
@@ -158,3 +159,18 @@ def test_a_real_database_never_gets_generated_secrets(tmp_path: Path) -> None:
     settings = load_settings({**REAL_DB, "OGDC_DATA_DIR": str(tmp_path)})
     assert with_development_secrets(settings) == (settings, None)
     assert not (tmp_path / "secrets.json").exists()
+
+
+def test_argo_ca_file_must_hold_pem_certificates(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.pem"
+    with pytest.raises(SettingsError) as no_file:
+        load_settings({**REAL_DB, "ARGO_CA_FILE": str(missing)})
+    assert str(no_file.value) == f"ARGO_CA_FILE: cannot read {missing}: No such file or directory"
+    not_pem = tmp_path / "notes.txt"
+    not_pem.write_text("not a certificate\n")
+    with pytest.raises(SettingsError) as no_pem:
+        load_settings({**REAL_DB, "ARGO_CA_FILE": str(not_pem)})
+    assert str(no_pem.value) == f"ARGO_CA_FILE: {not_pem} holds no PEM certificate"
+    ca_file, _ = private_ca(tmp_path)
+    assert load_settings({**REAL_DB, "ARGO_CA_FILE": str(ca_file)}).argo_ca_file == ca_file
+    assert load_settings(REAL_DB).argo_ca_file is None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -118,10 +119,12 @@ class ArgoClient:
         namespace: str,
         token: Secret | str | None = None,
         *,
+        ssl_context: ssl.SSLContext | None = None,
         request_timeout_s: float = 30.0,
         stream_idle_timeout_s: float = 120.0,
     ) -> None:
         self._session = session
+        self._ssl: ssl.SSLContext | bool = ssl_context or True  # True: the system's CAs
         self._base_url = base_url.rstrip("/")
         self.namespace = namespace
         self._token = token if isinstance(token, Secret) or token is None else Secret(token)
@@ -132,14 +135,18 @@ class ArgoClient:
 
     @classmethod
     def from_settings(cls, settings: Settings, session: aiohttp.ClientSession) -> ArgoClient:
-        """The client for `ARGO_WORKFLOWS_SERVICE_URL`; not for a dry run (no server)."""
+        """The client for `ARGO_WORKFLOWS_SERVICE_URL`; not for a dry run (no server).
+
+        Made once at start: it reads `ARGO_CA_FILE`, when that is set."""
         if settings.argo_workflows_service_url is None:
             raise ValueError("no Argo Server configured (ARGO_WORKFLOWS_SERVICE_URL): dry run")
+        ca_file = settings.argo_ca_file
         return cls(
             session,
             settings.argo_workflows_service_url,
             settings.argo_namespace,
             settings.argo_token,
+            ssl_context=ssl.create_default_context(cafile=ca_file) if ca_file else None,
         )
 
     async def submit(self, workflow: Mapping[str, Any]) -> str:
@@ -191,6 +198,7 @@ class ArgoClient:
                 headers=self._headers(),
                 params={"listOptions.labelSelector": selector},
                 timeout=self._stream_timeout,
+                ssl=self._ssl,
             ) as response:
                 log.debug("argo GET %s -> %s (stream)", url, response.status)
                 if response.status >= 400:
@@ -253,6 +261,7 @@ class ArgoClient:
                 params=params,
                 json=body,
                 timeout=self._timeout,
+                ssl=self._ssl,
             ) as response:
                 log.debug("argo %s %s -> %s", method, url, response.status)
                 if response.status >= 400:

@@ -8,6 +8,7 @@ import re
 import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -22,8 +23,10 @@ from ogdc_hooks.argo.client import (
 from ogdc_hooks.argo.phases import progress_of
 from ogdc_hooks.forges.report import RunState
 from ogdc_hooks.jobs.errors import PermanentError, TransientError
+from ogdc_hooks.settings import load_settings
 from tests.argo.conftest import workflow
 from tests.fakes.argo import FakeArgo
+from tests.support.tls import private_ca
 
 
 async def next_event(events: AsyncIterator[WorkflowEvent]) -> WorkflowEvent:
@@ -243,3 +246,31 @@ async def test_watch_outage_is_transient(argo: ArgoClient, fake_argo: FakeArgo) 
     fake_argo.fail_next(1, 503)
     with pytest.raises(ArgoTransientError):
         await anext(argo.watch({"a": "b"}))
+
+
+async def test_an_argo_server_with_a_private_ca_is_trusted_through_argo_ca_file(
+    session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    ca_file, server_context = private_ca(tmp_path)
+    fake = FakeArgo(ssl_context=server_context).start()
+    try:
+        assert fake.url.startswith("https://127.0.0.1:")
+        env = {
+            "OGDC_DATA_DIR": str(tmp_path),
+            "ARGO_WORKFLOWS_SERVICE_URL": fake.url,
+            "ARGO_NAMESPACE": fake.namespace,
+            "ARGO_TOKEN": fake.token,
+        }
+        untrusted = ArgoClient.from_settings(load_settings(env), session)
+        with pytest.raises(ArgoTransientError, match="certificate verify failed") as refused:
+            await untrusted.submit(workflow())
+        assert fake.token not in str(refused.value)
+        assert fake.created == []
+
+        trusted = ArgoClient.from_settings(
+            load_settings({**env, "ARGO_CA_FILE": str(ca_file)}), session
+        )
+        name = await trusted.submit(workflow())
+        assert fake.created == [name]
+    finally:
+        fake.stop()

@@ -22,6 +22,7 @@ import functools
 import json
 import random
 import re
+import ssl
 import uuid
 import zlib
 from collections.abc import Iterator, Mapping
@@ -172,9 +173,15 @@ class FakeArgo:
     """The fake server's state and the test's controls; start with `start()` or the fixture."""
 
     def __init__(
-        self, *, token: str = "argo-test-token", namespace: str = "qgnet", keepalive_s: float = 0.5
+        self,
+        *,
+        token: str = "argo-test-token",
+        namespace: str = "qgnet",
+        keepalive_s: float = 0.5,
+        ssl_context: ssl.SSLContext | None = None,  # serve https with this certificate
     ) -> None:
         self.token = token
+        self.ssl_context = ssl_context
         self.namespace = namespace
         self.keepalive_s = keepalive_s
         self._workflows: dict[str, dict[str, Any]] = {}
@@ -202,7 +209,7 @@ class FakeArgo:
             "/artifact-files/{namespace}/workflow/{name}/{node}/outputs/{artifact}", self._artifact
         )
         app.on_shutdown.append(self._end_streams)
-        self._server = ServerThread(app)
+        self._server = ServerThread(app, self.ssl_context)
         self._server.start()
         return self
 

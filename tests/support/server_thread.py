@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import ssl
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -19,10 +20,14 @@ T = TypeVar("T")
 
 
 class ServerThread:
-    """One application, one thread; `url` is known once `start` returns."""
+    """One application, one thread; `url` is known once `start` returns (https with a
+    `ssl_context`)."""
 
-    def __init__(self, app: web.Application, **runner_kwargs: Any) -> None:
+    def __init__(
+        self, app: web.Application, ssl_context: ssl.SSLContext | None = None, **runner_kwargs: Any
+    ) -> None:
         self._app = app
+        self._ssl_context = ssl_context
         self._runner_kwargs = {"shutdown_timeout": 1.0, **runner_kwargs}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -37,10 +42,10 @@ class ServerThread:
     async def _serve(self) -> None:
         self._runner = web.AppRunner(self._app, **self._runner_kwargs)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._ssl_context)
         await site.start()
         host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
+        self.url = f"{'https' if self._ssl_context else 'http'}://{host}:{port}"
 
     async def _shutdown(self) -> None:
         """Close the server, then end handlers still running (a stalled answer, a stream)."""

@@ -219,17 +219,21 @@ def test_the_secret_settings_are_every_secret_the_service_reads() -> None:
         assert isinstance(getattr(settings, field), Secret), field
 
 
-def test_database_credentials_come_from_the_cloudnativepg_cluster_of_the_host(
+def test_database_credentials_are_those_of_the_release_whose_database_is_the_host(
     rendered: Rendered,
 ) -> None:
     host = rendered.settings["OGDC_DB_HOST"]
-    assert host.endswith("-db-cnpg-rw")
-    cluster = host.removesuffix("-rw")
+    assert host.endswith("-db-cnpg-rw")  # the read-write service of CloudNativePG
+    release = host.removesuffix("-db-cnpg-rw")
     for name, key in (("OGDC_DB_USERNAME", "username"), ("OGDC_DB_PASSWORD", "password")):
         assert rendered.env[name]["valueFrom"]["secretKeyRef"] == {
-            "name": f"{cluster}-app",
+            "name": f"{release}-db-postgres-secrets",
             "key": key,
         }
+    assert rendered.settings["OGDC_WORKFLOW_PVC_NAME"] == f"cephfs-{release}-workflow-pvc"
+    assert urlsplit(rendered.settings["ARGO_WORKFLOWS_SERVICE_URL"]).hostname == (
+        f"{release}-argo-workflows-server"
+    )
 
 
 def test_the_github_credential_of_the_mode_not_chosen_may_be_missing(rendered: Rendered) -> None:
@@ -331,12 +335,13 @@ def test_the_ingress_lets_github_payloads_through(rendered: Rendered) -> None:
     assert _bytes(limit) >= MAX_BODY_BYTES
 
 
-def test_each_overlay_has_a_host_and_namespace_of_its_own(overlays: dict[str, Rendered]) -> None:
-    hosts = {name: r.one("Ingress")["spec"]["rules"][0]["host"] for name, r in overlays.items()}
-    assert len(set(hosts.values())) == len(overlays)
-    assert len({r.namespace for r in overlays.values()}) == len(overlays)
-    databases = {r.settings["OGDC_DB_HOST"] for r in overlays.values()}
-    assert len(databases) == len(overlays)
+def test_each_overlay_has_a_host_and_an_argo_ui_of_its_own(overlays: dict[str, Rendered]) -> None:
+    hosts = {r.one("Ingress")["spec"]["rules"][0]["host"] for r in overlays.values()}
+    assert len(hosts) == len(overlays)
+    interfaces = {r.settings["ARGO_UI_URL"] for r in overlays.values()}
+    assert len(interfaces) == len(overlays)
+    for rendered in overlays.values():
+        assert urlsplit(rendered.settings["ARGO_UI_URL"]).scheme == "https", rendered.overlay
 
 
 def test_prod_runs_the_image_of_this_version(overlays: dict[str, Rendered]) -> None:

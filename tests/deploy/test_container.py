@@ -17,28 +17,8 @@ from tests.fakes.argo import FakeArgo
 from tests.fakes.github import FakeGitHub
 from tests.pipeline.conftest import META, SCRIPT, push_payload, running_stack, wait_for
 from tests.support.gitserver import GitServer
+from tests.support.readonly_root import read_only_root, why_no_read_only_root
 from tests.support.service import DEFAULT_SECRETS, Service
-
-# Every mount read-only (the kernel's own file systems aside), then $1 writable again, then
-# the command: readOnlyRootFilesystem with an emptyDir, in a mount namespace of its own.
-READ_ONLY_ROOT = r"""
-set -eu
-scratch=$1; shift
-findmnt -rno TARGET | sort -r | while read -r target; do
-  case "$target" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*) continue;; esac
-  mount -o remount,bind,ro "$target"
-done
-mount --bind "$scratch" "$scratch"
-mount -o remount,bind,rw "$scratch"
-exec "$@"
-"""
-
-
-def _read_only_root(scratch: Path, *command: str) -> list[str]:
-    return [
-        *("unshare", "--mount", "--propagation", "private"),
-        *("sh", "-c", READ_ONLY_ROOT, "sh", str(scratch), *command),
-    ]
 
 
 def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
@@ -46,12 +26,11 @@ def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def read_only_root(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Mount namespaces need root (or CAP_SYS_ADMIN); elsewhere this module is skipped."""
-    scratch = tmp_path_factory.mktemp("probe")
-    probe = _run(_read_only_root(scratch, "touch", str(scratch / "ok")))
-    if probe.returncode != 0:
-        pytest.skip(f"cannot make a read-only root here: {probe.stderr.strip()}")
+def read_only_root_here() -> None:
+    """Mount namespaces need root (or CAP_SYS_ADMIN); elsewhere these tests are skipped."""
+    reason = why_no_read_only_root()
+    if reason is not None:
+        pytest.skip(f"cannot make a read-only root here: {reason}")
 
 
 def test_the_install_is_the_package_alone_without_pip_or_setuptools(image_venv: Path) -> None:
@@ -70,7 +49,7 @@ def test_the_install_is_the_package_alone_without_pip_or_setuptools(image_venv: 
     assert list(site.glob("ogdc_hooks/**/__pycache__/*.pyc"))  # compiled: the root is read-only
 
 
-@pytest.mark.usefixtures("read_only_root")
+@pytest.mark.usefixtures("read_only_root_here")
 async def test_the_installed_service_takes_a_push_on_a_read_only_root(
     image_venv: Path,
     stack_env: dict[str, str],
@@ -83,7 +62,7 @@ async def test_the_installed_service_takes_a_push_on_a_read_only_root(
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env = {**stack_env, "TMPDIR": str(scratch), "PYTHONDONTWRITEBYTECODE": "1"}
-    command = _read_only_root(scratch, str(image_venv / "bin" / "ogdc-hooks"))
+    command = read_only_root(scratch, str(image_venv / "bin" / "ogdc-hooks"))
     service = Service(env, command=command, cwd=Path("/"))
     async with running_stack(env, github, fake_argo, git_server, service=service) as stack:
         before = stack.git.commit("recipes", {"README.md": "recipes\n"})
@@ -108,19 +87,19 @@ async def test_the_installed_service_takes_a_push_on_a_read_only_root(
     assert "Read-only file system" not in service.log_text()
 
 
-@pytest.mark.usefixtures("read_only_root")
+@pytest.mark.usefixtures("read_only_root_here")
 def test_the_wrapper_lets_nothing_but_the_temporary_directory_be_written(tmp_path: Path) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    inside = _run(_read_only_root(scratch, "touch", str(scratch / "file")))
+    inside = _run(read_only_root(scratch, "touch", str(scratch / "file")))
     assert inside.returncode == 0, inside.stderr
-    outside = _run(_read_only_root(scratch, "touch", str(tmp_path / "file")))
+    outside = _run(read_only_root(scratch, "touch", str(tmp_path / "file")))
     assert outside.returncode != 0
     assert "Read-only file system" in outside.stderr
     assert not (tmp_path / "file").exists()
 
 
-@pytest.mark.usefixtures("read_only_root")
+@pytest.mark.usefixtures("read_only_root_here")
 def test_without_a_writable_temporary_directory_the_start_stops_with_one_line(
     db_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -128,7 +107,7 @@ def test_without_a_writable_temporary_directory_the_start_stops_with_one_line(
     unrelated.mkdir()
     service = Service(
         {**db_env, **DEFAULT_SECRETS},
-        command=_read_only_root(unrelated, sys.executable, "-m", "ogdc_hooks"),
+        command=read_only_root(unrelated, sys.executable, "-m", "ogdc_hooks"),
         cwd=ROOT,
     )
     service.env.pop("TMPDIR", None)

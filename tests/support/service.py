@@ -31,7 +31,8 @@ from types import TracebackType
 
 # Variables the service reads; the test's own environment must not leak into it.
 _SETTING_PREFIXES = ("OGDC_", "ARGO_", "GITHUB_", "DATAONE_", "API_ROOT_PATH")
-_LISTENING = re.compile(r"listening.*?url[=\":\s]+\"?(http://[0-9.]+:\d+)")
+# The line the service logs once it listens, with its address.
+LISTENING = re.compile(r"listening.*?url[=\":\s]+\"?(http://[0-9.]+:\d+)")
 
 DEFAULT_SECRETS = {
     "OGDC_JWT_SECRET_KEY": "test-jwt-secret-key-that-is-long-enough-for-hs256",
@@ -112,7 +113,7 @@ class Service:
             if self.process.poll() is not None:
                 raise self._fail(f"the service exited with {self.process.returncode}")
             if not self.base_url:
-                found = _LISTENING.search(self.log_text())
+                found = LISTENING.search(self.log_text())
                 self.base_url = found.group(1) if found else ""
             if self.base_url and self._ready():
                 return

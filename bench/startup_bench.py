@@ -31,8 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,14 +73,6 @@ def install_image_venv(reuse: bool) -> float:
     return time.perf_counter() - began
 
 
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/readyz", timeout=5) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 def _rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -103,16 +93,15 @@ def one_start(service: Service, healthcheck: list[str]) -> Start:
             if not listening and (found := LISTENING.search(service.log_text())):
                 listening = time.perf_counter() - began
                 service.base_url = found.group(1)
-            if listening and _ready(service.url):
+            if listening and service.is_ready():
                 ready = time.perf_counter() - began
             elif time.perf_counter() - began > 120:
                 raise RuntimeError(f"not ready within 120 s:\n{service.log_text()}")
             else:
                 time.sleep(POLL_S)
         rss = _rss_mib(service.process.pid)
-        port = service.base_url.rsplit(":", 1)[1]
         checked = time.perf_counter()
-        subprocess.run([*healthcheck, "--port", port], check=True, capture_output=True)
+        subprocess.run([*healthcheck, "--port", service.port], check=True, capture_output=True)
         healthcheck_s = time.perf_counter() - checked
     finally:
         service.stop()
@@ -146,21 +135,21 @@ def _median(starts: list[Start], field: str) -> float:
 
 def report(all_results: dict[str, dict[str, list[Start]]], rounds: int) -> None:
     fields = (
-        ("listening_s", "listening s", 1.0),
-        ("ready_s", "ready s", 1.0),
-        ("rss_mib", "RSS MiB", 1.0),
-        ("healthcheck_s", "healthcheck s", 1.0),
+        ("listening_s", "listening s"),
+        ("ready_s", "ready s"),
+        ("rss_mib", "RSS MiB"),
+        ("healthcheck_s", "healthcheck s"),
     )
     print(f"\nmedians of {rounds} starts each")
-    header = f"{'case':16} {'install':8} " + " ".join(f"{label:>14}" for _, label, _ in fields)
+    header = f"{'case':16} {'install':8} " + " ".join(f"{label:>14}" for _, label in fields)
     print(header)
     print("-" * len(header))
     for case in ("empty database", "restart"):
         for install, results in all_results.items():
-            cells = " ".join(f"{_median(results[case], f):14.3f}" for f, _, _ in fields)
+            cells = " ".join(f"{_median(results[case], f):14.3f}" for f, _ in fields)
             print(f"{case:16} {install:8} {cells}")
         source, image = all_results["source"][case], all_results["image"][case]
-        ratios = " ".join(f"{_median(image, f) / _median(source, f):14.2f}" for f, _, _ in fields)
+        ratios = " ".join(f"{_median(image, f) / _median(source, f):14.2f}" for f, _ in fields)
         print(f"{case:16} {'img/src':8} {ratios}")
 
 

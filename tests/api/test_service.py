@@ -194,7 +194,7 @@ def test_migrate_and_version_commands(api_env: dict[str, str]) -> None:
 
 
 def test_a_taken_port_is_one_line(api: Api) -> None:
-    port = api.service.base_url.rsplit(":", 1)[1]
+    port = api.service.port
     result = subprocess.run(
         [sys.executable, "-m", "ogdc_hooks", "serve", "--host", "127.0.0.1", "--port", port],
         env=api.service.env,

@@ -12,19 +12,15 @@ from tests.cli.conftest import CliRunner, one_line_error
 from tests.support.service import DEFAULT_SECRETS, Service
 
 
-def _port(service: Service) -> str:
-    return service.base_url.rsplit(":", 1)[1]
-
-
 def test_a_running_service_is_healthy(run_cli: CliRunner, service: Service) -> None:
-    done = run_cli("healthcheck", "--port", _port(service), env={"API_ROOT_PATH": "/"})
+    done = run_cli("healthcheck", "--port", service.port, env={"API_ROOT_PATH": "/"})
     assert (done.returncode, done.stderr) == (0, "")
-    assert done.stdout == f"http://127.0.0.1:{_port(service)}/healthz: ok\n"
+    assert done.stdout == f"http://127.0.0.1:{service.port}/healthz: ok\n"
 
 
 def test_the_check_follows_api_root_path(run_cli: CliRunner, db_env: dict[str, str]) -> None:
     with Service({**db_env, **DEFAULT_SECRETS, "API_ROOT_PATH": "/ogdc/api"}) as service:
-        port = _port(service)
+        port = service.port
         done = run_cli("healthcheck", "--port", port, env={"API_ROOT_PATH": "/ogdc/api/"})
         assert done.returncode == 0, done.stderr
         assert done.stdout == f"http://127.0.0.1:{port}/ogdc/api/healthz: ok\n"

@@ -76,9 +76,8 @@ async def test_the_installed_service_takes_a_push_on_a_read_only_root(
         done = await stack.check_completed(after, "ogdc/sea-ice")
         assert done.conclusion == "success"
 
-        port = service.base_url.rsplit(":", 1)[1]
-        healthcheck = [str(image_venv / "bin" / "ogdc-hooks"), "healthcheck", "--port", port]
-        health = await asyncio.to_thread(_run, healthcheck)
+        entry_point = str(image_venv / "bin" / "ogdc-hooks")
+        health = await asyncio.to_thread(_run, [entry_point, "healthcheck", "--port", service.port])
         assert health.returncode == 0, health.stderr
     # The checkout was made in the one writable place, and removed.
     checkouts = scratch / "ogdc-hooks-checkouts"

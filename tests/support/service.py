@@ -75,6 +75,11 @@ class Service:
         """Where the API answers: the server address plus API_ROOT_PATH."""
         return self.base_url + self.root_path
 
+    @property
+    def port(self) -> str:
+        """The port the server picked (known once it logs that it listens)."""
+        return self.base_url.rsplit(":", 1)[1]
+
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 
@@ -115,12 +120,13 @@ class Service:
             if not self.base_url:
                 found = LISTENING.search(self.log_text())
                 self.base_url = found.group(1) if found else ""
-            if self.base_url and self._ready():
+            if self.base_url and self.is_ready():
                 return
             time.sleep(0.1)
         raise self._fail(f"the service was not ready within {self.start_timeout}s")
 
-    def _ready(self) -> bool:
+    def is_ready(self) -> bool:
+        """Whether /readyz answers 200 now."""
         try:
             with urllib.request.urlopen(self.url + "/readyz", timeout=5) as response:
                 return bool(response.status == 200)

@@ -28,7 +28,6 @@ import socket
 import subprocess
 import sys
 import time
-import venv
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -43,10 +42,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from load import LoadResult, LoadSpec, run_in_subprocess  # noqa: E402
+from refvenv import OGDC_RUNNER, ensure_reference_venv  # noqa: E402
 
 CACHE = HERE / ".cache"
-REFERENCE_VENV = CACHE / "refvenv"
-REFERENCE_REQUIREMENTS = ["ogdc-runner==0.3.0", "uvicorn"]
 HOST = "127.0.0.1"
 ADMIN = "admin"
 SERVICES = ("ogdc-hooks", "reference")
@@ -135,20 +133,6 @@ def _free_port() -> int:
         return port
 
 
-def ensure_reference_venv() -> Path:
-    """The scratch environment with ogdc-runner 0.3.0 and uvicorn (shared with
-    render_bench.py), created or completed when the reference cannot be imported."""
-    python = REFERENCE_VENV / "bin" / "python"
-    probe = [str(python), "-c", "import ogdc_runner.service.main, uvicorn"]
-    if python.exists() and subprocess.run(probe, capture_output=True, check=False).returncode == 0:
-        return python
-    print(f"installing {' '.join(REFERENCE_REQUIREMENTS)} into {REFERENCE_VENV} ...", flush=True)
-    if not python.exists():
-        venv.create(REFERENCE_VENV, with_pip=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", *REFERENCE_REQUIREMENTS], check=True)
-    return python
-
-
 async def _admin_sql(pg: PgServer, statement: str) -> None:
     connection = await asyncpg.connect(host=pg.host, port=pg.port, user="postgres")
     try:
@@ -199,7 +183,7 @@ def ogdc_hooks_launcher(database: str, admin_password: str, pg: PgServer) -> Cal
 
 
 def reference_launcher(database: str, admin_password: str, pg: PgServer) -> Callable[[], Service]:
-    python = ensure_reference_venv()
+    python = ensure_reference_venv([OGDC_RUNNER, "uvicorn"], "ogdc_runner.service.main, uvicorn")
 
     def launch() -> Service:
         port = _free_port()

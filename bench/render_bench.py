@@ -20,13 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import venv
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -36,16 +33,12 @@ sys.path.insert(0, str(ROOT))
 from ogdc_hooks.recipes.load import load_recipe  # noqa: E402
 from ogdc_hooks.recipes.model import InputFile, Recipe  # noqa: E402
 from ogdc_hooks.recipes.render import RenderSettings, RunIdentity, render_workflow  # noqa: E402
-from tests.recipes.test_render_helpers import (  # noqa: E402
-    REFERENCE_NAMES,
-    canned_objects,
-    resolved_inputs,
-)
+from tests.recipes.test_render_helpers import REFERENCE_NAMES, resolved_inputs  # noqa: E402
+from tests.support.data import OGDC_RECIPES as REFERENCE  # noqa: E402
 
-REFERENCE = ROOT.parent / "shared" / "reference" / "ogdc-recipes"
-CACHE = ROOT / "bench" / ".cache"
-REFERENCE_VENV = CACHE / "refvenv"
-REFERENCE_SCRIPT = ROOT / "bench" / "render_reference.py"
+sys.path.insert(0, str(ROOT / "bench"))
+from refvenv import dataone_cans, ensure_reference_venv, run_reference  # noqa: E402
+
 SIZES = (10, 100, 300, 10_000)
 COMMANDS = (
     "gdalinfo $INPUT_FILE > $OUTPUT_FILE.txt",
@@ -54,45 +47,6 @@ COMMANDS = (
 )
 SETTINGS = RenderSettings()
 RUN = RunIdentity(run_id="0" * 32, recipe_path="recipes/bench")
-
-
-def ensure_reference_venv() -> Path:
-    python = REFERENCE_VENV / "bin" / "python"
-    probe = [str(python), "-c", "import ogdc_runner"]
-    if python.exists() and subprocess.run(probe, capture_output=True, check=False).returncode == 0:
-        return python
-    print(f"creating {REFERENCE_VENV} with ogdc-runner==0.3.0 ...", flush=True)
-    venv.create(REFERENCE_VENV, with_pip=True, clear=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "ogdc-runner==0.3.0"], check=True)
-    return python
-
-
-def run_reference(python: Path, job: dict[str, Any], limit: float) -> dict[str, Any] | None:
-    """ogdc-runner's results for `job`, or None when it did not finish within `limit`."""
-    try:
-        done = subprocess.run(
-            [str(python), str(REFERENCE_SCRIPT)],
-            input=json.dumps(job),
-            capture_output=True,
-            text=True,
-            timeout=limit,
-            check=True,
-        )
-    except subprocess.TimeoutExpired:
-        return None
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
-
-
-def dataone_cans(recipe_dirs: list[Path]) -> dict[str, list[tuple[str, str]]]:
-    cans = {}
-    for directory in recipe_dirs:
-        meta = yaml.safe_load((directory / "meta.yml").read_text())
-        for param in meta["input"]["params"]:
-            if param.get("type") == "dataone":
-                key = f"{param['dataset_identifier']}|{param.get('filename')}"
-                cans[key] = canned_objects(param["dataset_identifier"], param.get("filename"))
-    return cans
 
 
 def ours_per_recipe(repeat: int) -> float:

@@ -36,10 +36,9 @@ from aiohttp.typedefs import Handler
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from tests.conftest import SHARED
+from tests.support.data import ARGO_SCHEMA
 from tests.support.server_thread import ServerThread
 
-SCHEMA_PATH = SHARED / "reference/argo-workflows-v4.1.2/workflow.schema.json"
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Error")
 FINISHED = ("Succeeded", "Failed", "Error")
 # Kubernetes' alphabet for generateName suffixes (no vowels, no confusable digits).
@@ -81,7 +80,7 @@ class ArgoError(Exception):
 @functools.cache
 def workflow_validator() -> Draft202012Validator:
     """Argo's official Workflow schema, its `$ref`s resolved within the file; compiled once."""
-    schema = json.loads(SCHEMA_PATH.read_text())
+    schema = json.loads(ARGO_SCHEMA.read_text())
     return Draft202012Validator(
         {
             "$ref": "#/definitions/io.argoproj.workflow.v1alpha1.Workflow",

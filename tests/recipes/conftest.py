@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestServer
 
-from tests.conftest import SHARED
 from tests.fakes.dataone import FakeDataOne
+from tests.support.data import OGDC_RECIPES
 
-REFERENCE = SHARED / "reference" / "ogdc-recipes"
+REFERENCE = OGDC_RECIPES
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,7 @@ def materialise(repo: Path, files: FileTree) -> None:
 
 @pytest.fixture
 def reference_repo() -> Path:
-    if not (REFERENCE / "recipes").is_dir():
-        pytest.skip(f"reference recipes not found at {REFERENCE}")
+    """The real recipes of QGreenland-Net/ogdc-recipes, vendored in tests/data."""
     return REFERENCE
 
 

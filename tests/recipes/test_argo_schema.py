@@ -9,7 +9,6 @@ import copy
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +19,6 @@ from referencing import Registry, Resource
 
 from ogdc_hooks.recipes.load import load_recipe
 from ogdc_hooks.recipes.model import InputFile
-from tests.conftest import SHARED
 from tests.recipes.conftest import REFERENCE
 from tests.recipes.test_render_helpers import (
     REFERENCE_NAMES,
@@ -29,8 +27,8 @@ from tests.recipes.test_render_helpers import (
     url_inputs,
     url_params,
 )
+from tests.support.data import ARGO_SCHEMA
 
-SCHEMA_FILE = SHARED / "reference" / "argo-workflows-v4.1.2" / "workflow.schema.json"
 WORKFLOW_DEF = "io.argoproj.workflow.v1alpha1.Workflow"
 FIELD_NAME = re.compile(r"[a-zA-Z0-9][-a-zA-Z0-9]*")
 PARAM_NAME = re.compile(r"[-a-zA-Z0-9_]+")
@@ -48,11 +46,10 @@ def _pvc(parallel: bool) -> Any:
 def rendered_cases() -> Iterator[tuple[str, dict[str, Any]]]:
     """Every kind of workflow: reference recipes, sequential/parallel/viz, pvc/temporary,
     overwrite, pvc_mount, many files, awkward commands."""
-    if (REFERENCE / "recipes").is_dir():
-        for name in REFERENCE_NAMES:
-            recipe = load_recipe(REFERENCE, f"recipes/{name}")
-            yield f"reference-{name}", render(recipe)
-            yield f"reference-{name}-overwrite", render(recipe, overwrite=True)
+    for name in REFERENCE_NAMES:
+        recipe = load_recipe(REFERENCE, f"recipes/{name}")
+        yield f"reference-{name}", render(recipe)
+        yield f"reference-{name}-overwrite", render(recipe, overwrite=True)
     for output in ("pvc", "temporary"):
         for overwrite in (False, True):
             tag = f"{output}-{'overwrite' if overwrite else 'keep'}"
@@ -90,9 +87,7 @@ def _strict(schema: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def validator() -> Draft202012Validator:
-    if not SCHEMA_FILE.exists():
-        pytest.skip(f"Argo's workflow schema is not at {SCHEMA_FILE}")
-    schema = _strict(json.loads(SCHEMA_FILE.read_text()))
+    schema = _strict(json.loads(ARGO_SCHEMA.read_text()))
     registry: Registry[Any] = Registry().with_resource(
         schema["$id"], Resource.from_contents(schema)
     )
@@ -162,6 +157,4 @@ def test_rendering_is_pure() -> None:
 
 
 def test_schema_file_is_where_the_tests_expect_it() -> None:
-    if not SCHEMA_FILE.exists():
-        pytest.skip("the shared reference files are not present")
-    assert WORKFLOW_DEF in json.loads(Path(SCHEMA_FILE).read_text())["definitions"]
+    assert WORKFLOW_DEF in json.loads(ARGO_SCHEMA.read_text())["definitions"]

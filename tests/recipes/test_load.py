@@ -120,16 +120,16 @@ def test_symlinks_inside_the_repository_are_followed(tmp_path: Path) -> None:
     materialise(
         tmp_path / "repo",
         {
-            "shared/common.sh": "echo shared\n",
-            "shared/meta.yml": SHELL_META,
-            "recipes/r/meta.yml": Link("../../shared/meta.yml"),
-            "recipes/r/recipe.sh": Link("../../shared/common.sh"),
+            "common/common.sh": "echo common\n",
+            "common/meta.yml": SHELL_META,
+            "recipes/r/meta.yml": Link("../../common/meta.yml"),
+            "recipes/r/recipe.sh": Link("../../common/common.sh"),
             "recipes/alias": Link("r"),
         },
     )
     for recipe_dir in ("recipes/r", "recipes/alias"):
         recipe = load_recipe(tmp_path / "repo", recipe_dir, LoadPolicy())
-        assert recipe.commands == ("echo shared",)
+        assert recipe.commands == ("echo common",)
         assert recipe.directory == recipe_dir
 
 

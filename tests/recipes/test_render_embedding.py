@@ -50,7 +50,7 @@ def argo_tags(manifest: dict[str, Any]) -> list[str]:
 def run_sh(script: str, tmp_path: Path) -> str:
     out = tmp_path / "out"
     out.unlink(missing_ok=True)
-    env = {**os.environ, "OUT": str(out), "HOME": "/home/someone"}
+    env = {**os.environ, "OUT": str(out), "HOME": str(tmp_path / "home")}
     subprocess.run(["sh", "-c", script], env=env, check=True)
     return out.read_text()
 

@@ -1,4 +1,4 @@
-"""Where RECIPES.md marks a fix over ogdc-runner 0.3.0, and what 0.3.0 could not render:
+"""Where docs/recipes.md marks a fix over ogdc-runner 0.3.0, and what 0.3.0 could not render:
 names within 63 characters, the output guard inside the workflow, parallel workflows that
 stay small and publish, pvc_mount inputs, and clear errors for what cannot be rendered."""
 

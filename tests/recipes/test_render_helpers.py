@@ -3,14 +3,11 @@ canned resolved inputs for the reference recipes, and how Kubernetes reads args.
 
 from __future__ import annotations
 
-import json
+import hashlib
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
-
-import yaml
 
 from ogdc_hooks.recipes.model import InputFile, Recipe, RecipeMeta
 from ogdc_hooks.recipes.render import RenderSettings, RunIdentity, render_workflow
@@ -27,8 +24,6 @@ REFERENCE_NAMES = (
     "seal-tags",
     "viz-workflow",
 )
-REFVENV_PYTHON = Path("/work/refvenv/bin/python")
-REFERENCE_SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "render_reference.py"
 
 
 def run_identity(**fields: Any) -> RunIdentity:
@@ -135,35 +130,10 @@ def shell_script(template: dict[str, Any]) -> str:
     return k8s_expand(arg)
 
 
-def reference_render(recipe_dirs: dict[str, Path], force_pvc: set[str]) -> dict[str, Any]:
-    """ogdc-runner 0.3.0's own rendering of the given recipes (needs its virtualenv)."""
-    job = {
-        "recipes": [
-            {"name": name, "dir": str(path), "force_pvc": name in force_pvc}
-            for name, path in recipe_dirs.items()
-        ],
-        "dataone": {
-            f"{dataset}|{pattern}": canned_objects(dataset, pattern)
-            for dataset, pattern in _reference_dataone_params(recipe_dirs.values())
-        },
-    }
-    done = subprocess.run(
-        [str(REFVENV_PYTHON), str(REFERENCE_SCRIPT)],
-        input=json.dumps(job),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
-
-
-def _reference_dataone_params(dirs: Any) -> list[tuple[str, str | None]]:
-    found = []
-    for directory in dirs:
-        meta = yaml.safe_load((Path(directory) / "meta.yml").read_text())
-        for param in meta["input"]["params"]:
-            if param.get("type") == "dataone":
-                found.append((param["dataset_identifier"], param.get("filename")))
-    return found
+def recipe_digest(directory: Path) -> str:
+    """SHA-256 over a recipe directory's file names and contents, to tell when it changed."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()

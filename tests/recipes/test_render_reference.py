@@ -1,11 +1,12 @@
-"""Every reference recipe renders into the workflow ogdc-runner 0.3.0 builds (RECIPES.md),
-step by step, except where RECIPES.md marks a fix (tested in test_render_fixes.py).
+"""Every reference recipe renders into the workflow ogdc-runner 0.3.0 builds, step by step,
+except where docs/recipes.md marks a fix (tested in test_render_fixes.py).
 
-The expectations are written out here; where ogdc-runner 0.3.0 is installed
-(`/work/refvenv`) its own rendering is compared too."""
+The expectations are written out here, and ogdc-runner 0.3.0's own rendering of the
+same recipes (tests/data/ogdc-runner-0.3.0/renders.json) is compared too."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +16,14 @@ from ogdc_hooks.recipes.load import load_recipe
 from ogdc_hooks.recipes.model import Recipe
 from tests.recipes.test_render_helpers import (
     REFERENCE_NAMES,
-    REFERENCE_SCRIPT,
-    REFVENV_PYTHON,
     k8s_expand,
-    reference_render,
+    recipe_digest,
     render,
     resolved_inputs,
     shell_script,
     templates,
 )
+from tests.support.data import OGDC_RUNNER_RENDERS
 
 SHELL_NAMES = [name for name in REFERENCE_NAMES if name != "viz-workflow"]
 IMAGE = "ghcr.io/qgreenland-net/ogdc-runner:latest"
@@ -190,14 +190,22 @@ def test_visualization_reference_recipe_step_by_step(reference_repo: Path) -> No
 
 @pytest.fixture(scope="module")
 def ogdc_runner_render() -> dict[str, Any]:
-    """ogdc-runner 0.3.0's own rendering of every reference recipe, where it is installed."""
-    from tests.recipes.conftest import REFERENCE
+    """ogdc-runner 0.3.0's own rendering of every reference recipe, as committed in tests/data."""
+    renders: dict[str, Any] = json.loads(OGDC_RUNNER_RENDERS.read_text())
+    return renders
 
-    if not REFVENV_PYTHON.exists() or not (REFERENCE / "recipes").is_dir():
-        pytest.skip("ogdc-runner 0.3.0 (/work/refvenv) or the reference recipes are missing")
-    assert REFERENCE_SCRIPT.exists()
-    dirs = {name: REFERENCE / "recipes" / name for name in REFERENCE_NAMES}
-    return reference_render(dirs, force_pvc={"viz-workflow"})
+
+def test_committed_renders_were_made_from_the_vendored_recipes(
+    reference_repo: Path, ogdc_runner_render: dict[str, Any]
+) -> None:
+    """A changed recipe without a new render (bench/regenerate_reference_renders.py) fails here."""
+    assert ogdc_runner_render["generator"] == "ogdc-runner==0.3.0"
+    made_from = {
+        name: entry["recipe_sha256"] for name, entry in ogdc_runner_render["recipes"].items()
+    }
+    assert made_from == {
+        name: recipe_digest(reference_repo / "recipes" / name) for name in REFERENCE_NAMES
+    }
 
 
 def _normalise(manifest: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -233,7 +241,7 @@ def _normalise(manifest: dict[str, Any]) -> list[tuple[str, Any]]:
 def test_agrees_with_ogdc_runner_itself(
     reference_repo: Path, ogdc_runner_render: dict[str, Any], name: str
 ) -> None:
-    theirs = ogdc_runner_render[name]
+    theirs = ogdc_runner_render["recipes"][name]
     assert "workflow" in theirs, theirs
     ours = render(load(reference_repo, name))
     their_steps, our_steps = _normalise(theirs["workflow"]), _normalise(ours)

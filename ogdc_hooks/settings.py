@@ -44,17 +44,17 @@ class Secret:
 class Settings:
     """The service configuration; see README "Configuration" for each variable."""
 
-    # Database (seed document)
+    # Database (as ogdc-runner's service names them)
     db_host: str | None = None
     db_port: int = 5432
     db_name: str = "ogdc"
     db_username: str | None = None
     db_password: Secret | None = None
     data_dir: Path = Path(".ogdc-hooks")
-    # Authentication (seed document)
+    # Authentication (as ogdc-runner's service names them)
     jwt_secret_key: Secret | None = None
     admin_password: Secret | None = None
-    # Workflows (seed document and ogdc-runner)
+    # Workflows (as ogdc-runner names them)
     workflow_pvc_name: str = "cephfs-qgnet-ogdc-workflow-pvc"
     argo_namespace: str = "qgnet"
     argo_service_account_name: str = "argo-workflow"

@@ -1,4 +1,5 @@
-"""Settings: every variable read once, defaults from the seed, one clear error per bad value."""
+"""Settings: every variable read once, defaults from ogdc-runner's service, one clear error
+per bad value."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Every route needs a valid token unless its handler says otherwise.
 
-The aiohttp form of the seed's design:
+The aiohttp form of ogdc-runner's service design
+(https://github.com/QGreenland-Net/ogdc-runner/blob/main/docs/architecture/service.md):
 
     @routes.get("/version")
     @public                          # open to anyone: the one way to open a route
@@ -8,7 +9,7 @@ The aiohttp form of the seed's design:
 
     @routes.get("/user")             # closed by default: a valid token is required
     async def current_user(request):
-        user = authenticated_user(request)   # the seed's AuthenticatedUserDependency
+        user = authenticated_user(request)   # ogdc-runner's AuthenticatedUserDependency
         ...
 
     @routes.post("/create_user")

@@ -25,7 +25,7 @@ from ogdc_hooks.settings import Secret, Settings
 
 log = logging.getLogger(__name__)
 
-PUBLISHED_ZIP = "published_zip"  # the output artifact of a `temporary` output (RECIPES.md)
+PUBLISHED_ZIP = "published_zip"  # the output artifact of a `temporary` output (docs/recipes.md)
 _MAX_MESSAGE = 2000
 _MAX_EVENT_BYTES = 64 * 1024 * 1024
 # gRPC status codes in Argo's error bodies, as the HTTP status grpc-gateway gives them.

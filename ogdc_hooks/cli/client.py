@@ -53,7 +53,7 @@ class ApiConfig:
 def load_api_config(env: Mapping[str, str] | None = None) -> ApiConfig:
     """Read `OGDC_API_URL`, `OGDC_API_USERNAME`, `OGDC_API_PASSWORD` and `OGDC_API_TIMEOUT`.
 
-    The seed document spells the password variable `OGDC_API_password`; it is
+    ogdc-runner's service design spells the password variable `OGDC_API_password`; it is
     accepted when the upper-case one is not set.
     """
     env = os.environ if env is None else env

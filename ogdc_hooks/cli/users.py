@@ -2,7 +2,7 @@
 
 The commands talk to a running service at `OGDC_API_URL` as the admin named
 by `OGDC_API_USERNAME`/`OGDC_API_PASSWORD`, exactly like `ogdc-runner
-create-user` in the seed document; they never touch the database directly.
+create-user` in ogdc-runner's service design; they never touch the database directly.
 """
 
 from __future__ import annotations

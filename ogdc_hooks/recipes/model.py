@@ -1,4 +1,4 @@
-"""Typed models of a recipe's `meta.yml` (RECIPES.md) and of a loaded recipe.
+"""Typed models of a recipe's `meta.yml` (docs/recipes.md) and of a loaded recipe.
 
 The pydantic models describe the file's shape; `recipes_schema/meta.schema.json`
 is generated from them. `Recipe` is what loading produces: the validated

@@ -33,7 +33,7 @@ def meta_schema() -> dict[str, Any]:
         "title": "OGDC recipe meta.yml",
         "description": (
             "The metadata of an OGDC recipe: its name, workflow, inputs and output. "
-            "See RECIPES.md of ogdc-hooks. Generated from ogdc_hooks.recipes.model."
+            "See docs/recipes.md of ogdc-hooks. Generated from ogdc_hooks.recipes.model."
         ),
     }
 

@@ -1,4 +1,5 @@
-"""Deployed under a path (the seed's `/ogdc/api`), the CLI reaches the API through OGDC_API_URL."""
+"""Deployed under a path (ogdc-runner's `/ogdc/api`), the CLI reaches the API through
+OGDC_API_URL."""
 
 from __future__ import annotations
 

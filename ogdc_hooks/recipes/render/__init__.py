@@ -1,4 +1,4 @@
-"""Rendering recipes into Argo Workflow manifests (RECIPES.md "Workflows submitted to Argo").
+"""Rendering recipes into Argo Workflow manifests (docs/recipes.md "Workflows submitted to Argo").
 
 `render_workflow` is pure: the same recipe, inputs, settings and run give the
 same dict; nothing is read from the environment, the network or the disk.

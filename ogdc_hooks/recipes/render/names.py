@@ -3,7 +3,7 @@
 Argo appends a 5-character random suffix to `generateName`; the final name
 must stay a DNS-1123 subdomain of at most 63 characters. ogdc-runner truncates
 the recipe id without counting the two dashes around the kind and can produce
-65-character names (RECIPES.md, fix); here they are counted.
+65-character names (docs/recipes.md, fix); here they are counted.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Shell recipes, parallel form: each command runs once per file, partitions side by side.
 
-The workflow stays small however many files there are (RECIPES.md, fix):
+The workflow stays small however many files there are (docs/recipes.md, fix):
 
 * the planning step (`fetch` for url/dataone inputs, `list-inputs` for
   pvc_mount inputs) splits the input files in order into partitions of

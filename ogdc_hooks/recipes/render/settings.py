@@ -17,7 +17,7 @@ _RUN_ID = re.compile(r"[0-9a-f]{32}")
 
 @dataclass(frozen=True)
 class RenderSettings:
-    """The deployment's Argo settings (PRODUCT.md "Configuration")."""
+    """The deployment's Argo settings (README.md "Configuration")."""
 
     namespace: str = "qgnet"
     service_account: str = "argo-workflow"

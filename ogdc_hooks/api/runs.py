@@ -18,12 +18,12 @@ from ogdc_hooks.api.bodies import FORM, JSON, read_body
 from ogdc_hooks.api.errors import api_error
 from ogdc_hooks.api.openapi import operation
 from ogdc_hooks.api.security import authenticated_user
-from ogdc_hooks.forges.report import RunState
 from ogdc_hooks.pipeline import runs
 from ogdc_hooks.pipeline.context import PIPELINE
 from ogdc_hooks.pipeline.runs import RunFilter, RunRecord
 from ogdc_hooks.pipeline.sources import BadSource, parse_source
 from ogdc_hooks.pipeline.submission import SubmissionRefused, submit_recipe, wait_for_workflow
+from ogdc_hooks.runstate import RunState, describe
 
 PUBLISHED_ZIP = "published_zip"  # the artifact a `temporary` output is zipped into
 SUBMIT_WAIT = 20.0  # seconds /submit waits for the workflow name before answering without it
@@ -62,7 +62,7 @@ class SubmitResponse(BaseModel):
 
 
 class StatusResponse(BaseModel):
-    recipe_workflow_name: str
+    recipe_workflow_name: str | None
     status: str
     state: RunState
     run_id: str
@@ -142,9 +142,7 @@ async def submit(request: web.Request) -> web.Response:
     if run.workflow_name:
         message = f"Submitted recipe {run.recipe} as workflow {run.workflow_name}."
     else:
-        message = f"Recipe {run.recipe} is {run.state.value}" + (
-            f": {run.message}" if run.message else "."
-        )
+        message = describe(run.recipe, run.state, run.message)
     return _json(
         SubmitResponse(
             message=message,
@@ -157,17 +155,21 @@ async def submit(request: web.Request) -> web.Response:
 
 
 async def _run_of_workflow(request: web.Request) -> RunRecord:
+    """The run a workflow name names, or a run id (what `/submit` answers even for dry runs)."""
     name = request.match_info["recipe_workflow_name"]
-    run = await runs.get_run_by_workflow(request.app[PIPELINE].database.engine, name)
+    engine = request.app[PIPELINE].database.engine
+    try:
+        run = await runs.get_run(engine, uuid.UUID(name))
+    except ValueError:
+        run = await runs.get_run_by_workflow(engine, name)
     if run is None:
-        raise api_error(404, f"No workflow named {name!r} was submitted by ogdc-hooks.")
+        raise api_error(404, f"No run has the id or workflow name {name!r}; GET /runs lists them.")
     return run
 
 
 @routes.get("/status/{recipe_workflow_name}")
 async def status(request: web.Request) -> web.Response:
     run = await _run_of_workflow(request)
-    assert run.workflow_name is not None
     return _json(
         StatusResponse(
             recipe_workflow_name=run.workflow_name,
@@ -267,7 +269,7 @@ def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema}
 
 
-_WORKFLOW = _path("recipe_workflow_name", "The Argo workflow's name")
+_WORKFLOW = _path("recipe_workflow_name", "The Argo workflow's name, or the run id")
 _RUN = _path("run_id", "The run's id (a UUID)")
 
 openapi_paths: dict[str, dict[str, Any]] = {
@@ -284,10 +286,10 @@ openapi_paths: dict[str, dict[str, Any]] = {
     },
     "/status/{recipe_workflow_name}": {
         "get": operation(
-            "A submitted workflow's status",
+            "A submitted workflow's (or a run's) status",
             parameters=[_WORKFLOW],
             responses={200: ("Its status", StatusResponse)},
-            errors={404: "No such workflow of ours"},
+            errors={404: "No such workflow or run of ours"},
         )
     },
     "/output/{recipe_workflow_name}": {

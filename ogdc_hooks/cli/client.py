@@ -165,6 +165,13 @@ def login_refused(config: ApiConfig, err: ApiError) -> ApiError:
             f"{config.username!r}; check OGDC_API_USERNAME and OGDC_API_PASSWORD",
             401,
         )
+    if err.status in (404, 405):
+        return ApiError(
+            f"{config.url} has no POST /token (HTTP {err.status}), so OGDC_API_URL is probably "
+            "not the API's address: it must include the service's API_ROOT_PATH, "
+            "e.g. http://127.0.0.1:8000 or https://example.org/ogdc/api",
+            err.status,
+        )
     return err
 
 

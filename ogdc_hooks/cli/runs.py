@@ -1,4 +1,4 @@
-"""`ogdc-hooks submit|status|get-output|runs`: recipe runs through the token API."""
+"""`ogdc-hooks submit|status|get-output|runs [show|workflow|watch]`: runs through the API."""
 
 from __future__ import annotations
 
@@ -14,10 +14,16 @@ import aiohttp
 
 from ogdc_hooks.cli.client import ApiClient, run_api
 from ogdc_hooks.cli.errors import CommandError
+from ogdc_hooks.cli.output import add_json_flag, print_json, table
+from ogdc_hooks.runstate import EXIT_CODES, MEANINGS, RunState, describe
 
-FINISHED_OK = {"succeeded", "dry_run"}
-FINISHED_BAD = {"failed", "invalid", "rejected", "error"}
 WAIT_POLL_SECONDS = 2.0
+STATES = [state.value for state in RunState]
+FILTERS = {
+    "repository": "only runs of this repository (owner/name)",
+    "commit": "only runs of this commit (full sha)",
+    "recipe": "only runs of this recipe (recipes/NAME; a bare NAME means recipes/NAME)",
+}
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -26,19 +32,24 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "submit",
         help="submit a recipe from a git repository",
         description="Submit the recipe at RECIPE_PATH (github://ORG:REPO@REF/PATH, or an http(s) "
-        "git URL with --ref and --path) through the API at OGDC_API_URL.",
+        "git URL with --ref and --path) through the API at OGDC_API_URL. The exit code says "
+        "how the run stands (README: exit codes).",
     )
     submit.add_argument("recipe_path", metavar="RECIPE_PATH")
     submit.add_argument("--ref", help="branch, tag or commit (overrides the one in RECIPE_PATH)")
     submit.add_argument("--path", help="the recipe's directory, for a git URL")
     submit.add_argument("--overwrite", action="store_true", help="replace published output")
     submit.add_argument(
-        "--wait", action="store_true", help="follow the run to its end; exit 1 unless it succeeds"
+        "--wait", action="store_true", help="follow the run to its end, printing each change"
     )
+    add_json_flag(submit)
     submit.set_defaults(func=_submit_command)
 
-    status = subparsers.add_parser("status", help="a submitted workflow's status")
-    status.add_argument("name", metavar="NAME", help="the workflow name /submit answered")
+    status = subparsers.add_parser("status", help="a submitted run's status")
+    status.add_argument(
+        "name", metavar="NAME", help="the workflow name or the run id that submit answered"
+    )
+    add_json_flag(status)
     status.set_defaults(func=_status_command)
 
     output = subparsers.add_parser(
@@ -48,11 +59,36 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     output.add_argument("--output-dir", type=Path, default=Path("."), help="default: here")
     output.set_defaults(func=_output_command)
 
-    listing = subparsers.add_parser("runs", help="list recent runs, newest first")
-    for name in ("repository", "commit", "recipe", "state"):
-        listing.add_argument(f"--{name}")
-    listing.add_argument("--limit", type=int, default=20)
-    listing.set_defaults(func=_runs_command)
+    runs = subparsers.add_parser(
+        "runs",
+        help="list runs, or show, watch or print one",
+        description="Without an action: the newest runs first, filtered by the options.",
+    )
+    _add_list_options(runs)
+    actions = runs.add_subparsers(dest="runs_action", metavar="ACTION")
+    _add_list_options(actions.add_parser("list", help="the newest runs first (the default)"))
+    show = actions.add_parser("show", help="one run: its state, problems and every state change")
+    show.add_argument("run_id", metavar="RUN_ID")
+    add_json_flag(show)
+    show.set_defaults(func=_show_command)
+    workflow = actions.add_parser("workflow", help="the Argo Workflow rendered for a run")
+    workflow.add_argument("run_id", metavar="RUN_ID")
+    workflow.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    workflow.set_defaults(func=_workflow_command)
+    watch = actions.add_parser("watch", help="print a run's state changes until it ends")
+    watch.add_argument("run_id", metavar="RUN_ID")
+    watch.set_defaults(func=_watch_command)
+
+
+def _add_list_options(parser: argparse.ArgumentParser) -> None:
+    for name, help_text in FILTERS.items():
+        parser.add_argument(f"--{name}", help=help_text)
+    parser.add_argument("--state", choices=STATES, help="only runs in this state")
+    parser.add_argument(
+        "--limit", type=int, default=20, choices=range(1, 101), metavar="1-100", help="default 20"
+    )
+    add_json_flag(parser)
+    parser.set_defaults(func=_runs_command)
 
 
 async def submit(api: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
@@ -62,38 +98,50 @@ async def submit(api: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
     return answer
 
 
-async def follow(api: ApiClient, run_id: str, poll: float = WAIT_POLL_SECONDS) -> str:
+def _run_path(run_id: str, suffix: str = "") -> str:
+    return f"/runs/{quote(run_id, safe='')}{suffix}"
+
+
+async def follow(api: ApiClient, run_id: str, poll: float = WAIT_POLL_SECONDS) -> RunState:
     """Print each state change of the run until it finishes; return the final state."""
     seen = 0
     while True:
-        run = await api.request("GET", f"/runs/{quote(run_id, safe='')}")
+        run = await api.request("GET", _run_path(run_id))
         events = run.get("events") or []
         for event in events[seen:]:
-            message = f": {event['message']}" if event.get("message") else ""
-            print(f"{event['at']}  {event['state']}{message}", flush=True)
+            line = describe(run["recipe"], RunState(event["state"]), event.get("message"))
+            print(f"{event['at'][:19]}  {line}", flush=True)
         seen = len(events)
-        if run["state"] in FINISHED_OK | FINISHED_BAD:
-            return str(run["state"])
+        state = RunState(run["state"])
+        if state.finished:
+            return state
         await asyncio.sleep(poll)
 
 
 def _submit_command(args: argparse.Namespace) -> int:
-    async def action(api: ApiClient) -> int:
+    async def action(api: ApiClient) -> RunState:
         answer = await submit(api, args)
-        print(answer.get("message", ""))
-        print(f"run: {answer['run_id']}")
+        if args.json and not args.wait:
+            print_json(answer)
+        else:
+            print(answer.get("message", ""))
+            print(f"run: {answer['run_id']}")
         if not args.wait:
-            return 0
-        final = await follow(api, answer["run_id"])
-        return 0 if final in FINISHED_OK else 1
+            return RunState(answer["state"])
+        return await follow(api, answer["run_id"])
 
-    return run_api(action)
+    return EXIT_CODES[run_api(action)]
 
 
 def _status_command(args: argparse.Namespace) -> int:
     answer = run_api(lambda api: api.request("GET", f"/status/{quote(args.name, safe='')}"))
-    print(f"{answer['recipe_workflow_name']}: {answer['status']} ({answer['state']})")
-    return 0
+    state = RunState(answer["state"])
+    if args.json:
+        print_json(answer)
+    else:
+        name = answer["recipe_workflow_name"] or "no workflow"
+        print(f"{name}: {answer['status']} ({MEANINGS[state]}); run {answer['run_id']}")
+    return EXIT_CODES[state]
 
 
 async def _download(url: str, target: Path) -> int:
@@ -132,10 +180,15 @@ def _output_command(args: argparse.Namespace) -> int:
 
 
 def _runs_command(args: argparse.Namespace) -> int:
-    params = {k: v for k in ("repository", "commit", "recipe", "state") if (v := getattr(args, k))}
+    params = {k: v for k in (*FILTERS, "state") if (v := getattr(args, k))}
+    if "recipe" in params and "/" not in params["recipe"]:
+        params["recipe"] = f"recipes/{params['recipe']}"
     params["limit"] = str(args.limit)
     page = run_api(lambda api: api.request("GET", "/runs", params=params))
-    rows = [("CREATED", "STATE", "RECIPE", "COMMIT", "WORKFLOW", "RUN")] + [
+    if args.json:
+        print_json(page)
+        return 0
+    rows = [
         (
             run["created_at"][:19],
             run["state"],
@@ -146,8 +199,52 @@ def _runs_command(args: argparse.Namespace) -> int:
         )
         for run in page["runs"]
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print(table(("CREATED", "STATE", "RECIPE", "COMMIT", "WORKFLOW", "RUN"), rows))
     print(f"{len(page['runs'])} of {page['total']} run(s)", file=sys.stderr)
     return 0
+
+
+def _show_command(args: argparse.Namespace) -> int:
+    run = run_api(lambda api: api.request("GET", _run_path(args.run_id)))
+    state = RunState(run["state"])
+    if args.json:
+        print_json(run)
+        return EXIT_CODES[state]
+    print(describe(run["recipe"], state, run.get("message")))
+    facts = [
+        ("run", run["id"]),
+        ("repository", f"{run['repository']}@{run['commit_sha'][:12]}"),
+        ("ref", run.get("ref") or "-"),
+        ("trigger", f"{run['trigger']} by {run.get('requested_by') or 'unknown'}"),
+        ("workflow", run.get("workflow_name") or "-"),
+    ]
+    print(table(("", ""), facts))
+    for problem in run.get("problems") or []:
+        print(problem_line(problem))
+    for event in run.get("events") or []:
+        line = describe(run["recipe"], RunState(event["state"]), event.get("message"))
+        print(f"{event['at'][:19]}  {line}")
+    return EXIT_CODES[state]
+
+
+def problem_line(problem: dict[str, Any]) -> str:
+    """A stored problem as validate-recipe prints it: `path:line:column: [warning: ]key: what`."""
+    where = f"{problem.get('path')}:{problem.get('line')}:{problem.get('column')}"
+    label = "" if problem.get("severity", "error") == "error" else "warning: "
+    key = f"{problem['key_path']}: " if problem.get("key_path") else ""
+    return f"{where}: {label}{key}{problem.get('message')}"
+
+
+def _workflow_command(args: argparse.Namespace) -> int:
+    manifest = run_api(lambda api: api.request("GET", _run_path(args.run_id, "/workflow")))
+    if args.format == "json":
+        print_json(manifest)
+    else:
+        import yaml  # only this command needs it
+
+        print(yaml.safe_dump(manifest, sort_keys=False), end="")
+    return 0
+
+
+def _watch_command(args: argparse.Namespace) -> int:
+    return EXIT_CODES[run_api(lambda api: follow(api, args.run_id))]

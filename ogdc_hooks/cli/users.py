@@ -1,4 +1,4 @@
-"""`ogdc-hooks create-user` and `ogdc-hooks users list|delete`: user management through the API.
+"""`ogdc-hooks create-user` and `ogdc-hooks users list|update|delete`: users through the API.
 
 The commands talk to a running service at `OGDC_API_URL` as the admin named
 by `OGDC_API_USERNAME`/`OGDC_API_PASSWORD`, exactly like `ogdc-runner
@@ -8,11 +8,14 @@ create-user` in ogdc-runner's service design; they never touch the database dire
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import quote
 
 from ogdc_hooks.cli.client import ApiClient, ApiError, run_api
+from ogdc_hooks.cli.errors import CommandError
+from ogdc_hooks.cli.output import add_json_flag, print_json, table
 
 
 @dataclass(frozen=True)
@@ -43,13 +46,34 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
     users = subparsers.add_parser(
         "users",
-        help="list or delete API users (admin)",
+        help="list, update or delete API users (admin)",
         description="Manage the users of the API at OGDC_API_URL as the admin of "
         "OGDC_API_USERNAME/OGDC_API_PASSWORD.",
     )
     actions = users.add_subparsers(dest="users_action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="show every user as a table")
+    add_json_flag(listing)
     listing.set_defaults(func=_list_command)
+    update = actions.add_parser(
+        "update",
+        help="change a user's password, GitHub login or whether it may log in",
+        description="Change what is given and nothing else. The admin's own password follows "
+        "OGDC_ADMIN_PASSWORD and cannot be changed here.",
+    )
+    update.add_argument("name", metavar="NAME")
+    update.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the new password from standard input (one line), never from the command line",
+    )
+    update.add_argument(
+        "--github-login", metavar="LOGIN", help="the user's GitHub login; '' removes it"
+    )
+    active = update.add_mutually_exclusive_group()
+    active.add_argument("--disable", action="store_true", help="refuse its logins and pushes")
+    active.add_argument("--enable", action="store_true", help="allow its logins and pushes again")
+    add_json_flag(update)
+    update.set_defaults(func=_update_command)
     delete = actions.add_parser("delete", help="delete a user")
     delete.add_argument("name", metavar="NAME")
     delete.set_defaults(func=_delete_command)
@@ -104,15 +128,10 @@ def parse_users(document: Any) -> list[UserRow]:
 
 
 def format_table(rows: list[UserRow]) -> str:
-    """A plain-text table with one line per user, columns padded to their widest cell."""
-    header = ("NAME", "GITHUB LOGIN", "ADMIN", "ACTIVE")
-    cells = [header] + [
-        (row.name, row.github_login or "-", _yes_no(row.admin), _yes_no(row.active)) for row in rows
-    ]
-    widths = [max(len(line[column]) for line in cells) for column in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in cells
+    """A plain-text table with one line per user."""
+    return table(
+        ("NAME", "GITHUB LOGIN", "ADMIN", "ACTIVE"),
+        [(r.name, r.github_login or "-", _yes_no(r.admin), _yes_no(r.active)) for r in rows],
     )
 
 
@@ -126,7 +145,38 @@ def _create_user_command(args: argparse.Namespace) -> int:
 
 
 def _list_command(args: argparse.Namespace) -> int:
-    print(format_table(run_api(list_users)))
+    if args.json:
+        print_json(run_api(lambda api: api.request("GET", "/users")))
+    else:
+        print(format_table(run_api(list_users)))
+    return 0
+
+
+def update_fields(args: argparse.Namespace, stdin: TextIO) -> dict[str, Any]:
+    """The `PATCH /users/{name}` body for the options given; an error when none is."""
+    fields: dict[str, Any] = {}
+    if args.password_stdin:
+        fields["password"] = stdin.readline().rstrip("\r\n")
+    if args.github_login is not None:
+        fields["github_login"] = args.github_login or None
+    if args.disable or args.enable:
+        fields["active"] = args.enable
+    if not fields:
+        raise CommandError(
+            "nothing to change: give --password-stdin, --github-login, --disable or --enable"
+        )
+    return fields
+
+
+def _update_command(args: argparse.Namespace) -> int:
+    fields = update_fields(args, sys.stdin)
+    path = f"/users/{quote(args.name, safe='')}"
+    user = run_api(lambda api: api.request("PATCH", path, json_body=fields))
+    if args.json:
+        print_json(user)
+    else:
+        print(f"User {args.name!r} updated.")
+        print(format_table(parse_users({"users": [user]})))
     return 0
 
 

@@ -7,28 +7,13 @@ becomes a GitHub check run or commit status lives in `forges/github/`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Protocol
 
 from ogdc_hooks.recipes.problems import Problem
+from ogdc_hooks.runstate import RunState
 
-
-class RunState(StrEnum):
-    """Where a run is; the same words are stored in `runs.state` and shown by the API."""
-
-    QUEUED = "queued"  # accepted at intake, not yet worked on
-    SUBMITTED = "submitted"  # created in Argo, not yet running (Pending)
-    RUNNING = "running"  # Argo says Running
-    SUCCEEDED = "succeeded"  # Argo says Succeeded
-    FAILED = "failed"  # Argo says Failed or Error
-    INVALID = "invalid"  # the recipe did not validate or render
-    REJECTED = "rejected"  # the pusher is not a known, active user
-    ERROR = "error"  # could not be carried out: permanent error, vanished workflow
-    DRY_RUN = "dry_run"  # rendered and stored, deliberately not submitted
-
-    @property
-    def finished(self) -> bool:
-        return self not in (RunState.QUEUED, RunState.SUBMITTED, RunState.RUNNING)
+# RunState lives in the neutral ogdc_hooks.runstate; named here for the modules that report.
+__all__ = ["CommitReport", "Reporter", "RunState"]
 
 
 @dataclass(frozen=True)

@@ -276,9 +276,10 @@ async def handle_prepare(pipeline: Pipeline, job: Job) -> None:
 
 
 def _dry_reason_for(pipeline: Pipeline, run: RunRecord) -> str | None:
+    reason = dry_run_reason(pipeline, None, None)
     if run.dry_run:
-        return run.message or "Dry run requested."
-    return dry_run_reason(pipeline, None, None)
+        return run.message or reason or "Dry run requested."
+    return reason
 
 
 def run_id_of(job: Job) -> uuid.UUID:

@@ -68,7 +68,7 @@ async def submit_recipe(
         overwrite=overwrite,
         dry_run=reason is not None,
         installation_id=installation_id,
-        message=reason,
+        message=None,  # queued says nothing yet; the dry-run reason comes with its outcome
     )
     async with pipeline.database.engine.begin() as connection:
         return await runs.create_next_attempt(connection, new)

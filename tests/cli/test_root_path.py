@@ -21,4 +21,4 @@ def test_commands_under_api_root_path(run_cli: CliRunner, db_env: dict[str, str]
 
         without_path = {**env, "OGDC_API_URL": service.base_url}
         line = one_line_error(run_cli("users", "list", env=without_path))
-        assert "the API answered POST /token with HTTP 404" in line
+        assert "has no POST /token (HTTP 404)" in line and "API_ROOT_PATH" in line

@@ -105,7 +105,7 @@ async def test_cli_submit_waits_and_exits_with_the_final_state(stack: Stack) -> 
     await asyncio.sleep(2.5)
     stack.argo.set_phase(name, "Failed", message="step-1 ran out of memory")
     out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 1, (out, err)
+    assert process.returncode == 3, (out, err)  # failed in Argo (README: exit codes)
     text = out.decode()
     assert name in text
     assert "running" in text

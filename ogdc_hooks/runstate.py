@@ -1,0 +1,71 @@
+"""Where a run is, and how that reads to a person: one vocabulary for the API, CLI and checks.
+
+`RunState` is stored in `runs.state` and shown by the API. `describe` turns a
+state into the sentence every surface uses ("recipes/seal-tags: dry run,
+rendered and stored, not submitted (...)"), and `EXIT_CODES` is how the CLI
+ends for each (the README tabulates them). Pure: no I/O, importable anywhere.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+
+class RunState(StrEnum):
+    """Where a run is; the same words are stored in `runs.state` and shown by the API."""
+
+    QUEUED = "queued"  # accepted at intake, not yet worked on
+    SUBMITTED = "submitted"  # created in Argo, not yet running (Pending)
+    RUNNING = "running"  # Argo says Running
+    SUCCEEDED = "succeeded"  # Argo says Succeeded
+    FAILED = "failed"  # Argo says Failed or Error
+    INVALID = "invalid"  # the recipe did not validate or render
+    REJECTED = "rejected"  # the pusher is not a known, active user
+    ERROR = "error"  # could not be carried out: permanent error, vanished workflow
+    DRY_RUN = "dry_run"  # rendered and stored, deliberately not submitted
+
+    @property
+    def finished(self) -> bool:
+        return self not in (RunState.QUEUED, RunState.SUBMITTED, RunState.RUNNING)
+
+
+# What each state means, as the second half of "<recipe>: <meaning>".
+MEANINGS = {
+    RunState.QUEUED: "queued, waiting to be validated and submitted",
+    RunState.SUBMITTED: "submitted to Argo, waiting to start",
+    RunState.RUNNING: "running in Argo",
+    RunState.SUCCEEDED: "succeeded",
+    RunState.FAILED: "failed in Argo",
+    RunState.INVALID: "invalid, not submitted",
+    RunState.REJECTED: "refused, not submitted",
+    RunState.ERROR: "could not be carried out",
+    RunState.DRY_RUN: "dry run, rendered and stored, not submitted",
+}
+
+
+class ExitCode(IntEnum):
+    """How `ogdc-hooks` ends for a run it reports on (1 and 2 are the CLI's own errors)."""
+
+    OK = 0  # succeeded, or accepted and still on its way (without --wait)
+    FAILED = 3  # failed in Argo, or could not be carried out
+    INVALID = 4  # invalid recipe, or refused
+    DRY_RUN = 5  # rendered and stored, not submitted
+
+
+EXIT_CODES = {
+    RunState.QUEUED: ExitCode.OK,
+    RunState.SUBMITTED: ExitCode.OK,
+    RunState.RUNNING: ExitCode.OK,
+    RunState.SUCCEEDED: ExitCode.OK,
+    RunState.FAILED: ExitCode.FAILED,
+    RunState.ERROR: ExitCode.FAILED,
+    RunState.INVALID: ExitCode.INVALID,
+    RunState.REJECTED: ExitCode.INVALID,
+    RunState.DRY_RUN: ExitCode.DRY_RUN,
+}
+
+
+def describe(recipe: str, state: RunState, detail: str | None = None) -> str:
+    """`recipe: meaning (detail)`, e.g. "recipes/x: invalid, not submitted (meta.yml:3: ...)"."""
+    sentence = f"{recipe or 'the push'}: {MEANINGS[state]}"
+    return f"{sentence} ({detail.rstrip('.')})" if detail else sentence

@@ -11,6 +11,7 @@ and the pattern.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -128,9 +129,9 @@ async def list_package(
             answer = await _get_json(session, url, params, request_timeout)
             found, page = parse_page(answer)
         except (aiohttp.ClientError, TimeoutError) as err:
-            reason = str(err) or type(err).__name__
             raise DataOneError(
-                f"{_describe(param)}: cannot reach the DataONE node {node_url}: {reason}"
+                f"{_describe(param)}: cannot reach the DataONE node {node_url}: "
+                f"{unreachable_reason(err)}"
             ) from None
         except ValueError as err:
             raise DataOneError(
@@ -152,6 +153,18 @@ async def list_package(
             )
         start += PAGE_SIZE
     return sorted(objects.values(), key=lambda obj: (obj.filename, obj.identifier))
+
+
+def unreachable_reason(err: Exception) -> str:
+    """Why a node could not be asked, in words (aiohttp's own text names sockets and flags)."""
+    if isinstance(err, aiohttp.ClientConnectorDNSError):
+        return "its host name could not be resolved (is this machine offline?)"
+    if isinstance(err, aiohttp.ClientConnectorError):
+        number = err.os_error.errno
+        return f"the connection failed ({os.strerror(number) if number else 'refused'})"
+    if isinstance(err, TimeoutError):
+        return "it did not answer in time"
+    return f"the connection broke ({type(err).__name__})"
 
 
 async def _get_json(
@@ -201,6 +214,26 @@ async def resolve_inputs(
                 InputFile(object_url(node_url, obj.identifier), obj.filename) for obj in chosen
             )
     return _distinct(files)
+
+
+# Where a placeholder points: a reserved name (RFC 2606) that never reaches a real host.
+PLACEHOLDER_NODE = "https://dataone.invalid/unresolved"
+
+
+def placeholder_inputs(recipe: Recipe) -> tuple[list[InputFile], int]:
+    """The inputs without asking DataONE: url inputs as they are, one marked placeholder per
+    DataONE param (`UNRESOLVED-...`), and how many params were left unresolved."""
+    files: list[InputFile] = []
+    unresolved = 0
+    for param in recipe.meta.input.params:
+        if isinstance(param, UrlInput):
+            files.append(InputFile(param.value, url_filename(param.value)))
+        elif isinstance(param, DataOneInput):
+            unresolved += 1
+            label = re.sub(r"[^A-Za-z0-9._-]+", "_", param.filename or "all-files")
+            url = f"{PLACEHOLDER_NODE}/{quote(param.dataset_identifier, safe='')}"
+            files.append(InputFile(url, f"UNRESOLVED-{unresolved}-{label}"))
+    return files, unresolved
 
 
 def _distinct(files: list[InputFile]) -> list[InputFile]:

@@ -16,7 +16,7 @@ from ogdc_hooks.cli.main import main
 from ogdc_hooks.recipes.load import load_recipe
 from ogdc_hooks.recipes.render import RenderSettings, RunIdentity, render_workflow
 from tests.fakes.dataone import FakeDataOne
-from tests.recipes.test_render_helpers import resolved_inputs
+from tests.recipes.test_render_helpers import REFERENCE_NAMES, resolved_inputs
 
 
 def test_json_is_what_the_service_would_submit(
@@ -103,6 +103,7 @@ async def test_dataone_inputs_resolved_through_the_node(
         str(reference_repo / "recipes" / "seal-tags"),
         "--format",
         "json",
+        "--resolve",
         env={"DATAONE_NODE_URL": node},
     )
     assert code == 0, err
@@ -116,8 +117,32 @@ async def test_unreachable_dataone_node_is_one_line(reference_repo: Path) -> Non
     code, out, err = await _cli(
         "render",
         str(reference_repo / "recipes" / "seal-tags"),
+        "--resolve",
         env={"DATAONE_NODE_URL": "http://127.0.0.1:9"},
     )
     assert code == 1 and out == ""
     assert err.startswith("ogdc-hooks: error: ") and "127.0.0.1:9" in err
+    assert "the connection failed (Connection refused)" in err  # words, not aiohttp's text
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("name", REFERENCE_NAMES)
+async def test_render_is_offline_unless_asked_to_resolve(
+    reference_repo: Path, dataone: tuple[FakeDataOne, str], name: str
+) -> None:
+    """Every real recipe renders with no network: DataONE inputs become marked placeholders."""
+    fake, node = dataone
+    code, out, err = await _cli(
+        "render",
+        str(reference_repo / "recipes" / name),
+        "--format",
+        "json",
+        env={"DATAONE_NODE_URL": node},
+    )
+    assert code == 0, err
+    assert fake.requests == []
+    meta = yaml.safe_load((reference_repo / "recipes" / name / "meta.yml").read_text())
+    uses_dataone = any(param.get("type") == "dataone" for param in meta["input"]["params"])
+    assert ("https://dataone.invalid/unresolved/" in out) is uses_dataone
+    assert ("not resolved; the workflow lists an UNRESOLVED" in err) is uses_dataone
+    assert json.loads(out)["kind"] == "Workflow"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import shutil
 import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,14 +18,19 @@ _GENERATED = re.compile(r"Generated the admin password .*?: (\S+)$", re.MULTILIN
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Iterator[Path]:
-    """OGDC_DATA_DIR; the embedded server the service leaves running is stopped afterwards."""
-    directory = tmp_path / "ogdc-data"
+def data_dir() -> Iterator[Path]:
+    """OGDC_DATA_DIR; the embedded server the service leaves running is stopped afterwards.
+
+    Not under pytest's tmp_path: run as root, pgserver runs PostgreSQL as its own user and
+    opens the directories above the data to it, which another pytest process may close again
+    (pytest keeps its temporary root private)."""
+    directory = Path(tempfile.mkdtemp(prefix="ogdc-embedded-")) / "ogdc-data"
     yield directory
     if (directory / "pgdata" / "postmaster.pid").exists():
         import pgserver
 
         pgserver.get_server(directory / "pgdata", cleanup_mode="stop").cleanup()
+    shutil.rmtree(directory.parent, ignore_errors=True)
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from ogdc_hooks.cli.client import ApiClient, run_api
 from ogdc_hooks.cli.errors import CommandError
 
 FINISHED_OK = {"succeeded", "dry_run"}
-FINISHED_BAD = {"failed", "invalid", "rejected", "error"}
+FINISHED_BAD = {"failed", "invalid", "rejected", "error", "timed_out"}
 WAIT_POLL_SECONDS = 2.0
 
 

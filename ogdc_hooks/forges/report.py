@@ -24,6 +24,7 @@ class RunState(StrEnum):
     INVALID = "invalid"  # the recipe did not validate or render
     REJECTED = "rejected"  # the pusher is not a known, active user
     ERROR = "error"  # could not be carried out: permanent error, vanished workflow
+    TIMED_OUT = "timed_out"  # unfinished past its deadline; its workflow was stopped
     DRY_RUN = "dry_run"  # rendered and stored, deliberately not submitted
 
     @property

@@ -98,3 +98,15 @@ def test_every_metric_the_alert_rules_use_is_exposed_by_the_service(api: Api) ->
     used = {name for rule in _rules() for name in re.findall(r"\bogdc_\w+", str(rule["expr"]))}
     assert used, "the rules name no ogdc metric"
     assert used <= exposed, f"not exposed by /metrics: {sorted(used - exposed)}"
+
+
+def test_a_delivery_refused_before_its_signature_is_counted_as_unverified(api: Api) -> None:
+    labels = {"forge": "github", "event": "unverified", "answer": "unavailable"}
+    before = value(api.call("GET", "/metrics").text, "ogdc_webhook_deliveries_total", **labels)
+    answer = api.call(
+        "POST", "/webhooks/github", headers={"X-GitHub-Event": "made-up-event"}, json={}
+    )
+    assert answer.status_code == 503  # this service has no webhook secret
+    after = api.call("GET", "/metrics").text
+    assert value(after, "ogdc_webhook_deliveries_total", **labels) - before == 1
+    assert "made-up-event" not in after

@@ -235,3 +235,17 @@ async def test_stop_sets_the_shutdown_and_the_controller_fails_the_workflow(
     path = "/api/v1/workflows/qgnet/no-such/stop"
     status, missing = await call(session, fake_argo, "PUT", path, body={})
     assert (status, missing["code"]) == (404, 5)
+
+
+async def test_stop_needs_the_patch_verb(session: aiohttp.ClientSession) -> None:
+    fake = FakeArgo(forbidden=("patch",)).start()
+    try:
+        _, created = await create(session, fake, workflow())
+        name = created["metadata"]["name"]
+        path = f"/api/v1/workflows/qgnet/{name}/stop"
+        status, refused = await call(session, fake, "PUT", path, body={"name": name})
+        assert (status, refused["code"]) == (403, 7)
+        assert 'cannot patch resource "workflows"' in refused["message"]
+        assert "shutdown" not in fake.workflow(name)["spec"]
+    finally:
+        fake.stop()

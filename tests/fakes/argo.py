@@ -16,9 +16,10 @@ Stop and the archive follow argo-workflows' sources:
   workflow is 404; a completed one is refused with `AlreadyShutdownError`,
   "cannot shutdown a completed workflow: workflow: "NAME", namespace: "NS"",
   which the server wraps as `codes.Internal` (HTTP 500); otherwise it merges
-  `spec.shutdown: Stop` and answers the workflow. The controller then fails the
-  workflow with "Stopped with strategy 'Stop'" (`workflow/controller/operator.go`),
-  which this fake does at once.
+  `spec.shutdown: Stop` (a Kubernetes `patch`, refused 403 to a token whose
+  Role lacks that verb: `FakeArgo(forbidden=("patch",))`) and answers the
+  workflow. The controller then fails the workflow with "Stopped with strategy
+  'Stop'" (`workflow/controller/operator.go`), which this fake does at once.
 - Archiving (`workflow/controller/operator.go` `persistUpdates`, with
   `persistence.archive` on): a workflow is written to the archive when it
   completes, and the live one gets `workflows.argoproj.io/workflow-archiving-status`.
@@ -216,8 +217,10 @@ class FakeArgo:
         keepalive_s: float = 0.5,
         ssl_context: ssl.SSLContext | None = None,  # serve https with this certificate
         archive: bool = True,  # the controller's `persistence.archive`
+        forbidden: tuple[str, ...] = (),  # Kubernetes verbs the token's Role lacks
     ) -> None:
         self.token = token
+        self.forbidden = forbidden
         self.archive_enabled = archive
         self._archive: list[dict[str, Any]] = []
         self.ssl_context = ssl_context
@@ -532,6 +535,13 @@ class FakeArgo:
                 500,
                 f"cannot shutdown a completed workflow: workflow: {json.dumps(name)}, "
                 f"namespace: {json.dumps(self.namespace)}",
+            )
+        if "patch" in self.forbidden:
+            raise ArgoError(
+                403,
+                f'workflows.argoproj.io "{name}" is forbidden: User "system:serviceaccount:'
+                f'{self.namespace}:ogdc-hooks" cannot patch resource "workflows" in API group '
+                f'"argoproj.io" in the namespace "{self.namespace}"',
             )
         self._change(name, lambda wf: wf["spec"].update(shutdown="Stop"))
         answer = copy.deepcopy(workflow)

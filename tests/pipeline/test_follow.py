@@ -106,6 +106,22 @@ async def test_a_run_past_its_deadline_is_stopped_and_its_check_says_timed_out(
         assert [e["state"] for e in detail["events"]][-1] == "timed_out"
 
 
+async def test_a_run_past_its_deadline_ends_even_when_argo_refuses_to_stop_it(
+    stack_env: dict[str, str], github: FakeGitHub, fake_argo: FakeArgo, git_server: GitServer
+) -> None:
+    fake_argo.forbidden = ("patch",)  # a Role from before stopping was needed
+    env = {**stack_env, "OGDC_RUN_DEADLINE_HOURS": "0.001"}
+    async with running_stack(env, github, fake_argo, git_server) as stack:
+        after, name = await _pushed(stack)
+        stack.argo.set_phase(name, "Running")
+        done = await stack.check_completed(after, CHECK)
+        assert done.conclusion == "timed_out"
+        summary = done.output["summary"]
+        assert "Argo refused to stop it" in summary and "cannot patch resource" in summary
+        assert "stop it in the Argo UI" in summary
+        assert stack.argo.workflow(name)["status"]["phase"] == "Running"
+
+
 async def test_a_report_github_refuses_for_now_is_retried_until_accepted(stack: Stack) -> None:
     stack.github.inject(Fault.server_error(503), times=4, path="check-runs")
     after, name = await _pushed(stack)

@@ -22,6 +22,7 @@ class RunState(StrEnum):
     INVALID = "invalid"  # the recipe did not validate or render
     REJECTED = "rejected"  # the pusher is not a known, active user
     ERROR = "error"  # could not be carried out: permanent error, vanished workflow
+    TIMED_OUT = "timed_out"  # unfinished past its deadline; its workflow was stopped
     DRY_RUN = "dry_run"  # rendered and stored, deliberately not submitted
 
     @property
@@ -39,6 +40,7 @@ MEANINGS = {
     RunState.INVALID: "invalid, not submitted",
     RunState.REJECTED: "refused, not submitted",
     RunState.ERROR: "could not be carried out",
+    RunState.TIMED_OUT: "timed out, its workflow was stopped",
     RunState.DRY_RUN: "dry run, rendered and stored, not submitted",
 }
 
@@ -47,7 +49,7 @@ class ExitCode(IntEnum):
     """How `ogdc-hooks` ends for a run it reports on (1 and 2 are the CLI's own errors)."""
 
     OK = 0  # succeeded, or accepted and still on its way (without --wait)
-    FAILED = 3  # failed in Argo, or could not be carried out
+    FAILED = 3  # failed in Argo, timed out, or could not be carried out
     INVALID = 4  # invalid recipe, or refused
     DRY_RUN = 5  # rendered and stored, not submitted
 
@@ -59,6 +61,7 @@ EXIT_CODES = {
     RunState.SUCCEEDED: ExitCode.OK,
     RunState.FAILED: ExitCode.FAILED,
     RunState.ERROR: ExitCode.FAILED,
+    RunState.TIMED_OUT: ExitCode.FAILED,
     RunState.INVALID: ExitCode.INVALID,
     RunState.REJECTED: ExitCode.INVALID,
     RunState.DRY_RUN: ExitCode.DRY_RUN,

@@ -77,6 +77,7 @@ class Settings:
     worker_slots: int = 4  # 0: this replica only takes requests; others do the work
     argo_poll_seconds: int = 30
     job_lease_seconds: int = 60  # a dead worker's job is taken over after this
+    run_deadline_hours: float = 48.0  # unfinished runs time out (unless activeDeadlineSeconds)
     log_format: str = "text"
     log_level: str = "INFO"
 
@@ -132,6 +133,16 @@ def _at_least(minimum: int) -> Callable[[str], int]:
 
 _positive_int = _at_least(1)
 _count = _at_least(0)
+
+
+def _positive_number(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"must be a number, got {raw!r}") from None
+    if not 0 < value < float("inf"):
+        raise ValueError(f"must be more than 0, got {raw}")
+    return value
 
 
 def _port(raw: str) -> int:
@@ -240,6 +251,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         worker_slots=_parsed(env, "OGDC_WORKER_SLOTS", _count, 4),
         argo_poll_seconds=_parsed(env, "OGDC_ARGO_POLL_SECONDS", _positive_int, 30),
         job_lease_seconds=_parsed(env, "OGDC_JOB_LEASE_SECONDS", _positive_int, 60),
+        run_deadline_hours=_parsed(env, "OGDC_RUN_DEADLINE_HOURS", _positive_number, 48.0),
         log_format=_parsed(env, "OGDC_LOG_FORMAT", _choice("text", "json"), "text"),
         log_level=_parsed(
             env, "OGDC_LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info"

@@ -39,6 +39,7 @@ def test_defaults_are_the_seeds() -> None:
     assert settings.api_root_path == "/"
     assert settings.github_api_url == "https://api.github.com"
     assert (settings.log_format, settings.log_level) == ("text", "INFO")
+    assert settings.run_deadline_hours == 48
     assert settings.data_dir == Path("/tmp/x")
 
 
@@ -99,6 +100,9 @@ def test_a_real_database_needs_every_secret(missing: str) -> None:
         ("API_ROOT_PATH", "api", "must start with '/'"),
         ("OGDC_LOG_FORMAT", "xml", "must be one of text, json"),
         ("OGDC_LOG_LEVEL", "loud", "must be one of"),
+        ("OGDC_RUN_DEADLINE_HOURS", "two days", "must be a number"),
+        ("OGDC_RUN_DEADLINE_HOURS", "0", "must be more than 0"),
+        ("OGDC_RUN_DEADLINE_HOURS", "nan", "must be more than 0"),
     ],
 )
 def test_a_malformed_value_names_its_variable(name: str, value: str, message: str) -> None:
@@ -175,3 +179,7 @@ def test_argo_ca_file_must_hold_pem_certificates(tmp_path: Path) -> None:
     ca_file, _ = private_ca(tmp_path)
     assert load_settings({**REAL_DB, "ARGO_CA_FILE": str(ca_file)}).argo_ca_file == ca_file
     assert load_settings(REAL_DB).argo_ca_file is None
+
+
+def test_the_run_deadline_may_be_a_fraction_of_an_hour() -> None:
+    assert load_settings({**REAL_DB, "OGDC_RUN_DEADLINE_HOURS": "0.5"}).run_deadline_hours == 0.5

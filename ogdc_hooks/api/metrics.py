@@ -1,54 +1,30 @@
-"""Prometheus metrics: request counts and latency by route template, method and status.
+"""`GET /metrics` and the middleware that counts requests by route template and status.
 
 `GET /metrics` is public, like /healthz: scrapers carry no token, and it shows
-only route templates, methods, status codes, timings and process figures:
-never a user name, a path parameter, a header or a secret. Each application
-has its own registry (`METRICS`), which later modules extend.
+only route templates, methods, status codes, kinds, states, outcomes, timings
+and process figures: never a user name, a path parameter, a header or a
+secret. Each application has its own registry (`METRICS`, see
+`ogdc_hooks/metrics.py`); the database's gauges are read as it is scraped.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    ProcessCollector,
-    generate_latest,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from ogdc_hooks.api.context import DATABASE
 from ogdc_hooks.api.openapi import operation
 from ogdc_hooks.api.security import public
+from ogdc_hooks.metrics import Metrics
+
+__all__ = ["METRICS", "Metrics", "metrics_middleware", "openapi_models", "openapi_paths", "routes"]
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-
-
-@dataclass
-class Metrics:
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
-
-    def __post_init__(self) -> None:
-        ProcessCollector(registry=self.registry)
-        self.requests = Counter(
-            "ogdc_http_requests",
-            "HTTP requests answered, by route template, method and status.",
-            ("route", "method", "status"),
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "ogdc_http_request_duration_seconds",
-            "Time to answer an HTTP request, by route template and method.",
-            ("route", "method"),
-            registry=self.registry,
-        )
-
 
 METRICS = web.AppKey("metrics", Metrics)
 
@@ -82,7 +58,11 @@ routes = web.RouteTableDef()
 @routes.get("/metrics")
 @public
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[METRICS].registry)
+    registry = request.app[METRICS]
+    database = request.app.get(DATABASE)
+    if database is not None:
+        await registry.database.refresh(database.engine)
+    body = generate_latest(registry.registry)
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response

@@ -36,6 +36,7 @@ _PHASES = {
     RunState.SUCCEEDED: "Succeeded",
     RunState.FAILED: "Failed",
     RunState.ERROR: "Error",
+    RunState.TIMED_OUT: "Failed",
     RunState.INVALID: "Error",
     RunState.REJECTED: "Error",
     RunState.DRY_RUN: "Skipped",

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ogdc_hooks.api.context import DRIVER_POOL, SETTINGS
 from ogdc_hooks.api.errors import api_error
+from ogdc_hooks.api.metrics import METRICS
 from ogdc_hooks.api.openapi import operation
 from ogdc_hooks.api.security import public
 from ogdc_hooks.api.tracing import LOG_FIELDS
@@ -75,8 +76,19 @@ async def _body(request: web.Request) -> bytes:
 @routes.post("/webhooks/github")
 @public
 async def github_webhook(request: web.Request) -> web.Response:
+    """Count every delivery by event and answer (`ogdc_webhook_deliveries_total`)."""
+    seen = {"event": "unverified", "answer": "rejected"}
+    try:
+        return await _receive(request, seen)
+    finally:
+        deliveries = request.app[METRICS].deliveries
+        deliveries.labels("github", seen["event"], seen["answer"]).inc()
+
+
+async def _receive(request: web.Request, seen: dict[str, str]) -> web.Response:
     secret = request.app[SETTINGS].github_webhook_secret
     if not secret:
+        seen["answer"] = "unavailable"
         raise api_error(503, "webhooks are disabled: GITHUB_WEBHOOK_SECRET is not configured")
     body = await _body(request)
     try:
@@ -84,10 +96,13 @@ async def github_webhook(request: web.Request) -> web.Response:
     except WebhookRejected as rejected:
         log_event(log, "webhook_rejected", status=rejected.status, reason=rejected.detail)
         raise api_error(rejected.status, rejected.detail) from None
+    seen["event"] = delivery.event  # signed by GitHub: one of its few event names
     if delivery.event == "ping":
+        seen["answer"] = "pong"
         return web.json_response({"detail": "pong", "delivery": delivery.id})
     work = plan_work(delivery)
     if work is None:
+        seen["answer"] = "ignored"
         log_event(log, "webhook_ignored", github_event=delivery.event, delivery=delivery.id)
         return web.json_response(
             {"detail": f"{delivery.event} event ignored", "delivery": delivery.id}
@@ -95,6 +110,7 @@ async def github_webhook(request: web.Request) -> web.Response:
     try:
         stored = await store_delivery(request.app[DRIVER_POOL], delivery, work)
     except (OSError, asyncpg.PostgresError, SQLAlchemyError, TimeoutError) as err:
+        seen["answer"] = "unavailable"
         log_event(
             log,
             "webhook_not_stored",
@@ -106,7 +122,9 @@ async def github_webhook(request: web.Request) -> web.Response:
             503, "the delivery could not be stored; retry later", {"Retry-After": "10"}
         ) from None
     if not stored:
+        seen["answer"] = "duplicate"
         return web.json_response({"detail": "already received", "delivery": delivery.id})
+    seen["answer"] = "accepted"
     request.app[WAKE_UP].poke()
     request[LOG_FIELDS].update(
         delivery=delivery.id, github_event=delivery.event, repository=delivery.repository, work=work

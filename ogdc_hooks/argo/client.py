@@ -1,4 +1,5 @@
-"""The Argo Server REST API over aiohttp: submit, read, list and watch workflows.
+"""The Argo Server REST API over aiohttp: submit, read, list, watch and stop workflows, and
+list the workflow archive.
 
 A thin shell (gidgethub style): each answer becomes data, or an
 `ArgoTransientError` (network, timeout, 408/429/5xx: worth retrying) or an
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -100,6 +101,11 @@ def parse_event_line(line: bytes) -> WorkflowEvent | None:
     return WorkflowEvent(type=str(result.get("type", "")), workflow=result["object"])
 
 
+def already_completed(error: ArgoError) -> bool:
+    """Argo refused a stop because the workflow had completed (`AlreadyShutdownError`)."""
+    return "cannot shutdown a completed workflow" in str(error)
+
+
 def classify(status: int, message: str, retry_after: float | None) -> ArgoError:
     """The error for an HTTP status: 408, 429 and 5xx are transient, other 4xx permanent."""
     if status in (408, 429) or status >= 500:
@@ -122,7 +128,10 @@ class ArgoClient:
         ssl_context: ssl.SSLContext | None = None,
         request_timeout_s: float = 30.0,
         stream_idle_timeout_s: float = 120.0,
+        record: Callable[[str], None] = lambda outcome: None,
     ) -> None:
+        """`record` hears the outcome of every call: `ok`, `transient` or `permanent`."""
+        self._record = record
         self._session = session
         self._ssl: ssl.SSLContext | bool = ssl_context or True  # True: the system's CAs
         self._base_url = base_url.rstrip("/")
@@ -134,7 +143,12 @@ class ArgoClient:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings, session: aiohttp.ClientSession) -> ArgoClient:
+    def from_settings(
+        cls,
+        settings: Settings,
+        session: aiohttp.ClientSession,
+        record: Callable[[str], None] = lambda outcome: None,
+    ) -> ArgoClient:
         """The client for `ARGO_WORKFLOWS_SERVICE_URL`; not for a dry run (no server).
 
         Made once at start: it reads `ARGO_CA_FILE`, when that is set."""
@@ -147,6 +161,7 @@ class ArgoClient:
             settings.argo_namespace,
             settings.argo_token,
             ssl_context=ssl.create_default_context(cafile=ca_file) if ca_file else None,
+            record=record,
         )
 
     async def submit(self, workflow: Mapping[str, Any]) -> str:
@@ -182,6 +197,36 @@ class ArgoClient:
         items = found.get("items") if isinstance(found, dict) else None
         return [item for item in items or () if isinstance(item, dict)]  # Argo sends null for none
 
+    async def list_archived(self, labels: Mapping[str, str] | str) -> list[dict[str, Any]]:
+        """The namespace's archived workflows carrying these labels, newest first.
+
+        Argo's archive (`GET /api/v1/archived-workflows`) keeps completed workflows
+        after their TTL deleted them; its items hold metadata and the status
+        summary (phase, message, times), not the nodes.
+        """
+        selector = labels if isinstance(labels, str) else label_selector(labels)
+        found = await self._json(
+            "GET",
+            self._url("api", "v1", "archived-workflows"),
+            f"list archived workflows with labels {selector}",
+            params={"namespace": self.namespace, "listOptions.labelSelector": selector},
+        )
+        items = found.get("items") if isinstance(found, dict) else None
+        return [item for item in items or () if isinstance(item, dict)]
+
+    async def stop(self, name: str, message: str) -> None:
+        """Ask Argo to stop the workflow (`spec.shutdown: Stop`: no new steps, exit handlers run).
+
+        `ArgoNotFoundError` when it does not exist; Argo refuses a completed
+        workflow with an error saying so (see `already_completed`).
+        """
+        await self._json(
+            "PUT",
+            self._api("workflows", name, "stop"),
+            f"stop workflow {name}",
+            body={"name": name, "namespace": self.namespace, "message": message},
+        )
+
     async def watch(self, labels: Mapping[str, str] | str) -> AsyncIterator[WorkflowEvent]:
         """Workflow events for these labels: first every match as ADDED, then each change.
 
@@ -202,7 +247,8 @@ class ArgoClient:
             ) as response:
                 log.debug("argo GET %s -> %s (stream)", url, response.status)
                 if response.status >= 400:
-                    raise await self._failure(response, what)
+                    raise self._counted(await self._failure(response, what))
+                self._record("ok")
                 pending = bytearray()
                 async for chunk in response.content.iter_any():
                     pending += chunk
@@ -216,7 +262,7 @@ class ArgoClient:
                 if (event := parse_event_line(bytes(pending))) is not None:
                     yield event
         except (aiohttp.ClientError, TimeoutError) as err:
-            raise self._unreachable(what, err) from None
+            raise self._counted(self._unreachable(what, err)) from None
 
     def artifact_url(self, name: str, node_id: str, artifact_name: str = PUBLISHED_ZIP) -> str:
         """Where the Argo Server serves an output artifact (needs the same bearer token)."""
@@ -244,6 +290,10 @@ class ArgoClient:
             headers["Authorization"] = token if has_scheme else f"Bearer {token}"
         return headers
 
+    def _counted(self, error: ArgoError) -> ArgoError:
+        self._record("transient" if isinstance(error, ArgoTransientError) else "permanent")
+        return error
+
     async def _json(
         self,
         method: str,
@@ -252,6 +302,23 @@ class ArgoClient:
         *,
         params: Mapping[str, str] | None = None,
         body: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """One request's JSON answer; its outcome is recorded."""
+        try:
+            answer = await self._send(method, url, what, params=params, body=body)
+        except ArgoError as err:
+            raise self._counted(err) from None
+        self._record("ok")
+        return answer
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        what: str,
+        *,
+        params: Mapping[str, str] | None,
+        body: Mapping[str, Any] | None,
     ) -> Any:
         try:
             async with self._session.request(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ogdc_hooks.argo.client import ArgoClient, ArgoNotFoundError
+from ogdc_hooks.argo.client import ArgoClient, ArgoError, ArgoNotFoundError, already_completed
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "ogdc-hooks"}
 RUN_LABEL = "ogdc/run-id"
@@ -30,6 +30,24 @@ class ArgoEngine:
             return await self.client.get(name)
         except ArgoNotFoundError:
             return None
+
+    async def find_archived(self, run_id: str) -> dict[str, Any] | None:
+        """The newest archived workflow of the run (Argo's archive keeps what the TTL deleted)."""
+        try:
+            found = await self.client.list_archived({**MANAGED_BY, RUN_LABEL: run_id})
+        except ArgoNotFoundError:  # an Argo Server without the archive API
+            return None
+        return found[0] if found else None
+
+    async def stop(self, name: str, message: str) -> None:
+        """Stop the workflow; one that has completed or vanished needs no stopping."""
+        try:
+            await self.client.stop(name, message)
+        except ArgoNotFoundError:
+            return
+        except ArgoError as err:
+            if not already_completed(err):
+                raise
 
     async def output_url(self, name: str, artifact: str) -> str | None:
         try:

@@ -52,9 +52,6 @@ class Progress:
         return "; ".join(parts) or self.state.value
 
 
-VANISHED = Progress(RunState.ERROR, "the workflow no longer exists in Argo")
-
-
 def progress_of(workflow: Mapping[str, Any]) -> Progress:
     """Map a workflow (as the Argo Server returns it) to our state, message and failed steps.
 

@@ -33,7 +33,10 @@ GiveUp = Callable[[Job, str], Awaitable[None]]
 
 @dataclass
 class Worker:
-    """Runs `handlers[job.kind]` for claimed jobs; `give_up[job.kind]` when a job fails for good."""
+    """Runs `handlers[job.kind]` for claimed jobs; `give_up[job.kind]` when a job fails for good.
+
+    `record(kind, outcome)` hears how each execution ended: done, retried or failed.
+    """
 
     engine: AsyncEngine
     handlers: Mapping[str, Handler]
@@ -44,6 +47,7 @@ class Worker:
     backoff: Callable[[int, float | None], float] = lambda attempt, retry_after: retry_delay(
         attempt, retry_after=retry_after
     )
+    record: Callable[[str, str], None] = lambda kind, outcome: None
     name: str = field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     )
@@ -111,6 +115,7 @@ class Worker:
             await self._retry_or_give_up(job, f"internal error: {type(err).__name__}", None)
         else:
             await queue.finish(self.engine, job, self.name)
+            self.record(job.kind, "done")
         finally:
             renewer.cancel()
 
@@ -121,6 +126,7 @@ class Worker:
         delay = self.backoff(job.attempts, retry_after)
         log.info("job %s %s will retry in %.1fs: %s", job.id, job.kind, delay, error)
         await queue.retry_later(self.engine, job, self.name, delay, error)
+        self.record(job.kind, "retried")
 
     async def _give_up(self, job: Job, error: str) -> None:
         hook = self.give_up.get(job.kind)
@@ -130,8 +136,10 @@ class Worker:
             except Exception:
                 log.exception("give-up hook of job %s failed; will retry", job.id)
                 await queue.retry_later(self.engine, job, self.name, self.poll_interval, error)
+                self.record(job.kind, "retried")
                 return
         await queue.fail(self.engine, job, self.name, error)
+        self.record(job.kind, "failed")
 
     async def _renew(self, job: Job) -> None:
         while True:

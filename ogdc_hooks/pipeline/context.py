@@ -10,6 +10,7 @@ from aiohttp import web
 
 from ogdc_hooks.auth.users import UserStore
 from ogdc_hooks.db.engine import Database
+from ogdc_hooks.metrics import Metrics
 from ogdc_hooks.pipeline.ports import Forge, WorkflowEngine
 from ogdc_hooks.recipes.render import RenderSettings
 from ogdc_hooks.recipes.validate import LoadPolicy
@@ -35,6 +36,7 @@ class Pipeline:
     render_settings: RenderSettings
     load_policy: LoadPolicy
     workdir: Path  # where checkouts are made (each in its own temporary directory)
+    metrics: Metrics
     limits: Limits = Limits()
 
 

@@ -4,6 +4,14 @@ Every replica watches the engine's event stream for our workflows and, every
 `poll_interval`, re-reads each unfinished run (which is also the resync after
 a restart). State changes only move forward (`only_from`), so replicas and
 replayed events never undo or repeat one.
+
+Every run reaches an end. A workflow that vanished (Argo's TTL or garbage
+collection deleted it) is looked up in Argo's workflow archive and the run ends
+with the archived phase; with no archived copy either it ends as an error
+saying so. A run still unfinished past its deadline (the workflow's own
+`activeDeadlineSeconds`, else `OGDC_RUN_DEADLINE_HOURS`, counted from its
+submission) is stopped in Argo and ends as timed out. One run that cannot be
+read never holds up the others.
 """
 
 from __future__ import annotations
@@ -16,9 +24,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from ogdc_hooks.argo.engine import RUN_LABEL
-from ogdc_hooks.argo.phases import VANISHED, Progress, progress_of
+from ogdc_hooks.argo.phases import Progress, progress_of
 from ogdc_hooks.forges.report import RunState
 from ogdc_hooks.jobs.backoff import retry_delay
+from ogdc_hooks.jobs.errors import PermanentError
 from ogdc_hooks.pipeline import runs
 from ogdc_hooks.pipeline.context import Pipeline
 
@@ -31,26 +40,40 @@ _MAY_FOLLOW: Mapping[RunState, tuple[RunState, ...]] = {
     RunState.SUCCEEDED: (RunState.QUEUED, *ACTIVE),
     RunState.FAILED: (RunState.QUEUED, *ACTIVE),
     RunState.ERROR: ACTIVE,
+    RunState.TIMED_OUT: ACTIVE,
 }
+_ARCHIVED = " (read from Argo's workflow archive: the workflow itself has been deleted)"
 
 
 def _message(progress: Progress, name: str) -> str:
+    if progress.state in (RunState.ERROR, RunState.TIMED_OUT):
+        return progress.summary
     if progress.state is RunState.FAILED:
         return f"Workflow `{name}` failed: {progress.summary}"
     words = {RunState.RUNNING: "is running", RunState.SUCCEEDED: "succeeded"}
     return f"Workflow `{name}` {words.get(progress.state, 'was created')}."
 
 
-async def apply(pipeline: Pipeline, run_id: uuid.UUID, name: str, progress: Progress) -> bool:
+async def apply(
+    pipeline: Pipeline, run_id: uuid.UUID, name: str, progress: Progress, note: str = ""
+) -> bool:
     """Record what the engine says of a run's workflow; False when it changed nothing."""
     allowed = _MAY_FOLLOW.get(progress.state)
     if allowed is None:
         return False
-    message = progress.message if progress is VANISHED else _message(progress, name)
+    message = _message(progress, name)
+    if note:
+        message = message.removesuffix(".") + note + "."
+    ran_for = None
     async with pipeline.database.engine.begin() as connection:
-        return await runs.change_state(
+        changed = await runs.change_state(
             connection, run_id, progress.state, message, only_from=allowed, workflow_name=name
         )
+        if changed and progress.state.finished:
+            ran_for = await runs.seconds_since_submitted(connection, run_id)
+    if ran_for is not None:
+        pipeline.metrics.run_seconds.labels(progress.state.value).observe(ran_for)
+    return changed
 
 
 def _run_of(workflow: Mapping[str, Any]) -> tuple[uuid.UUID, str] | None:
@@ -62,23 +85,103 @@ def _run_of(workflow: Mapping[str, Any]) -> tuple[uuid.UUID, str] | None:
         return None
 
 
+async def vanished(pipeline: Pipeline, run_id: uuid.UUID, name: str) -> None:
+    """The live workflow is gone: end the run with its archived phase, else as an error."""
+    assert pipeline.workflows is not None
+    unreadable = ""
+    try:
+        archived = await pipeline.workflows.find_archived(run_id.hex)
+    except PermanentError as err:  # e.g. not allowed to read the archive: waiting cannot help
+        archived, unreadable = None, f" (the archive could not be read: {err})"
+    if archived is not None and (progress := progress_of(archived)).state.finished:
+        if await apply(pipeline, run_id, name, progress, note=_ARCHIVED):
+            pipeline.metrics.follow_endings.labels("archived").inc()
+        return
+    gone = Progress(
+        RunState.ERROR,
+        f"Workflow `{name}` no longer exists in Argo and Argo's workflow archive has no "
+        f"record of it{unreadable}, so its result is unknown. Push again, or re-run the "
+        "check, to run the recipe again.",
+    )
+    if await apply(pipeline, run_id, name, gone):
+        pipeline.metrics.follow_endings.labels("vanished").inc()
+
+
 async def on_workflow(pipeline: Pipeline, deleted: bool, workflow: Mapping[str, Any]) -> None:
     found = _run_of(workflow)
-    if found is not None:
-        await apply(pipeline, *found, VANISHED if deleted else progress_of(workflow))
+    if found is None:
+        return
+    progress = progress_of(workflow)
+    if deleted and not progress.state.finished:  # a deleted workflow carries its last status
+        await vanished(pipeline, *found)
+    else:
+        await apply(pipeline, *found, progress)
+
+
+def deadline_s(run: runs.RunRecord, default_hours: float) -> float:
+    """How long a run may stay unfinished: its workflow's `activeDeadlineSeconds`, else the
+    setting."""
+    own = ((run.workflow or {}).get("spec") or {}).get("activeDeadlineSeconds")
+    if isinstance(own, int) and not isinstance(own, bool) and own > 0:
+        return float(own)
+    return default_hours * 3600
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            value = round(seconds / size, 1)
+            return f"{value:g} {unit}{'' if value == 1 else 's'}"
+    return f"{round(seconds, 1):g} seconds"
+
+
+async def time_out(pipeline: Pipeline, run: runs.RunRecord, limit_s: float) -> None:
+    """Stop a run's workflow that outlived its deadline, and end the run as timed out."""
+    assert pipeline.workflows is not None and run.workflow_name is not None
+    name = run.workflow_name
+    late = f"Workflow `{name}` did not finish within {_duration(limit_s)} of its submission"
+    message = f"{late}, so ogdc-hooks stopped it."
+    try:
+        await pipeline.workflows.stop(name, f"ogdc-hooks: unfinished after {_duration(limit_s)}")
+    except PermanentError as err:
+        message = f"{late}, and Argo refused to stop it ({err}): stop it in the Argo UI."
+    if await apply(pipeline, run.id, name, Progress(RunState.TIMED_OUT, message)):
+        pipeline.metrics.follow_endings.labels("timed_out").inc()
+
+
+async def follow_run(pipeline: Pipeline, unfinished: runs.Unfinished) -> None:
+    """Re-read one unfinished run's workflow and record where it stands."""
+    assert pipeline.workflows is not None
+    run = unfinished.run
+    if run.workflow_name is None:
+        return
+    limit_s = deadline_s(run, pipeline.settings.run_deadline_hours)
+    late = unfinished.age_s > limit_s
+    try:
+        workflow = await pipeline.workflows.get(run.workflow_name)
+    except PermanentError:
+        if not late:
+            raise
+        workflow = {}  # unreadable for good and past its deadline: it ends all the same
+    if workflow is None:
+        await vanished(pipeline, run.id, run.workflow_name)
+        return
+    progress = progress_of(workflow)
+    if late and not progress.state.finished:
+        await time_out(pipeline, run, limit_s)
+    else:
+        await apply(pipeline, run.id, run.workflow_name, progress)
 
 
 async def resync(pipeline: Pipeline) -> None:
-    """Re-read every unfinished run's workflow; a vanished one is an error."""
-    assert pipeline.workflows is not None
-    for run in await runs.runs_in_states(pipeline.database.engine, ACTIVE):
-        if run.workflow_name is None:
-            continue
-        workflow = await pipeline.workflows.get(run.workflow_name)
-        if workflow is None:
-            await apply(pipeline, run.id, run.workflow_name, VANISHED)
-        else:
-            await apply(pipeline, run.id, run.workflow_name, progress_of(workflow))
+    """Re-read every unfinished run; one that fails is logged and tried again next time."""
+    for unfinished in await runs.unfinished_runs(pipeline.database.engine, ACTIVE):
+        try:
+            await follow_run(pipeline, unfinished)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            log.warning("following run %s failed (%s); will try again", unfinished.run.id, err)
 
 
 async def _watch(pipeline: Pipeline) -> None:

@@ -29,6 +29,14 @@ class WorkflowEngine(Protocol):
         """The workflow as the engine sees it now; None when it no longer exists."""
         ...
 
+    async def find_archived(self, run_id: str) -> dict[str, Any] | None:
+        """The run's workflow as the engine archived it after deleting it; None if it did not."""
+        ...
+
+    async def stop(self, name: str, message: str) -> None:
+        """Stop the workflow (nothing to do when it has completed or no longer exists)."""
+        ...
+
     async def output_url(self, name: str, artifact: str) -> str | None:
         """Where the named output artifact of a finished workflow can be downloaded."""
         ...

@@ -32,6 +32,7 @@ _TITLES = {
     RunState.INVALID: "Recipe is invalid",
     RunState.REJECTED: "Push not accepted",
     RunState.ERROR: "Could not run the recipe",
+    RunState.TIMED_OUT: "Timed out: the workflow was stopped",
     RunState.DRY_RUN: "Dry run: rendered, not submitted",
 }
 

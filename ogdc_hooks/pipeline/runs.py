@@ -2,7 +2,8 @@
 
 Every state change is recorded as a `run_events` row and asks for a report job
 (`report:<run id>`) in the same transaction, so the forge hears of every change
-and a crash between the two cannot happen.
+and a crash between the two cannot happen. A report refused for now is retried
+until the forge takes it (`REPORT_ATTEMPTS`), so no check is left behind.
 """
 
 from __future__ import annotations
@@ -18,12 +19,22 @@ from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ogdc_hooks.db.tables import Run, RunEvent
+from ogdc_hooks.db.tables import Delivery, Run, RunEvent
 from ogdc_hooks.forges.report import RunState
 from ogdc_hooks.jobs import queue
 
 RUNS = cast(Table, Run.__table__)
 EVENTS = cast(Table, RunEvent.__table__)
+DELIVERIES = cast(Table, Delivery.__table__)
+# In effect unlimited: with the queue's backoff capped at 10 minutes this is decades of
+# retrying a report GitHub refuses for now; a permanent refusal still ends it at once.
+REPORT_ATTEMPTS = 2**31 - 1
+# When the engine took the run: its first submitted (or, if the watch was first, running) event.
+_SUBMITTED_AT = (
+    select(func.min(EVENTS.c.at))
+    .where(EVENTS.c.run_id == RUNS.c.id, EVENTS.c.state.in_(["submitted", "running"]))
+    .scalar_subquery()
+)
 
 
 @dataclass(frozen=True)
@@ -55,7 +66,10 @@ class RunRecord:
 
     @classmethod
     def from_row(cls, row: Any) -> RunRecord:
-        values = dict(row._mapping)
+        return cls.from_mapping(dict(row._mapping))
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> RunRecord:
         values["state"] = RunState(values["state"])
         return cls(**values)
 
@@ -81,7 +95,13 @@ class NewRun:
 
 
 async def ask_for_report(connection: AsyncConnection, run_id: uuid.UUID) -> None:
-    await queue.enqueue(connection, "report", {"run": str(run_id)}, key=f"report:{run_id}")
+    await queue.enqueue(
+        connection,
+        "report",
+        {"run": str(run_id)},
+        key=f"report:{run_id}",
+        max_attempts=REPORT_ATTEMPTS,
+    )
 
 
 async def create_run(connection: AsyncConnection, new: NewRun) -> RunRecord | None:
@@ -201,14 +221,53 @@ async def run_events(engine: AsyncEngine, run_id: uuid.UUID) -> list[dict[str, A
         return [dict(row._mapping) for row in rows]
 
 
-async def runs_in_states(engine: AsyncEngine, states: Sequence[RunState]) -> list[RunRecord]:
+@dataclass(frozen=True)
+class Unfinished:
+    """A run the engine has, and how long ago the engine took it."""
+
+    run: RunRecord
+    age_s: float  # seconds since it was submitted
+
+
+async def unfinished_runs(engine: AsyncEngine, states: Sequence[RunState]) -> list[Unfinished]:
+    """Runs in `states` with their age since submission (by the database's clock)."""
+    since = func.coalesce(_SUBMITTED_AT, RUNS.c.created_at)
+    age = func.extract("epoch", func.now() - since).label("age_s")
     async with engine.connect() as connection:
         rows = await connection.execute(
-            select(RUNS)
+            select(RUNS, age)
             .where(RUNS.c.state.in_([s.value for s in states]))
             .order_by(RUNS.c.created_at)
         )
-        return [RunRecord.from_row(row) for row in rows]
+        found = []
+        for row in rows:
+            values = dict(row._mapping)
+            age_s = float(values.pop("age_s"))
+            found.append(Unfinished(RunRecord.from_mapping(values), age_s))
+        return found
+
+
+async def seconds_since_submitted(connection: AsyncConnection, run_id: uuid.UUID) -> float | None:
+    """How long the engine has had the run (for the duration histogram)."""
+    value = (
+        await connection.execute(
+            select(func.extract("epoch", func.now() - _SUBMITTED_AT)).where(RUNS.c.id == run_id)
+        )
+    ).scalar_one_or_none()
+    return None if value is None else float(value)
+
+
+async def seconds_since_push(connection: AsyncConnection, run_id: uuid.UUID) -> float | None:
+    """How long ago the delivery that asked for the run arrived (else the run was made)."""
+    since = func.coalesce(DELIVERIES.c.received_at, RUNS.c.created_at)
+    value = (
+        await connection.execute(
+            select(func.extract("epoch", func.now() - since))
+            .select_from(RUNS.outerjoin(DELIVERIES, DELIVERIES.c.id == RUNS.c.delivery_id))
+            .where(RUNS.c.id == run_id)
+        )
+    ).scalar_one_or_none()
+    return None if value is None else float(value)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import aiohttp
 from aiohttp import web
 
 from ogdc_hooks.api.context import DATABASE, SETTINGS, USERS, StartupError
+from ogdc_hooks.api.metrics import METRICS
 from ogdc_hooks.argo.client import ArgoClient
 from ogdc_hooks.argo.engine import ArgoEngine
 from ogdc_hooks.forges.github.reporter import make_reporter
@@ -89,6 +90,7 @@ def build_worker(pipeline: Pipeline) -> Worker:
         },
         slots=pipeline.settings.worker_slots,
         lease=float(pipeline.settings.job_lease_seconds),
+        record=lambda kind, outcome: pipeline.metrics.job_outcomes.labels(kind, outcome).inc(),
     )
 
 
@@ -108,7 +110,7 @@ def _checkout_root() -> Path:
 
 async def pipeline_context(app: web.Application) -> AsyncIterator[None]:
     """Build the pipeline, run its worker and follower for the life of the app."""
-    settings = app[SETTINGS]
+    settings, metrics = app[SETTINGS], app[METRICS]
     timeout = aiohttp.ClientTimeout(total=None, connect=15, sock_read=120)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         workdir = await asyncio.to_thread(_checkout_root)
@@ -119,11 +121,16 @@ async def pipeline_context(app: web.Application) -> AsyncIterator[None]:
             users=app[USERS],
             workflows=None
             if settings.dry_run
-            else ArgoEngine(ArgoClient.from_settings(settings, session)),
-            forge=make_reporter(settings, session),
+            else ArgoEngine(
+                ArgoClient.from_settings(
+                    settings, session, lambda outcome: metrics.argo_calls.labels(outcome).inc()
+                )
+            ),
+            forge=make_reporter(settings, session, record=metrics.github_answer),
             render_settings=RenderSettings.from_settings(settings),
             load_policy=LoadPolicy.from_settings(settings),
             workdir=workdir,
+            metrics=metrics,
         )
         app[PIPELINE] = pipeline
         tasks = []

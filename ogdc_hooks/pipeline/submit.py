@@ -24,12 +24,16 @@ async def handle_submit(pipeline: Pipeline, job: Job) -> None:
     name = await pipeline.workflows.find_by_run(run.id.hex)
     if name is None:
         name = await pipeline.workflows.submit(run.workflow)
+    waited = None
     async with pipeline.database.engine.begin() as connection:
-        await runs.change_state(
+        if await runs.change_state(
             connection,
             run.id,
             RunState.SUBMITTED,
             f"Workflow `{name}` created in namespace `{pipeline.settings.argo_namespace}`.",
             only_from=[RunState.QUEUED],
             workflow_name=name,
-        )
+        ):
+            waited = await runs.seconds_since_push(connection, run.id)
+    if waited is not None:
+        pipeline.metrics.submit_seconds.observe(waited)

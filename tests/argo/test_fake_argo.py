@@ -160,3 +160,92 @@ async def test_artifact_files_route_serves_the_same_artifact(
     wrong = url.replace("published_zip", "other")
     async with session.get(wrong, headers={"Authorization": f"Bearer {fake_argo.token}"}) as resp:
         assert resp.status == 404
+
+
+async def test_a_completed_workflow_is_archived_and_its_ttl_leaves_the_archived_copy(
+    fake_argo: FakeArgo, session: aiohttp.ClientSession
+) -> None:
+    _, running = await create(session, fake_argo, workflow(**{"ogdc/run-id": "r1"}))
+    _, other = await create(session, fake_argo, workflow(**{"ogdc/run-id": "r2"}))
+    name = running["metadata"]["name"]
+    with pytest.raises(ValueError, match="only deletes completed workflows"):
+        fake_argo.expire(name)
+    fake_argo.set_phase(name, "Succeeded", message="all done")
+    fake_argo.set_phase(other["metadata"]["name"], "Failed")
+    assert fake_argo.workflow(name)["metadata"]["labels"][
+        "workflows.argoproj.io/workflow-archiving-status"
+    ] == ("Archived")
+    fake_argo.expire(name)
+    status, _ = await call(session, fake_argo, "GET", f"/api/v1/workflows/qgnet/{name}")
+    assert status == 404
+
+    query = "namespace=qgnet&listOptions.labelSelector=ogdc/run-id%3Dr1"
+    status, listed = await call(session, fake_argo, "GET", f"/api/v1/archived-workflows?{query}")
+    assert status == 200
+    [item] = listed["items"]
+    assert item["metadata"]["name"] == name
+    assert item["metadata"]["labels"]["workflows.argoproj.io/workflow-archiving-status"] == (
+        "Persisted"
+    )
+    assert item["status"]["phase"] == "Succeeded"
+    assert item["status"]["message"] == "all done"
+    assert "nodes" not in item["status"] and "templates" not in item["spec"]
+    query = "namespace=qgnet&listOptions.labelSelector=ogdc/run-id%3Dnone"
+    _, empty = await call(session, fake_argo, "GET", f"/api/v1/archived-workflows?{query}")
+    assert empty["items"] is None
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "message"),
+    [
+        ("", 403, 'not allowed to list workflows in namespace ""'),
+        ("namespace=other", 403, 'namespace "other"'),
+        ("namespace=qgnet&listOptions.continue=x", 400, "listOptions.continue must be int"),
+        ("namespace=qgnet&listOptions.labelSelector=a%3D%3D%3Db", 400, "unable to parse"),
+    ],
+)
+async def test_the_archive_refuses_what_argo_refuses(
+    fake_argo: FakeArgo, session: aiohttp.ClientSession, query: str, status: int, message: str
+) -> None:
+    answer, body = await call(session, fake_argo, "GET", f"/api/v1/archived-workflows?{query}")
+    assert (answer, body["code"]) == (status, 7 if status == 403 else 3)
+    assert message in body["message"]
+
+
+async def test_stop_sets_the_shutdown_and_the_controller_fails_the_workflow(
+    fake_argo: FakeArgo, session: aiohttp.ClientSession
+) -> None:
+    _, created = await create(session, fake_argo, workflow())
+    name = created["metadata"]["name"]
+    fake_argo.set_phase(name, "Running")
+    path = f"/api/v1/workflows/qgnet/{name}/stop"
+    status, answer = await call(session, fake_argo, "PUT", path, body={"name": name})
+    assert status == 200
+    assert answer["spec"]["shutdown"] == "Stop"
+    stopped = fake_argo.workflow(name)
+    assert stopped["status"]["phase"] == "Failed"
+    assert stopped["status"]["message"] == "Stopped with strategy 'Stop'"
+    assert [wf["metadata"]["name"] for wf in fake_argo.archived()] == [name]
+
+    status, refused = await call(session, fake_argo, "PUT", path, body={"name": name})
+    assert (status, refused["code"]) == (500, 13)
+    assert refused["message"] == (
+        f'cannot shutdown a completed workflow: workflow: "{name}", namespace: "qgnet"'
+    )
+    path = "/api/v1/workflows/qgnet/no-such/stop"
+    status, missing = await call(session, fake_argo, "PUT", path, body={})
+    assert (status, missing["code"]) == (404, 5)
+
+
+async def test_stop_needs_the_patch_verb(session: aiohttp.ClientSession) -> None:
+    fake = FakeArgo(forbidden=("patch",)).start()
+    try:
+        _, created = await create(session, fake, workflow())
+        name = created["metadata"]["name"]
+        path = f"/api/v1/workflows/qgnet/{name}/stop"
+        status, refused = await call(session, fake, "PUT", path, body={"name": name})
+        assert (status, refused["code"]) == (403, 7)
+        assert 'cannot patch resource "workflows"' in refused["message"]
+        assert "shutdown" not in fake.workflow(name)["spec"]
+    finally:
+        fake.stop()

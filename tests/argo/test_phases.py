@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ogdc_hooks.argo.phases import VANISHED, FailedStep, output_artifact_node, progress_of
+from ogdc_hooks.argo.phases import FailedStep, output_artifact_node, progress_of
 from ogdc_hooks.forges.report import RunState
 
 
@@ -81,11 +81,6 @@ def test_pending_keeps_argos_message() -> None:
     progress = progress_of(wf({"phase": "Pending", "message": "Unschedulable: 0/3 nodes"}))
     assert (progress.state, progress.message) == (RunState.SUBMITTED, "Unschedulable: 0/3 nodes")
     assert progress_of(wf({"phase": "Running"})).summary == "running"
-
-
-def test_vanished_is_an_error() -> None:
-    assert VANISHED.state is RunState.ERROR
-    assert VANISHED.state.finished
 
 
 def test_output_artifact_node_finds_published_zip() -> None:

@@ -42,7 +42,7 @@ SECRET_SETTINGS = {
 NOT_DEPLOYED = {"OGDC_DATA_DIR", "XDG_DATA_HOME", "GITHUB_APP_PRIVATE_KEY_FILE"}
 # Routes that stay inside the cluster: probes and the Prometheus scrape.
 INTERNAL_ROUTES = {"/healthz", "/readyz", "/metrics"}
-ROLE_VERBS = ["create", "get", "list", "watch"]
+ROLE_VERBS = ["create", "get", "list", "watch", "patch"]  # patch: stopping a timed-out run
 _BINARY_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 2**10, "m": 2**20, "g": 2**30}
 
 
@@ -259,7 +259,9 @@ def test_every_variable_is_one_the_service_reads_and_every_setting_is_there(
     assert not missing, f"settings the manifests do not mention: {sorted(missing)}"
 
 
-def test_the_argo_role_may_create_read_list_and_watch_workflows_only(rendered: Rendered) -> None:
+def test_the_argo_role_may_create_read_list_watch_and_stop_workflows_only(
+    rendered: Rendered,
+) -> None:
     role = rendered.one("Role")
     assert role["rules"] == [
         {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ROLE_VERBS}

@@ -2,14 +2,41 @@
 
 It speaks the REST API that ogdc-hooks uses: create (`POST
 /api/v1/workflows/{ns}` with `{"workflow": ...}`), get, list and watch by label
-selector (`/api/v1/workflow-events/{ns}`, newline-delimited JSON), and output
-artifacts. Every request needs the bearer token and the namespace the token
-is good for. Every created workflow is validated against Argo's official JSON
-schema and the checks the real server makes at creation; failures are 400 with
-`{"code", "message"}` as Argo's grpc-gateway answers them.
+selector (`/api/v1/workflow-events/{ns}`, newline-delimited JSON), stop, the
+workflow archive, and output artifacts. Every request needs the bearer token
+and the namespace the token is good for. Every created workflow is validated
+against Argo's official JSON schema and the checks the real server makes at
+creation; failures are 400 with `{"code", "message"}` as Argo's grpc-gateway
+answers them.
+
+Stop and the archive follow argo-workflows' sources:
+
+- `PUT /api/v1/workflows/{ns}/{name}/stop` (`server/workflow/workflow_server.go`
+  `StopWorkflow`, `workflow/util/util.go` `patchShutdownStrategy`): a missing
+  workflow is 404; a completed one is refused with `AlreadyShutdownError`,
+  "cannot shutdown a completed workflow: workflow: "NAME", namespace: "NS"",
+  which the server wraps as `codes.Internal` (HTTP 500); otherwise it merges
+  `spec.shutdown: Stop` (a Kubernetes `patch`, refused 403 to a token whose
+  Role lacks that verb: `FakeArgo(forbidden=("patch",))`) and answers the
+  workflow. The controller then fails the workflow with "Stopped with strategy
+  'Stop'" (`workflow/controller/operator.go`), which this fake does at once.
+- Archiving (`workflow/controller/operator.go` `persistUpdates`, with
+  `persistence.archive` on): a workflow is written to the archive when it
+  completes, and the live one gets `workflows.argoproj.io/workflow-archiving-status`.
+  `expire` is the TTL controller (`workflow/gccontroller`): it only deletes
+  completed workflows; the archived copy stays.
+- `GET /api/v1/archived-workflows` (`server/workflowarchive/archived_workflow_server.go`
+  `ListArchivedWorkflows`, `persist/sqldb/workflow_archive.go` `ListWorkflows`):
+  `namespace` and `listOptions.labelSelector` filter; the caller needs the right
+  to list workflows in that namespace (none given means every namespace, refused
+  to a namespaced token with "Permission denied, ..."); `listOptions.continue`
+  must be a whole number; an unparsable selector is 400. Items carry only
+  metadata (name, namespace, uid, creationTimestamp, labels with the archiving
+  status `Persisted`, annotations) and status (phase, startedAt, finishedAt,
+  progress, message, estimatedDuration, resourcesDuration), newest first.
 
 The test drives the workflow controller's part: `set_phase`, `add_output_artifact`,
-`delete`, and outages (`fail_next`, `drop_next`, `slow_next`, `close_streams`).
+`delete`, `expire`, and outages (`fail_next`, `drop_next`, `slow_next`, `close_streams`).
 The server runs in its own thread; every method here is safe to call from the
 test, synchronous or async.
 """
@@ -46,6 +73,16 @@ _SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 503: 14, 504: 4}
+ARCHIVING_LABEL = "workflows.argoproj.io/workflow-archiving-status"
+_ARCHIVED_STATUS = (
+    "phase",
+    "startedAt",
+    "finishedAt",
+    "progress",
+    "message",
+    "estimatedDuration",
+    "resourcesDuration",
+)
 
 
 @dataclass(frozen=True)
@@ -178,8 +215,13 @@ class FakeArgo:
         namespace: str = "qgnet",
         keepalive_s: float = 0.5,
         ssl_context: ssl.SSLContext | None = None,  # serve https with this certificate
+        archive: bool = True,  # the controller's `persistence.archive`
+        forbidden: tuple[str, ...] = (),  # Kubernetes verbs the token's Role lacks
     ) -> None:
         self.token = token
+        self.forbidden = forbidden
+        self.archive_enabled = archive
+        self._archive: list[dict[str, Any]] = []
         self.ssl_context = ssl_context
         self.namespace = namespace
         self.keepalive_s = keepalive_s
@@ -202,6 +244,8 @@ class FakeArgo:
         app.router.add_post("/api/v1/workflows/{namespace}", self._create)
         app.router.add_get("/api/v1/workflows/{namespace}", self._list)
         app.router.add_get("/api/v1/workflows/{namespace}/{name}", self._get)
+        app.router.add_put("/api/v1/workflows/{namespace}/{name}/stop", self._stop)
+        app.router.add_get("/api/v1/archived-workflows", self._list_archived)
         app.router.add_get("/api/v1/workflow-events/{namespace}", self._watch)
         app.router.add_get("/artifacts/{namespace}/{name}/{node}/{artifact}", self._artifact)
         app.router.add_get(
@@ -249,6 +293,10 @@ class FakeArgo:
     def workflows(self) -> list[dict[str, Any]]:
         return list(self._call(lambda: copy.deepcopy(list(self._workflows.values()))))
 
+    def archived(self) -> list[dict[str, Any]]:
+        """The archive's full records (as `GET /archived-workflows/{uid}` would answer)."""
+        return list(self._call(lambda: copy.deepcopy(self._archive)))
+
     # -- the controller's part, driven by the test ----------------------------------------------
 
     def set_phase(
@@ -262,11 +310,7 @@ class FakeArgo:
         """Move a workflow to `phase`; `failed_nodes` maps step names to their failure message."""
         if phase not in PHASES:
             raise ValueError(f"unknown Argo phase {phase!r}; one of {PHASES}")
-        self._call(
-            lambda: self._change(
-                name, lambda wf: _apply_phase(wf, phase, message, failed_nodes or {})
-            )
-        )
+        self._call(lambda: self._finish(name, phase, message, failed_nodes or {}))
 
     def add_output_artifact(
         self,
@@ -296,13 +340,20 @@ class FakeArgo:
         return node_id
 
     def delete(self, name: str) -> None:
-        """The workflow vanishes (deleted by a person or by its TTL)."""
+        """The workflow vanishes (deleted by a person); an archived copy, if any, stays."""
 
         def remove() -> None:
             workflow = self._workflows.pop(name)
             self._publish(workflow, None)
 
         self._call(remove)
+
+    def expire(self, name: str) -> None:
+        """The TTL controller deletes a completed workflow (refused for one still running)."""
+        phase = self.workflow(name).get("status", {}).get("phase")
+        if phase not in FINISHED:
+            raise ValueError(f"the TTL only deletes completed workflows; {name} is {phase}")
+        self.delete(name)
 
     # -- outages on demand ----------------------------------------------------------------------
 
@@ -475,6 +526,44 @@ class FakeArgo:
             {"metadata": {"resourceVersion": str(self._version)}, "items": items or None}
         )
 
+    async def _stop(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        workflow = self._find(name)
+        if workflow.get("status", {}).get("phase") in FINISHED:
+            raise ArgoError(
+                500,
+                f"cannot shutdown a completed workflow: workflow: {json.dumps(name)}, "
+                f"namespace: {json.dumps(self.namespace)}",
+            )
+        if "patch" in self.forbidden:
+            raise ArgoError(
+                403,
+                f'workflows.argoproj.io "{name}" is forbidden: User "system:serviceaccount:'
+                f'{self.namespace}:ogdc-hooks" cannot patch resource "workflows" in API group '
+                f'"argoproj.io" in the namespace "{self.namespace}"',
+            )
+        self._change(name, lambda wf: wf["spec"].update(shutdown="Stop"))
+        answer = copy.deepcopy(workflow)
+        self._finish(name, "Failed", "Stopped with strategy 'Stop'", {})
+        return web.json_response(answer)
+
+    async def _list_archived(self, request: web.Request) -> web.Response:
+        query = request.query
+        namespace = query.get("namespace", "")
+        if namespace != self.namespace:
+            raise ArgoError(
+                403,
+                "Permission denied, you are not allowed to list workflows in namespace "
+                f'"{namespace}". Maybe you want to specify a namespace with query parameter '
+                f"`.namespace={namespace}`?",
+            )
+        if not query.get("listOptions.continue", "0").isdigit():
+            raise ArgoError(400, "listOptions.continue must be int")
+        selector = parse_selector(query.get("listOptions.labelSelector", ""))
+        items = [_archived_item(wf) for wf in self._archive if matches(selector, wf)]
+        items.sort(key=lambda wf: str(wf["status"].get("startedAt") or ""), reverse=True)
+        return web.json_response({"metadata": {}, "items": items or None})
+
     async def _watch(self, request: web.Request) -> web.StreamResponse:
         stream = _Stream(parse_selector(request.query.get("listOptions.labelSelector", "")))
         current = [
@@ -525,6 +614,24 @@ class FakeArgo:
             raise ArgoError(404, f'workflows.argoproj.io "{name}" not found')
         return self._workflows[name]
 
+    def _finish(
+        self, name: str, phase: str, message: str | None, failed_nodes: Mapping[str, str]
+    ) -> None:
+        """Move to `phase`; a completed workflow is also archived (and labelled so) at once."""
+        archive = self.archive_enabled and phase in FINISHED
+
+        def change(workflow: dict[str, Any]) -> None:
+            _apply_phase(workflow, phase, message, failed_nodes)
+            if archive:
+                workflow["metadata"]["labels"][ARCHIVING_LABEL] = "Archived"
+
+        self._change(name, change)
+        if archive:
+            record = copy.deepcopy(self._workflows[name])
+            uid = record["metadata"]["uid"]
+            self._archive = [wf for wf in self._archive if wf["metadata"]["uid"] != uid]
+            self._archive.append(record)
+
     def _change(self, name: str, change: Any) -> None:
         workflow = self._workflows[name]
         before = copy.deepcopy(workflow)
@@ -545,6 +652,20 @@ class FakeArgo:
                 stream.queue.put_nowait(_event("ADDED", after))
             elif was:
                 stream.queue.put_nowait(_event("DELETED", before))
+
+
+def _archived_item(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A list item of the archive: the columns and JSON fields `ListWorkflows` selects."""
+    metadata, status = record["metadata"], record.get("status") or {}
+    return {
+        "metadata": {
+            **{key: metadata[key] for key in ("name", "namespace", "uid", "creationTimestamp")},
+            "labels": {**(metadata.get("labels") or {}), ARCHIVING_LABEL: "Persisted"},
+            "annotations": dict(metadata.get("annotations") or {}),
+        },
+        "spec": {},
+        "status": {key: status[key] for key in _ARCHIVED_STATUS if key in status},
+    }
 
 
 def _event(kind: str, workflow: Any) -> bytes:

@@ -55,6 +55,7 @@ def problems(count: int) -> tuple[Problem, ...]:
         (RunState.INVALID, "completed", "failure"),
         (RunState.REJECTED, "completed", "failure"),
         (RunState.ERROR, "completed", "failure"),
+        (RunState.TIMED_OUT, "completed", "timed_out"),
         (RunState.DRY_RUN, "completed", "neutral"),
     ],
 )
@@ -212,6 +213,7 @@ def test_secrets_are_scrubbed_from_every_text_sent() -> None:
         (RunState.INVALID, "failure"),
         (RunState.REJECTED, "failure"),
         (RunState.ERROR, "error"),
+        (RunState.TIMED_OUT, "failure"),
     ],
 )
 def test_each_state_maps_to_a_commit_status(state: RunState, expected: str) -> None:

@@ -362,3 +362,32 @@ def test_make_reporter_follows_the_settings(
     broken = Settings(github_app_id="1", github_app_private_key=Secret("-----BEGIN nonsense"))
     with pytest.raises(SettingsError, match=r"^GITHUB_APP_PRIVATE_KEY: not a PEM private key"):
         make_reporter(broken, session)
+
+
+async def test_every_request_records_its_outcome_and_the_rate_limit_left(
+    session: aiohttp.ClientSession, github: FakeGitHub, personal_token: str, clock: FakeClock
+) -> None:
+    heard: list[tuple[str, str, int | None]] = []
+    settings = Settings(github_api_url=github.url, github_token=Secret(personal_token))
+    reporter = make_reporter(
+        settings,
+        session,
+        timeout=1.0,
+        clock=clock,
+        record=lambda *answer: heard.append(answer),
+    )
+    assert reporter is not None
+    await reporter.report(report(RunState.RUNNING), None)
+    github.inject(Fault.server_error(502))
+    with pytest.raises(TransientForgeError):
+        await reporter.report(report(RunState.SUCCEEDED), None)
+    github.inject(Fault(422, {"message": "Validation Failed"}))
+    with pytest.raises(PermanentForgeError):
+        await reporter.report(report(RunState.SUCCEEDED), None)
+    assert [(outcome, credential) for outcome, credential, _ in heard] == [
+        ("ok", "token"),
+        ("transient", "token"),
+        ("permanent", "token"),
+    ]
+    remaining = heard[0][2]
+    assert remaining is not None and remaining > 0

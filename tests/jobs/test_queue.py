@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 from sqlalchemy import text
 
@@ -11,6 +12,7 @@ from ogdc_hooks.jobs import queue
 from ogdc_hooks.jobs.errors import PermanentError, TransientError
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.jobs.worker import Worker
+from ogdc_hooks.pipeline import runs
 
 
 async def _enqueue(db: Database, key: str, **kwargs: object) -> int:
@@ -160,3 +162,37 @@ async def test_worker_wakes_on_notify_without_polling(db: Database) -> None:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_report_refused_for_now_is_retried_past_any_other_jobs_limit(
+    db: Database,
+) -> None:
+    """Reports are asked for with no practical limit: 20 refusals, then GitHub accepts."""
+    run_id = uuid.uuid4()
+    async with db.engine.begin() as connection:
+        await runs.ask_for_report(connection, run_id)
+    refusals: list[int] = []
+    outcomes: list[tuple[str, str]] = []
+    given_up: list[str] = []
+
+    async def report(job: Job) -> None:
+        if len(refusals) < 20:
+            refusals.append(job.attempts)
+            raise TransientError("GitHub answered 503")
+
+    async def give_up(job: Job, error: str) -> None:
+        given_up.append(error)
+
+    worker = Worker(
+        db.engine,
+        {"report": report},
+        {"report": give_up},
+        slots=1,
+        poll_interval=0.1,
+        backoff=lambda attempt, retry_after: 0.0,
+        record=lambda kind, outcome: outcomes.append((kind, outcome)),
+    )
+    await _run_worker_until_state(worker, db, f"report:{run_id}", "done")
+    assert refusals == list(range(1, 21))
+    assert given_up == []
+    assert outcomes == [("report", "retried")] * 20 + [("report", "done")]

@@ -41,6 +41,7 @@ CONCLUSIONS = {
     RunState.INVALID: "failure",
     RunState.REJECTED: "failure",
     RunState.ERROR: "failure",
+    RunState.TIMED_OUT: "timed_out",
     RunState.DRY_RUN: "neutral",
 }
 

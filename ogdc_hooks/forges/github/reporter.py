@@ -25,7 +25,7 @@ from ogdc_hooks.forges.github.checks import (
 from ogdc_hooks.forges.github.client import GitHubClient, repository_vars
 from ogdc_hooks.forges.github.errors import PermanentForgeError
 from ogdc_hooks.forges.github.statuses import status_body
-from ogdc_hooks.forges.github.transport import Transport
+from ogdc_hooks.forges.github.transport import Record, Transport
 from ogdc_hooks.forges.report import CommitReport
 from ogdc_hooks.settings import Settings, SettingsError
 
@@ -164,13 +164,16 @@ def make_reporter(
     *,
     timeout: float = 30.0,
     clock: Callable[[], float] = time.time,
+    record: Record = lambda outcome, credential, remaining: None,
 ) -> GitHubReporter | None:
     """The reporter the settings ask for: check runs with an App, statuses with a token,
     None when neither is configured (runs are then only recorded).
 
     Raises `SettingsError` when the App's private key is not an RSA key in PEM.
     """
-    transport = Transport(session, base_url=settings.github_api_url, timeout=timeout, clock=clock)
+    transport = Transport(
+        session, base_url=settings.github_api_url, timeout=timeout, clock=clock, record=record
+    )
     credentials: Credentials
     if settings.github_app_id is not None and settings.github_app_private_key is not None:
         try:

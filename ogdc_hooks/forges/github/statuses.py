@@ -24,6 +24,7 @@ STATES = {
     RunState.INVALID: "failure",
     RunState.REJECTED: "failure",
     RunState.ERROR: "error",
+    RunState.TIMED_OUT: "failure",
 }
 
 

@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar
 import aiohttp
 import gidgethub
 from gidgethub.aiohttp import GitHubAPI
+from gidgethub.sansio import RateLimit
 
 from ogdc_hooks import __version__
 from ogdc_hooks.forges.github.errors import TransientForgeError, classify
@@ -30,6 +31,8 @@ HEADERS = {"x-github-api-version": "2022-11-28"}
 
 Method = Literal["GET", "POST", "PATCH"]
 T = TypeVar("T")
+# (outcome: ok | transient | permanent, credential kind, rate limit remaining if GitHub said)
+Record = Callable[[str, str, int | None], None]
 
 
 class Transport:
@@ -42,10 +45,12 @@ class Transport:
         base_url: str,
         timeout: float = 30.0,
         clock: Callable[[], float] = time.time,
+        record: Record = lambda outcome, credential, remaining: None,
     ) -> None:
         self._gh = GitHubAPI(session, USER_AGENT, base_url=base_url)
         self._timeout = timeout
         self.clock = clock
+        self._record = record
         self._blocked_until: dict[str, float] = {}
 
     async def call(
@@ -108,6 +113,7 @@ class Transport:
         """Run `send` under the timeout, turning every failure into a forge error."""
         self._check_not_blocked(key)
         secrets = [value for value in credentials if value]
+        credential = key.partition(":")[0]  # app, installation or token: few values
         try:
             async with asyncio.timeout(self._timeout):
                 answer = await send()
@@ -117,20 +123,28 @@ class Transport:
             )
             if isinstance(error, TransientForgeError) and error.retry_after:
                 self._blocked_until[key] = self.clock() + error.retry_after
+            outcome = "transient" if isinstance(error, TransientForgeError) else "permanent"
+            self._record(outcome, credential, _remaining(RateLimit.from_http(err.headers)))
             log.info("github %s: %s", what, error)
             raise error from None
-        except TimeoutError:
-            log.info("github %s: no answer within %ss", what, self._timeout)
-            raise TransientForgeError(f"GitHub did not answer within {self._timeout:g}s") from None
-        except aiohttp.ClientError as err:
-            reason = redact(f"{type(err).__name__}: {err}", secrets)
-            log.info("github %s: %s", what, reason)
-            raise TransientForgeError(f"GitHub unreachable: {reason}") from None
-        except ValueError:  # a body that claims to be JSON and is not
-            log.info("github %s: answer is not valid JSON", what)
-            raise TransientForgeError("GitHub sent an answer that is not valid JSON") from None
+        except (TimeoutError, aiohttp.ClientError, ValueError) as err:
+            self._record("transient", credential, None)
+            raise self._unanswered(what, err, secrets) from None
+        self._record("ok", credential, _remaining(self._gh.rate_limit))
         log.debug("github %s: ok", what)
         return answer
+
+    def _unanswered(self, what: str, err: Exception, secrets: list[str]) -> TransientForgeError:
+        """The error for no usable answer: a timeout, a network failure, or JSON that is not."""
+        if isinstance(err, TimeoutError):
+            log.info("github %s: no answer within %ss", what, self._timeout)
+            return TransientForgeError(f"GitHub did not answer within {self._timeout:g}s")
+        if isinstance(err, aiohttp.ClientError):
+            reason = redact(f"{type(err).__name__}: {err}", secrets)
+            log.info("github %s: %s", what, reason)
+            return TransientForgeError(f"GitHub unreachable: {reason}")
+        log.info("github %s: answer is not valid JSON", what)  # claims to be JSON and is not
+        return TransientForgeError("GitHub sent an answer that is not valid JSON")
 
     def _check_not_blocked(self, key: str) -> None:
         until = self._blocked_until.get(key)
@@ -143,3 +157,7 @@ class Transport:
         raise TransientForgeError(
             f"GitHub asked us to wait; not calling for another {wait:.0f}s", retry_after=wait
         )
+
+
+def _remaining(limit: RateLimit | None) -> int | None:
+    return limit.remaining if limit is not None else None

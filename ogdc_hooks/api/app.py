@@ -64,6 +64,24 @@ def _where(settings: Settings) -> str:
     return f"PostgreSQL at {settings.db_host}:{settings.db_port}/{settings.db_name}"
 
 
+def _why(err: BaseException, settings: Settings) -> str:
+    """What went wrong with the database and what to do, in words where we know the case."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, asyncpg.InvalidCatalogNameError):
+            return (
+                f"the database {settings.db_name!r} does not exist there: create it "
+                f"(createdb -h {settings.db_host} -p {settings.db_port} "
+                f"-U {settings.db_username} {settings.db_name}) or set OGDC_DB_NAME"
+            )
+        if isinstance(cause, asyncpg.InvalidAuthorizationSpecificationError):
+            return "the server refused the user or password: check OGDC_DB_USERNAME/PASSWORD"
+        if isinstance(cause, ConnectionRefusedError):
+            return "nothing answers there: is PostgreSQL running, and OGDC_DB_HOST/PORT right?"
+        cause = getattr(cause, "orig", None) or cause.__cause__
+    return f"{type(err).__name__}: {' '.join(str(err).split())}"
+
+
 async def database_context(app: web.Application) -> AsyncIterator[None]:
     """Open the database, migrate it (under the lock) and make sure the admin user is current."""
     settings = app[SETTINGS]
@@ -78,11 +96,11 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
             lookups = await open_driver_pool(database.engine)
             opened.push_async_callback(lookups.close)
             users = UserStore(database.sessions, lookups)
-            if await users.ensure_admin(settings.admin_password.reveal()):
-                log_event(log, "admin_updated", user="admin")
+            changed = await users.ensure_admin(settings.admin_password.reveal())
+            if changed is not None:
+                log_event(log, f"admin_{changed}", user="admin")
         except (OSError, subprocess.SubprocessError, asyncpg.PostgresError, SQLAlchemyError) as err:
-            reason = f"{type(err).__name__}: {err}"
-            raise StartupError(f"cannot use {_where(settings)}: {reason}") from None
+            raise StartupError(f"cannot use {_where(settings)}: {_why(err, settings)}") from None
         app[DATABASE] = database
         app[DRIVER_POOL] = lookups
         app[USERS] = users

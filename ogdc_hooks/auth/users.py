@@ -203,9 +203,9 @@ class UserStore:
             deleted = await session.scalar(delete(User).where(User.name == name).returning(User.id))
         return deleted is not None
 
-    async def ensure_admin(self, password: str) -> bool:
+    async def ensure_admin(self, password: str) -> str | None:
         """Create the `admin` user, or make its password `password` again; safe from many
-        replicas at once. Returns whether anything changed."""
+        replicas at once. Returns "created", "updated", or None when nothing changed."""
         async with self._sessions() as session, session.begin():
             created = await session.scalar(
                 insert(User)
@@ -214,15 +214,15 @@ class UserStore:
                 .returning(User.id)
             )
             if created is not None:
-                return True
+                return "created"
             admin = await session.scalar(
                 select(User).where(User.name == ADMIN_NAME).with_for_update()
             )
             assert admin is not None  # the insert conflicted on this name
             ok, _ = await verify_password(password, admin.password_hash)
             if ok and admin.is_admin and admin.is_active:
-                return False
+                return None
             if not ok:
                 admin.password_hash = await hash_password(password)
             admin.is_admin = admin.is_active = True
-            return True
+            return "updated"

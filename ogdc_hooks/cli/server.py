@@ -11,11 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import fcntl
 import logging
 import os
 import signal
 import subprocess
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
 
 import aiohttp
 from aiohttp import web
@@ -24,6 +27,7 @@ from yarl import URL
 from ogdc_hooks import __version__
 from ogdc_hooks.cli.client import connect_failure_reason
 from ogdc_hooks.cli.errors import CommandError
+from ogdc_hooks.cli.startup import print_summary, summary
 from ogdc_hooks.logs import configure_logging, log_event
 from ogdc_hooks.settings import (
     Secret,
@@ -108,24 +112,49 @@ def serve_command(args: argparse.Namespace) -> int:
             f"cannot use the development secrets in {settings.data_dir}: {err}"
         ) from None
     configure_logging(settings.log_format, settings.log_level, _secret_values(settings))
-    if generated_admin_password is not None:
-        print(
-            f"Generated the admin password (shown only now; kept in "
-            f"{settings.data_dir / 'secrets.json'}): {generated_admin_password}",
-            flush=True,
-        )
+    if settings.embedded_db:
+        _hold_data_dir(settings.data_dir)
+    facts = summary(settings, generated_admin_password)
     try:
         app = create_app(settings)
     except SettingsError as err:
         raise CommandError(str(err), SETTINGS_EXIT_CODE) from None
     try:
-        asyncio.run(_serve(app, args.host, args.port))
+        asyncio.run(
+            _serve(app, args.host, args.port, lambda: print_summary(facts, settings.log_format))
+        )
     except StartupError as err:
         raise CommandError(str(err)) from None
     return 0
 
 
-async def _serve(app: web.Application, host: str, port: int) -> None:
+def _hold_data_dir(data_dir: Path) -> None:
+    """One `serve` per embedded database: a second one on the same directory would share
+    its server and its jobs unseen. The lock lives as long as this process."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = (data_dir / "serve.pid").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise CommandError(
+            f"another `ogdc-hooks serve` (PID {holder}) uses the embedded database in "
+            f"{data_dir}: stop it first, or give this one its own OGDC_DATA_DIR"
+        ) from None
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    _HELD.append(handle)
+
+
+_HELD: list[IO[str]] = []  # open lock files, kept for the life of the process
+
+
+async def _serve(app: web.Application, host: str, port: int, started: Callable[[], None]) -> None:
+    """Serve until SIGTERM or SIGINT; `started` once the database is up and the port open,
+    so a failed start stays one line."""
     from ogdc_hooks.api.context import StartupError
 
     stop = asyncio.Event()
@@ -141,6 +170,7 @@ async def _serve(app: web.Application, host: str, port: int) -> None:
         except OSError as err:
             reason = os.strerror(err.errno) if err.errno else str(err)
             raise StartupError(f"cannot listen on {host}:{port}: {reason}") from None
+        started()
         for address in runner.addresses:
             log_event(log, "listening", url=f"http://{address[0]}:{address[1]}")
         await stop.wait()

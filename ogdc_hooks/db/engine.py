@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -19,25 +21,31 @@ from ogdc_hooks.settings import Settings
 
 @dataclass(frozen=True)
 class Database:
-    """The engine and the session factory every request and worker shares."""
+    """The engine and the session factory every request and worker shares; `release` lets go
+    of the embedded server, if this process started or joined one."""
 
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    release: Callable[[], None] | None = None
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self.release is not None:
+            await asyncio.to_thread(self.release)  # pg_ctl stop waits for the server
 
 
-async def database_url(settings: Settings) -> URL:
-    """The asyncpg URL of the configured server, starting the embedded one if needed."""
+async def database_url(settings: Settings) -> tuple[URL, Callable[[], None] | None]:
+    """The asyncpg URL of the configured server, starting the embedded one if needed (then
+    also how to let go of it)."""
     if settings.embedded_db:
-        socket_dir, port = await start_embedded(settings.data_dir, settings.db_name)
-        return URL.create(
+        socket_dir, port, release = await start_embedded(settings.data_dir, settings.db_name)
+        url = URL.create(
             "postgresql+asyncpg",
             username="postgres",
             database=settings.db_name,
             query={"host": socket_dir, "port": str(port)},
         )
+        return url, release
     return URL.create(
         "postgresql+asyncpg",
         username=settings.db_username,
@@ -45,20 +53,21 @@ async def database_url(settings: Settings) -> URL:
         host=settings.db_host,
         port=settings.db_port,
         database=settings.db_name,
-    )
+    ), None
 
 
 async def open_database(settings: Settings, *, pool_size: int = 10) -> Database:
     """Create the engine; connections are opened lazily and checked before use."""
+    url, release = await database_url(settings)
     engine = create_async_engine(
-        await database_url(settings),
+        url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_timeout=10,
         connect_args={"timeout": 10, "command_timeout": 30},
     )
-    return Database(engine, async_sessionmaker(engine, expire_on_commit=False))
+    return Database(engine, async_sessionmaker(engine, expire_on_commit=False), release)
 
 
 async def _end_transaction(connection: asyncpg.Connection) -> None:

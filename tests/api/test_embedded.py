@@ -14,7 +14,7 @@ import pytest
 from tests.api.conftest import Api
 from tests.support.service import Service
 
-_GENERATED = re.compile(r"Generated the admin password .*?: (\S+)$", re.MULTILINE)
+_GENERATED = re.compile(r"^  admin password\s+(\S+) \(generated; shown only now", re.MULTILINE)
 
 
 @pytest.fixture
@@ -49,6 +49,53 @@ def test_embedded_mode_starts_with_nothing_configured(data_dir: Path) -> None:
         assert service.stop() == 0
     secrets_file = data_dir / "secrets.json"
     assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
+    assert not (data_dir / "pgdata" / "postmaster.pid").exists()  # it stopped with serve
     with Service(env) as service:  # a second start reuses both, and prints nothing
-        assert "Generated the admin password" not in service.log_text()
+        assert "admin password" not in service.log_text()
         Api(service).login("admin", password)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::UserWarning:platformdirs")
+def test_the_start_says_what_the_service_will_and_will_not_do(data_dir: Path) -> None:
+    with Service({"OGDC_DATA_DIR": str(data_dir)}) as service:
+        block = service.log_text().split("ogdc-hooks is starting:\n", 1)[1]
+        facts = dict(
+            line.strip().split("  ", 1) for line in block.splitlines()[:7] if line.startswith("  ")
+        )
+        assert (
+            facts["database"].strip()
+            == f"embedded PostgreSQL in {data_dir / 'pgdata'} (stops with serve)"
+        )
+        assert "dry run: ARGO_WORKFLOWS_SERVICE_URL is not set" in facts["argo"]
+        assert (
+            "off: GITHUB_WEBHOOK_SECRET is not set, so /webhooks/github answers 503"
+            in facts["webhooks"]
+        )
+        assert "neither a GitHub App nor GITHUB_TOKEN" in facts["reporting"]
+        assert facts["workers"].strip() == "4 slot(s)"
+        assert "admin_created" in service.log_text()  # the first start creates, not updates
+
+        second = Service({"OGDC_DATA_DIR": str(data_dir)})
+        second.launch()
+        assert second.wait(60) == 1
+        [line] = [line for line in second.log_text().splitlines() if "error" in line]
+        assert line == (
+            f"ogdc-hooks: error: another `ogdc-hooks serve` (PID {service.process.pid}) uses "
+            f"the embedded database in {data_dir}: stop it first, or give this one its own "
+            "OGDC_DATA_DIR"
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::UserWarning:platformdirs")
+def test_in_json_mode_every_line_is_json_and_the_summary_is_one_object(data_dir: Path) -> None:
+    env = {"OGDC_DATA_DIR": str(data_dir), "OGDC_LOG_FORMAT": "json"}
+    with Service(env) as service:
+        lines = service.log_text().splitlines()
+        assert len(service.log_lines()) == len(lines)  # the password is no plain line
+        [start] = [line for line in service.log_lines() if line["message"] == "starting"]
+        assert {"database", "argo", "webhooks", "reporting", "workers"} <= set(start)
+        assert str(start["admin_password"]).endswith(
+            f"(generated; shown only now, kept in {data_dir / 'secrets.json'})"
+        )

@@ -112,6 +112,7 @@ def test_the_admin_password_follows_the_variable(api_env: dict[str, str]) -> Non
         assert "admin_updated" in service.log_text()
     with Service(changed) as service:  # unchanged variable: nothing to update
         assert "admin_updated" not in service.log_text()
+        assert "admin_created" not in service.log_text()
 
 
 def test_readyz_is_503_until_the_schema_is_at_head(
@@ -208,3 +209,11 @@ def test_a_taken_port_is_one_line(api: Api) -> None:
     expected = f"ogdc-hooks: error: cannot listen on 127.0.0.1:{port}: Address already in use"
     assert lines[-1] == expected
     assert "Traceback" not in result.stderr
+
+
+def test_a_database_that_does_not_exist_says_how_to_create_it(api_env: dict[str, str]) -> None:
+    result = _run_serve({**api_env, "OGDC_DB_NAME": "no_such_database_here"})
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert "the database 'no_such_database_here' does not exist there: create it (createdb" in line
+    assert "sqlalche.me" not in line and "Traceback" not in result.stderr

@@ -25,6 +25,7 @@ from ogdc_hooks.pipeline.runs import RunFilter, RunRecord
 from ogdc_hooks.pipeline.sources import BadSource, parse_source
 from ogdc_hooks.pipeline.submission import SubmissionRefused, submit_recipe, wait_for_workflow
 
+OFFSET_MAX = 2**31 - 1  # far past any page; PostgreSQL's OFFSET takes at most 2^63 - 1
 PUBLISHED_ZIP = "published_zip"  # the artifact a `temporary` output is zipped into
 SUBMIT_WAIT = 20.0  # seconds /submit waits for the workflow name before answering without it
 
@@ -42,15 +43,23 @@ _PHASES = {
 }
 
 
+# No control characters (NUL, newlines, ...) in a location: git and PostgreSQL take none.
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+# The runs table keeps a repository URL and a recipe path in 300 characters each.
+LOCATION_MAX = 300
+
+
 class SubmitRequest(BaseModel):
     recipe_path: str = Field(
         min_length=1,
-        max_length=2000,
-        pattern=r"^(github|https?)://",
+        max_length=LOCATION_MAX,
+        pattern=r"^(github|https?)://[^\x00-\x1f\x7f]*$",
         description="github://ORG:REPO@REF/PATH, or an http(s) git URL with `ref` and `path`.",
     )
-    ref: str | None = Field(default=None, min_length=1, max_length=250)
-    path: str | None = Field(default=None, min_length=1, max_length=500)
+    ref: str | None = Field(default=None, min_length=1, max_length=250, pattern=_PRINTABLE)
+    path: str | None = Field(
+        default=None, min_length=1, max_length=LOCATION_MAX, pattern=_PRINTABLE
+    )
     overwrite: bool = False
 
 
@@ -109,6 +118,12 @@ class RunDetail(RunView):
     events: list[RunEventView]
 
 
+class WorkflowManifest(BaseModel):
+    """An Argo Workflow manifest, as rendered (apiVersion, kind, metadata, spec)."""
+
+    model_config = {"extra": "allow"}
+
+
 class RunPage(BaseModel):
     runs: list[RunView]
     total: int
@@ -131,9 +146,7 @@ async def submit(request: web.Request) -> web.Response:
         source = parse_source(
             body.recipe_path, body.ref, body.path, pipeline.settings.github_api_url
         )
-        run = await submit_recipe(
-            pipeline, source, authenticated_user(request).name, body.overwrite
-        )
+        run = await submit_recipe(pipeline, source, authenticated_user(request), body.overwrite)
     except BadSource as err:
         raise api_error(422, str(err)) from None
     except SubmissionRefused as err:
@@ -158,9 +171,11 @@ async def submit(request: web.Request) -> web.Response:
 
 async def _run_of_workflow(request: web.Request) -> RunRecord:
     name = request.match_info["recipe_workflow_name"]
-    run = await runs.get_run_by_workflow(request.app[PIPELINE].database.engine, name)
+    run = None
+    if name.isprintable():  # else no workflow has that name (and PostgreSQL takes no NUL)
+        run = await runs.get_run_by_workflow(request.app[PIPELINE].database.engine, name)
     if run is None:
-        raise api_error(404, f"No workflow named {name!r} was submitted by ogdc-hooks.")
+        raise api_error(404, "No workflow of that name was submitted by ogdc-hooks.")
     return run
 
 
@@ -226,9 +241,12 @@ async def list_runs(request: web.Request) -> web.Response:
         state = RunState(query["state"]) if "state" in query else None
     except ValueError as err:
         raise api_error(422, f"bad query parameter: {err}") from None
-    if not 1 <= limit <= 100 or offset < 0:
-        raise api_error(422, "limit must be 1-100 and offset at least 0")
-    where = RunFilter(query.get("repository"), query.get("commit"), query.get("recipe"), state)
+    if not 1 <= limit <= 100 or not 0 <= offset <= OFFSET_MAX:
+        raise api_error(422, f"limit must be 1-100 and offset 0-{OFFSET_MAX}")
+    repository, commit, recipe = (query.get(name) for name in ("repository", "commit", "recipe"))
+    if not all(value.isprintable() for value in (repository, commit, recipe) if value is not None):
+        raise api_error(422, "repository, commit and recipe must not contain control characters")
+    where = RunFilter(repository, commit, recipe, state)
     page, total = await runs.list_runs(
         request.app[PIPELINE].database.engine, where, limit=limit, offset=offset
     )
@@ -277,8 +295,8 @@ openapi_paths: dict[str, dict[str, Any]] = {
             body={JSON: SubmitRequest, FORM: SubmitRequest},
             responses={202: ("Queued; the workflow name once known", SubmitResponse)},
             errors={
-                422: "The recipe location cannot be used",
-                503: "The repository is unreachable",
+                422: "The recipe location cannot be used, or its host is not allowed",
+                503: "GitHub did not answer whether the user may act on the repository",
             },
         )
     },
@@ -311,7 +329,7 @@ openapi_paths: dict[str, dict[str, Any]] = {
                 _query("recipe", {"type": "string"}),
                 _query("state", {"type": "string", "enum": [s.value for s in RunState]}),
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
-                _query("offset", {"type": "integer", "minimum": 0}),
+                _query("offset", {"type": "integer", "minimum": 0, "maximum": OFFSET_MAX}),
             ],
             responses={200: ("A page of runs", RunPage)},
             errors={422: "A bad filter or page"},
@@ -329,7 +347,7 @@ openapi_paths: dict[str, dict[str, Any]] = {
         "get": operation(
             "The Argo workflow rendered for a run",
             parameters=[_RUN],
-            responses={200: ("The workflow manifest", "application/json")},
+            responses={200: ("The workflow manifest", WorkflowManifest)},
             errors={404: "No such run, or nothing rendered"},
         )
     },
@@ -343,4 +361,5 @@ openapi_models: tuple[type[BaseModel], ...] = (
     RunView,
     RunDetail,
     RunPage,
+    WorkflowManifest,
 )

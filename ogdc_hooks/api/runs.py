@@ -104,6 +104,7 @@ class RunView(BaseModel):
     workflow_name: str | None
     problems: list[dict[str, Any]]
     report_error: str | None
+    reports: bool  # whether the run is shown on its commit
     created_at: datetime
     updated_at: datetime
 

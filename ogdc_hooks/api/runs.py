@@ -7,6 +7,7 @@ ogdc-runner's API gets `recipe_workflow_name` as before. Every route needs a tok
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -43,8 +44,11 @@ _PHASES = {
 }
 
 
-# No control characters (NUL, newlines, ...) in a location: git and PostgreSQL take none.
-_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+# No control characters (NUL, newlines, ESC, ...) in a location or a filter: git takes
+# none, PostgreSQL no NUL, and a log line none raw.
+_CONTROL = r"\x00-\x1f\x7f-\x9f"
+NO_CONTROL = f"^[^{_CONTROL}]*$"
+_HAS_CONTROL = re.compile(f"[{_CONTROL}]")
 # The runs table keeps a repository URL and a recipe path in 300 characters each.
 LOCATION_MAX = 300
 
@@ -53,12 +57,12 @@ class SubmitRequest(BaseModel):
     recipe_path: str = Field(
         min_length=1,
         max_length=LOCATION_MAX,
-        pattern=r"^(github|https?)://[^\x00-\x1f\x7f]*$",
+        pattern=f"^(github|https?)://[^{_CONTROL}]*$",
         description="github://ORG:REPO@REF/PATH, or an http(s) git URL with `ref` and `path`.",
     )
-    ref: str | None = Field(default=None, min_length=1, max_length=250, pattern=_PRINTABLE)
+    ref: str | None = Field(default=None, min_length=1, max_length=250, pattern=NO_CONTROL)
     path: str | None = Field(
-        default=None, min_length=1, max_length=LOCATION_MAX, pattern=_PRINTABLE
+        default=None, min_length=1, max_length=LOCATION_MAX, pattern=NO_CONTROL
     )
     overwrite: bool = False
 
@@ -173,7 +177,9 @@ async def submit(request: web.Request) -> web.Response:
 async def _run_of_workflow(request: web.Request) -> RunRecord:
     name = request.match_info["recipe_workflow_name"]
     run = None
-    if name.isprintable():  # else no workflow has that name (and PostgreSQL takes no NUL)
+    if not _HAS_CONTROL.search(
+        name
+    ):  # else no workflow has that name (and PostgreSQL takes no NUL)
         run = await runs.get_run_by_workflow(request.app[PIPELINE].database.engine, name)
     if run is None:
         raise api_error(404, "No workflow of that name was submitted by ogdc-hooks.")
@@ -245,7 +251,7 @@ async def list_runs(request: web.Request) -> web.Response:
     if not 1 <= limit <= 100 or not 0 <= offset <= OFFSET_MAX:
         raise api_error(422, f"limit must be 1-100 and offset 0-{OFFSET_MAX}")
     repository, commit, recipe = (query.get(name) for name in ("repository", "commit", "recipe"))
-    if not all(value.isprintable() for value in (repository, commit, recipe) if value is not None):
+    if any(_HAS_CONTROL.search(value) for value in (repository, commit, recipe) if value):
         raise api_error(422, "repository, commit and recipe must not contain control characters")
     where = RunFilter(repository, commit, recipe, state)
     page, total = await runs.list_runs(
@@ -325,9 +331,9 @@ openapi_paths: dict[str, dict[str, Any]] = {
         "get": operation(
             "Runs, newest first, filtered and paged",
             parameters=[
-                _query("repository", {"type": "string"}),
-                _query("commit", {"type": "string"}),
-                _query("recipe", {"type": "string"}),
+                _query("repository", {"type": "string", "pattern": NO_CONTROL}),
+                _query("commit", {"type": "string", "pattern": NO_CONTROL}),
+                _query("recipe", {"type": "string", "pattern": NO_CONTROL}),
                 _query("state", {"type": "string", "enum": [s.value for s in RunState]}),
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
                 _query("offset", {"type": "integer", "minimum": 0, "maximum": OFFSET_MAX}),

@@ -21,6 +21,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 REQUEST_ID: ContextVar[str | None] = ContextVar("ogdc_request_id", default=None)
 
 REDACTED = "[REDACTED]"
@@ -124,9 +126,17 @@ def _text_value(value: Any) -> str:
     if isinstance(value, int | float):  # the common case, cheaply
         return str(value).lower() if isinstance(value, bool) else str(value)
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    if text == "" or any(c.isspace() or c in '"=' for c in text):
-        return json.dumps(text)
+    if text == "" or any(c.isspace() or c in '"=' or not c.isprintable() for c in text):
+        return json.dumps(text)  # quoted, with control characters escaped
     return text
+
+
+def _escaped(text: str) -> str:
+    """`text` with control characters written as escapes, so that a value from a request
+    (a path with ESC or a newline) cannot forge or garble a log line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def _trailer(record: logging.LogRecord, formatter: logging.Formatter) -> str | None:
@@ -140,7 +150,8 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         pairs = " ".join(f"{k}={_text_value(v)}" for k, v in _fields(record).items())
-        line = f"{_timestamp(record)} {record.levelname} {record.name} {record.getMessage()}"
+        message = _escaped(record.getMessage())
+        line = f"{_timestamp(record)} {record.levelname} {record.name} {message}"
         line = f"{line} {pairs}" if pairs else line
         trailer = _trailer(record, self)
         return f"{line}\n{trailer}" if trailer else line
@@ -162,6 +173,25 @@ class JsonFormatter(logging.Formatter):
         if trailer:
             document["exception"] = trailer
         return json.dumps(document, default=str)
+
+
+class ServerLog(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's server logger for the service: a request it cannot parse (malformed HTTP,
+    which anyone can send) is one warning line, not a traceback; anything else keeps its
+    traceback."""
+
+    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info")
+        if not isinstance(error, BaseException):
+            error = sys.exc_info()[1]
+        if isinstance(error, HttpProcessingError):
+            reason = f"{type(error).__name__}: {getattr(error, 'message', '') or error}"
+            remote = args[0] if args else None
+            log_event(
+                self.logger, "malformed_request", logging.WARNING, remote=remote, reason=reason
+            )
+            return
+        super().exception(msg, *args, **kwargs)
 
 
 def configure_logging(log_format: str, level: str, secrets: Iterable[str] = ()) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import ssl
 from collections.abc import Callable, Mapping
@@ -73,6 +74,9 @@ class Settings:
     github_app_id: str | None = None
     github_app_private_key: Secret | None = None
     github_token: Secret | None = None
+    # Whose authority /submit may borrow (README "Submitting through the API")
+    submit_allowed_hosts: tuple[str, ...] = ()  # host[:port]; empty: the forge's web host
+    credential_repositories: tuple[str, ...] = ()  # owner/repo, owner/* or *; token mode
     # Operations
     worker_slots: int = 4  # 0: this replica only takes requests; others do the work
     argo_poll_seconds: int = 30
@@ -189,6 +193,32 @@ def _name_list(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+def _host_list(raw: str) -> tuple[str, ...]:
+    """`host[:port]` entries (IPv6 in brackets), lower-cased."""
+    entries = _name_list(raw.lower())
+    for entry in entries:
+        parts = urlsplit(f"//{entry}")
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if not parts.hostname or parts.username or parts.path or port in (-1, 0):
+            raise ValueError(f"{entry!r} is not a host or host:port")
+    return entries
+
+
+_REPOSITORY_PATTERN = re.compile(r"\*|[A-Za-z0-9_.-]{1,100}/(\*|[A-Za-z0-9_.-]{1,100})")
+
+
+def _repository_list(raw: str) -> tuple[str, ...]:
+    """`owner/repo`, `owner/*` or `*` entries, lower-cased."""
+    entries = _name_list(raw.lower())
+    for entry in entries:
+        if not _REPOSITORY_PATTERN.fullmatch(entry):
+            raise ValueError(f"{entry!r} is not owner/repo, owner/* or *")
+    return entries
+
+
 def _secret(env: Mapping[str, str], name: str) -> Secret | None:
     value = env.get(name)
     return Secret(value) if value else None
@@ -248,6 +278,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         github_app_id=_text(env, "GITHUB_APP_ID"),
         github_app_private_key=_private_key(env),
         github_token=_secret(env, "GITHUB_TOKEN"),
+        submit_allowed_hosts=_parsed(env, "OGDC_SUBMIT_ALLOWED_HOSTS", _host_list, ()),
+        credential_repositories=_parsed(env, "OGDC_CREDENTIAL_REPOSITORIES", _repository_list, ()),
         worker_slots=_parsed(env, "OGDC_WORKER_SLOTS", _count, 4),
         argo_poll_seconds=_parsed(env, "OGDC_ARGO_POLL_SECONDS", _positive_int, 30),
         job_lease_seconds=_parsed(env, "OGDC_JOB_LEASE_SECONDS", _positive_int, 60),

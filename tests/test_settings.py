@@ -65,6 +65,8 @@ def test_every_variable_is_read() -> None:
             "GITHUB_APP_ID": "42",
             "GITHUB_APP_PRIVATE_KEY": "pem",
             "GITHUB_TOKEN": "ghp",
+            "OGDC_SUBMIT_ALLOWED_HOSTS": "GitHub.com, git.internal:8443,[::1]:3000",
+            "OGDC_CREDENTIAL_REPOSITORIES": "QGreenland-Net/ogdc-recipes, qgnet/*",
             "OGDC_LOG_FORMAT": "JSON",
             "OGDC_LOG_LEVEL": "debug",
         }
@@ -77,6 +79,8 @@ def test_every_variable_is_read() -> None:
     assert settings.max_parallel_limit == 7
     assert settings.api_root_path == "/api"
     assert settings.github_app_mode
+    assert settings.submit_allowed_hosts == ("github.com", "git.internal:8443", "[::1]:3000")
+    assert settings.credential_repositories == ("qgreenland-net/ogdc-recipes", "qgnet/*")
     assert (settings.log_format, settings.log_level) == ("json", "DEBUG")
     assert settings.jwt_secret_key == Secret("jwt-secret-key")
 
@@ -103,6 +107,11 @@ def test_a_real_database_needs_every_secret(missing: str) -> None:
         ("OGDC_RUN_DEADLINE_HOURS", "two days", "must be a number"),
         ("OGDC_RUN_DEADLINE_HOURS", "0", "must be more than 0"),
         ("OGDC_RUN_DEADLINE_HOURS", "nan", "must be more than 0"),
+        ("OGDC_SUBMIT_ALLOWED_HOSTS", "github.com:x", "is not a host or host:port"),
+        ("OGDC_SUBMIT_ALLOWED_HOSTS", "https://github.com", "is not a host or host:port"),
+        ("OGDC_SUBMIT_ALLOWED_HOSTS", "user@github.com", "is not a host or host:port"),
+        ("OGDC_CREDENTIAL_REPOSITORIES", "*/recipes", "is not owner/repo, owner/* or *"),
+        ("OGDC_CREDENTIAL_REPOSITORIES", "a/b/c", "is not owner/repo, owner/* or *"),
     ],
 )
 def test_a_malformed_value_names_its_variable(name: str, value: str, message: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -26,16 +25,11 @@ from ogdc_hooks.api.errors import api_error
 from ogdc_hooks.api.openapi import operation
 from ogdc_hooks.api.security import UNAUTHORIZED_HEADERS, admin_only, authenticated_user, public
 from ogdc_hooks.auth import rules
-from ogdc_hooks.auth.throttle import Limit
-from ogdc_hooks.auth.tokens import issue_token
+from ogdc_hooks.auth.tokens import Subject, issue_token
 from ogdc_hooks.auth.users import ADMIN_NAME, UNSET, Account, UserExists
 from ogdc_hooks.logs import log_event
 
 log = logging.getLogger(__name__)
-
-# Failed logins allowed per user name and per client address before 429.
-PER_USER = Limit(failures=5, window=300.0)
-PER_ADDRESS = Limit(failures=20, window=300.0)
 
 
 def _blank_is_none(value: Any) -> Any:
@@ -167,25 +161,25 @@ async def token(request: web.Request) -> web.Response:
     """Trade a user name and password for an access token."""
     form = await read_body(request, TokenForm, (FORM,))
     throttle = request.app[LOGIN_THROTTLE]
-    user_key, address_key = f"user:{form.username}", f"address:{request.remote}"
-    async with throttle.turn(user_key, PER_USER):
-        now = time.monotonic()
-        wait = throttle.admit(((user_key, PER_USER), (address_key, PER_ADDRESS)), now)
-        if wait:
-            log_event(log, "login_throttled", user=form.username, remote=request.remote)
+    address = request.remote or "unknown"
+    async with throttle.turn(form.username):
+        admitted = await throttle.admit(form.username, address)
+        if admitted.attempt is None:
+            log_event(log, "login_throttled", user=form.username, remote=address)
             raise api_error(
                 429,
                 "Too many failed logins; try again later.",
-                {"Retry-After": str(math.ceil(wait))},
+                {"Retry-After": str(math.ceil(admitted.wait))},
             )
         account = await request.app[USERS].authenticate(form.username, form.password)
         if account is None:
-            log_event(log, "login_failed", user=form.username, remote=request.remote)
+            log_event(log, "login_failed", user=form.username, remote=address)
             raise api_error(401, "Incorrect username or password.", UNAUTHORIZED_HEADERS)
-        throttle.forgive((address_key,), now, clear=(user_key,))
+        await throttle.forgive(form.username, address, admitted.attempt)
     key = request.app[SETTINGS].jwt_secret_key
     assert key is not None  # create_app refuses to start without one
-    issued = issue_token(account.name, key.reveal(), datetime.now(UTC))
+    subject = Subject(account.name, account.id, account.token_version)
+    issued = issue_token(subject, key.reveal(), datetime.now(UTC))
     log_event(log, "login", user=account.name)
     return _json(TokenResponse(access_token=issued.token, utc_expiration=issued.expires_at))
 

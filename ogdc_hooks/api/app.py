@@ -104,6 +104,7 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
         app[DATABASE] = database
         app[DRIVER_POOL] = lookups
         app[USERS] = users
+        app[LOGIN_THROTTLE] = LoginThrottle(database.engine)
         log_event(log, "database_ready", database=_where(settings))
         yield
 
@@ -131,7 +132,6 @@ def create_app(settings: Settings) -> web.Application:
         raise SettingsError("OGDC_JWT_SECRET_KEY: required")
     app = web.Application(middlewares=MIDDLEWARES)
     app[SETTINGS] = settings
-    app[LOGIN_THROTTLE] = LoginThrottle()
     app[TOKENS] = TokenVerifier(settings.jwt_secret_key.reveal())
     app[METRICS] = Metrics()
     document: dict[str, Any] = build_document(

@@ -62,8 +62,10 @@ async def _form_fields(request: web.Request) -> dict[str, Any]:
 async def _json_fields(request: web.Request) -> dict[str, Any]:
     try:
         document = json.loads(await request.text())
-    except (ValueError, UnicodeDecodeError) as err:
-        raise api_error(400, "The body is not valid JSON.") from err
+    except RecursionError:
+        raise api_error(400, "The body's JSON is nested too deeply.") from None
+    except (ValueError, UnicodeDecodeError):  # also an integer of more than 4300 digits
+        raise api_error(400, "The body is not valid JSON.") from None
     if not isinstance(document, dict):
         raise api_error(422, "body: must be a JSON object")
     return document

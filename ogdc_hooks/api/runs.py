@@ -7,6 +7,7 @@ ogdc-runner's API gets `recipe_workflow_name` as before. Every route needs a tok
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +26,7 @@ from ogdc_hooks.pipeline.sources import BadSource, parse_source
 from ogdc_hooks.pipeline.submission import SubmissionRefused, submit_recipe, wait_for_workflow
 from ogdc_hooks.runstate import RunState, describe
 
+OFFSET_MAX = 2**31 - 1  # far past any page; PostgreSQL's OFFSET takes at most 2^63 - 1
 PUBLISHED_ZIP = "published_zip"  # the artifact a `temporary` output is zipped into
 SUBMIT_WAIT = 20.0  # seconds /submit waits for the workflow name before answering without it
 
@@ -43,15 +45,26 @@ _PHASES = {
 }
 
 
+# No control characters (NUL, newlines, ESC, ...) in a location or a filter: git takes
+# none, PostgreSQL no NUL, and a log line none raw.
+_CONTROL = r"\x00-\x1f\x7f-\x9f"
+NO_CONTROL = f"^[^{_CONTROL}]*$"
+_HAS_CONTROL = re.compile(f"[{_CONTROL}]")
+# The runs table keeps a repository URL and a recipe path in 300 characters each.
+LOCATION_MAX = 300
+
+
 class SubmitRequest(BaseModel):
     recipe_path: str = Field(
         min_length=1,
-        max_length=2000,
-        pattern=r"^(github|https?)://",
+        max_length=LOCATION_MAX,
+        pattern=f"^(github|https?)://[^{_CONTROL}]*$",
         description="github://ORG:REPO@REF/PATH, or an http(s) git URL with `ref` and `path`.",
     )
-    ref: str | None = Field(default=None, min_length=1, max_length=250)
-    path: str | None = Field(default=None, min_length=1, max_length=500)
+    ref: str | None = Field(default=None, min_length=1, max_length=250, pattern=NO_CONTROL)
+    path: str | None = Field(
+        default=None, min_length=1, max_length=LOCATION_MAX, pattern=NO_CONTROL
+    )
     overwrite: bool = False
 
 
@@ -96,6 +109,7 @@ class RunView(BaseModel):
     workflow_name: str | None
     problems: list[dict[str, Any]]
     report_error: str | None
+    reports: bool  # whether the run is shown on its commit
     created_at: datetime
     updated_at: datetime
 
@@ -108,6 +122,12 @@ class RunView(BaseModel):
 
 class RunDetail(RunView):
     events: list[RunEventView]
+
+
+class WorkflowManifest(BaseModel):
+    """An Argo Workflow manifest, as rendered (apiVersion, kind, metadata, spec)."""
+
+    model_config = {"extra": "allow"}
 
 
 class RunPage(BaseModel):
@@ -132,9 +152,7 @@ async def submit(request: web.Request) -> web.Response:
         source = parse_source(
             body.recipe_path, body.ref, body.path, pipeline.settings.github_api_url
         )
-        run = await submit_recipe(
-            pipeline, source, authenticated_user(request).name, body.overwrite
-        )
+        run = await submit_recipe(pipeline, source, authenticated_user(request), body.overwrite)
     except BadSource as err:
         raise api_error(422, str(err)) from None
     except SubmissionRefused as err:
@@ -159,12 +177,14 @@ async def _run_of_workflow(request: web.Request) -> RunRecord:
     """The run a workflow name names, or a run id (what `/submit` answers even for dry runs)."""
     name = request.match_info["recipe_workflow_name"]
     engine = request.app[PIPELINE].database.engine
-    try:
-        run = await runs.get_run(engine, uuid.UUID(name))
-    except ValueError:
-        run = await runs.get_run_by_workflow(engine, name)
+    run = None
+    if not _HAS_CONTROL.search(name):  # else nothing has that name (and PostgreSQL takes no NUL)
+        try:
+            run = await runs.get_run(engine, uuid.UUID(name))
+        except ValueError:
+            run = await runs.get_run_by_workflow(engine, name)
     if run is None:
-        raise api_error(404, f"No run has the id or workflow name {name!r}; GET /runs lists them.")
+        raise api_error(404, "No run has that id or workflow name; GET /runs lists them.")
     return run
 
 
@@ -229,9 +249,12 @@ async def list_runs(request: web.Request) -> web.Response:
         state = RunState(query["state"]) if "state" in query else None
     except ValueError as err:
         raise api_error(422, f"bad query parameter: {err}") from None
-    if not 1 <= limit <= 100 or offset < 0:
-        raise api_error(422, "limit must be 1-100 and offset at least 0")
-    where = RunFilter(query.get("repository"), query.get("commit"), query.get("recipe"), state)
+    if not 1 <= limit <= 100 or not 0 <= offset <= OFFSET_MAX:
+        raise api_error(422, f"limit must be 1-100 and offset 0-{OFFSET_MAX}")
+    repository, commit, recipe = (query.get(name) for name in ("repository", "commit", "recipe"))
+    if any(_HAS_CONTROL.search(value) for value in (repository, commit, recipe) if value):
+        raise api_error(422, "repository, commit and recipe must not contain control characters")
+    where = RunFilter(repository, commit, recipe, state)
     page, total = await runs.list_runs(
         request.app[PIPELINE].database.engine, where, limit=limit, offset=offset
     )
@@ -280,8 +303,8 @@ openapi_paths: dict[str, dict[str, Any]] = {
             body={JSON: SubmitRequest, FORM: SubmitRequest},
             responses={202: ("Queued; the workflow name once known", SubmitResponse)},
             errors={
-                422: "The recipe location cannot be used",
-                503: "The repository is unreachable",
+                422: "The recipe location cannot be used, or its host is not allowed",
+                503: "GitHub did not answer whether the user may act on the repository",
             },
         )
     },
@@ -309,12 +332,12 @@ openapi_paths: dict[str, dict[str, Any]] = {
         "get": operation(
             "Runs, newest first, filtered and paged",
             parameters=[
-                _query("repository", {"type": "string"}),
-                _query("commit", {"type": "string"}),
-                _query("recipe", {"type": "string"}),
+                _query("repository", {"type": "string", "pattern": NO_CONTROL}),
+                _query("commit", {"type": "string", "pattern": NO_CONTROL}),
+                _query("recipe", {"type": "string", "pattern": NO_CONTROL}),
                 _query("state", {"type": "string", "enum": [s.value for s in RunState]}),
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
-                _query("offset", {"type": "integer", "minimum": 0}),
+                _query("offset", {"type": "integer", "minimum": 0, "maximum": OFFSET_MAX}),
             ],
             responses={200: ("A page of runs", RunPage)},
             errors={422: "A bad filter or page"},
@@ -332,7 +355,7 @@ openapi_paths: dict[str, dict[str, Any]] = {
         "get": operation(
             "The Argo workflow rendered for a run",
             parameters=[_RUN],
-            responses={200: ("The workflow manifest", "application/json")},
+            responses={200: ("The workflow manifest", WorkflowManifest)},
             errors={404: "No such run, or nothing rendered"},
         )
     },
@@ -346,4 +369,5 @@ openapi_models: tuple[type[BaseModel], ...] = (
     RunView,
     RunDetail,
     RunPage,
+    WorkflowManifest,
 )

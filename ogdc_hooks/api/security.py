@@ -98,12 +98,12 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
     if request.match_info.http_exception is not None or is_public(route_handler):
         return await handler(request)
     try:
-        name = request.app[TOKENS].subject(_bearer_token(request), time.time())
+        subject = request.app[TOKENS].subject(_bearer_token(request), time.time())
     except InvalidToken as err:
         raise _unauthorized(str(err)) from None
-    user = await request.app[USERS].active(name)
+    user = await request.app[USERS].active(subject)
     if user is None:
-        raise _unauthorized("user deleted or disabled")
+        raise _unauthorized("user deleted, re-created, disabled or its password changed")
     if is_admin_only(route_handler) and not user.is_admin:
         raise api_error(403, "This needs an admin's token.")
     request[AUTHENTICATED_USER] = user

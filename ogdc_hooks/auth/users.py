@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ogdc_hooks.auth.passwords import hash_password, verify_nothing, verify_password
+from ogdc_hooks.auth.tokens import Subject
 from ogdc_hooks.db.tables import User
 
 ADMIN_NAME: Final = "admin"
@@ -34,6 +35,8 @@ UNSET: Final = _Unset()
 
 @dataclass(frozen=True)
 class Account:
+    id: int
+    token_version: int
     name: str
     github_login: str | None
     is_admin: bool
@@ -52,6 +55,8 @@ class UserExists(Exception):
 
 # The columns of an Account, compiled once into the SQL asyncpg runs for a lookup by name.
 _ACCOUNT_COLUMNS = (
+    User.id,
+    User.token_version,
     User.name,
     User.github_login,
     User.is_admin,
@@ -74,6 +79,8 @@ def _storable(text: str) -> bool:
 
 def _account(user: User) -> Account:
     return Account(
+        id=user.id,
+        token_version=user.token_version,
         name=user.name,
         github_login=user.github_login,
         is_admin=user.is_admin,
@@ -110,10 +117,15 @@ class UserStore:
             row = await self._lookups.fetchrow(_ACCOUNT_BY_NAME, name)
         return Account(**row) if row else None
 
-    async def active(self, name: str) -> Account | None:
-        """The user a token names, if it still exists and is enabled."""
-        account = await self.get(name)
-        return account if account is not None and account.is_active else None
+    async def active(self, subject: Subject) -> Account | None:
+        """The user a token names, if it still exists (the same row, not a namesake created
+        since), is enabled, and has not changed its password since the token was issued."""
+        account = await self.get(subject.name)
+        if account is None or not account.is_active:
+            return None
+        if (account.id, account.token_version) != (subject.user_id, subject.version):
+            return None
+        return account
 
     async def by_github_login(self, login: str) -> Account | None:
         """The user who pushes as `login` (GitHub logins are case-insensitive)."""
@@ -174,6 +186,7 @@ class UserStore:
         values: dict[str, Any] = {}
         if not isinstance(password, _Unset):
             values["password_hash"] = await hash_password(password)
+            values["token_version"] = User.token_version + 1  # ends the tokens issued before
         if not isinstance(github_login, _Unset):
             values["github_login"] = github_login
         if not isinstance(active, _Unset):
@@ -224,5 +237,6 @@ class UserStore:
                 return None
             if not ok:
                 admin.password_hash = await hash_password(password)
+                admin.token_version += 1
             admin.is_admin = admin.is_active = True
             return "updated"

@@ -28,7 +28,7 @@ from ogdc_hooks import __version__
 from ogdc_hooks.cli.client import connect_failure_reason
 from ogdc_hooks.cli.errors import CommandError
 from ogdc_hooks.cli.startup import print_summary, summary
-from ogdc_hooks.logs import configure_logging, log_event
+from ogdc_hooks.logs import ServerLog, configure_logging, log_event
 from ogdc_hooks.settings import (
     Secret,
     Settings,
@@ -161,7 +161,12 @@ async def _serve(app: web.Application, host: str, port: int, started: Callable[[
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        logger=ServerLog(logging.getLogger("aiohttp.server")),
+    )
     try:
         await runner.setup()  # runs the background contexts: database, migrations, admin
         site = web.TCPSite(runner, host, port)

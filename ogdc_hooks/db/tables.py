@@ -55,8 +55,27 @@ class User(Base):
     github_login: Mapped[str | None] = mapped_column(String(39))
     is_admin: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    # Carried in every token with the id; a password change bumps it, ending older tokens.
+    token_version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
+
+
+class LoginFailure(Base):
+    """A failed (or not yet successful) login, shared by every replica's throttle."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("login_failures_address_idx", "address", "at"),
+        Index("login_failures_username_idx", "username", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    username: Mapped[str] = mapped_column(String(150), nullable=False)
+    address: Mapped[str] = mapped_column(String(100), nullable=False)
+    at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False, index=True
+    )
 
 
 class Delivery(Base):
@@ -150,6 +169,9 @@ class Run(Base):
     report_error: Mapped[str | None] = mapped_column(Text)
     installation_id: Mapped[int | None] = mapped_column(BigInteger)
     delivery_id: Mapped[str | None] = mapped_column(String(100))  # the push that asked for it
+    # False: the run is only recorded, never shown on the commit (an API submission by
+    # someone who may not act on the repository, or of a directory outside recipes/).
+    reports: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 

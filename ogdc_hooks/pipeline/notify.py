@@ -19,8 +19,8 @@ from ogdc_hooks.pipeline.sources import on_forge
 
 async def handle_report(pipeline: Pipeline, job: Job) -> None:
     run = await runs.get_run(pipeline.database.engine, run_id_of(job))
-    if run is None or pipeline.forge is None or not on_forge(run.repository):
-        return  # nowhere to report: the run is only recorded
+    if run is None or pipeline.forge is None or not on_forge(run.repository) or not run.reports:
+        return  # nowhere to report, or not for this requester to say: the run is only recorded
     report = commit_report(
         run, ui_base=pipeline.settings.argo_ui_base, namespace=pipeline.settings.argo_namespace
     )

@@ -53,6 +53,10 @@ class Forge(Protocol):
         """A token that may read the repository, or None to clone anonymously."""
         ...
 
+    async def may_write(self, repository: str, login: str, installation_id: int | None) -> bool:
+        """Whether the forge user `login` may write to the repository (push, statuses)."""
+        ...
+
     async def report(
         self, report: CommitReport, previous_id: int | None, installation_id: int | None
     ) -> int | None:

@@ -28,7 +28,7 @@ from ogdc_hooks.pipeline import runs
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.prepare import prepare, record
 from ogdc_hooks.pipeline.runs import NewRun, RunRecord
-from ogdc_hooks.pipeline.sources import on_forge
+from ogdc_hooks.pipeline.sources import on_forge, without_credentials
 from ogdc_hooks.recipes.load import find_recipe_dirs, recipe_dir_of
 from ogdc_hooks.webhooks.events import ZERO_SHA
 
@@ -57,7 +57,7 @@ class PushFacts:
         sender = payload.get("sender") or {}
         return cls(
             repository=repository["full_name"],
-            clone_url=repository["clone_url"],
+            clone_url=without_credentials(repository["clone_url"]),
             default_branch=repository.get("default_branch") or "main",
             branch=payload["ref"].removeprefix("refs/heads/"),
             before=payload.get("before") or ZERO_SHA,

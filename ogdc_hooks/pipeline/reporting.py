@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import posixpath
 from urllib.parse import quote
 
 from ogdc_hooks.forges.report import CommitReport, RunState
@@ -13,8 +12,10 @@ PUSH_CHECK = "ogdc"  # the push-wide check, e.g. for an unknown pusher
 
 
 def check_name(recipe: str) -> str:
-    """`ogdc/<recipe directory>`; the push-wide verdict has no recipe."""
-    return f"{PUSH_CHECK}/{posixpath.basename(recipe)}" if recipe else PUSH_CHECK
+    """`ogdc/<recipe's path in its repository>`, e.g. `ogdc/recipes/seal-tags`; the push-wide
+    verdict has no recipe. The whole path, not its last segment: `decoy/deploy` must not
+    pass for `recipes/deploy`."""
+    return f"{PUSH_CHECK}/{recipe}" if recipe else PUSH_CHECK
 
 
 def workflow_url(ui_base: str | None, namespace: str, workflow_name: str | None) -> str | None:

@@ -1,5 +1,10 @@
 """Re-running when someone asks GitHub to ("Re-run" on a check run): a recipe at its commit,
-or a push refused for an unknown pusher once an admin has added them."""
+or a push refused for an unknown pusher once an admin has added them.
+
+A request counts only for a run of the repository (and commit) it came from, and only
+for the newest attempt of its recipe there: a signed request replayed under new
+delivery ids, or sent again for an attempt already re-run, starts nothing new.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +31,24 @@ def _requested_run(payload: dict[str, Any]) -> uuid.UUID | None:
         return None
 
 
+def _names_the_run(payload: dict[str, Any], run: RunRecord) -> bool:
+    """Whether the request comes from the run's own repository and names its commit."""
+    full_name = (payload.get("repository") or {}).get("full_name")
+    head_sha = (payload.get("check_run") or {}).get("head_sha")
+    return (
+        isinstance(full_name, str)
+        and full_name.lower() == run.repository.lower()
+        and head_sha == run.commit_sha
+    )
+
+
+async def _superseded(pipeline: Pipeline, run: RunRecord) -> bool:
+    """Whether a newer attempt of the run's recipe at its commit exists already."""
+    async with pipeline.database.engine.connect() as connection:
+        latest = await runs.latest_attempt(connection, run.repository, run.commit_sha, run.recipe)
+    return latest > run.attempt
+
+
 async def start_rerun(
     pipeline: Pipeline, original: RunRecord, trigger: str, requested_by: str
 ) -> RunRecord:
@@ -41,6 +64,7 @@ async def start_rerun(
         overwrite=True,
         dry_run=original.dry_run,
         installation_id=original.installation_id,
+        reports=original.reports,
         message=original.message if original.dry_run else None,
     )
     async with pipeline.database.engine.begin() as connection:
@@ -53,6 +77,14 @@ async def handle_rerequest(pipeline: Pipeline, job: Job) -> None:
     original = await runs.get_run(pipeline.database.engine, run_id) if run_id else None
     if original is None:
         log.info("re-run requested for a check that is not ours; ignored")
+        return
+    if not _names_the_run(payload, original):
+        log.warning(
+            "re-run of run %s requested from another repository or commit; ignored", original.id
+        )
+        return
+    if original.recipe and await _superseded(pipeline, original):
+        log.info("re-run of run %s was started before; nothing new started", original.id)
         return
     login = (payload.get("sender") or {}).get("login")
     user = await pipeline.users.by_github_login(login) if login else None
@@ -90,12 +122,14 @@ async def _retry_rejected_push(pipeline: Pipeline, rejected: RunRecord, by: str)
                 f"{unknown_pusher_message(pusher)} (Re-run by @{by}: still not a known user.)",
             )
             return
-        await runs.change_state(
+        accepted = await runs.change_state(
             connection,
             rejected.id,
             RunState.SUCCEEDED,
             f"@{pusher} is now a known user; the push was handled again at {by}'s request.",
             only_from=[RunState.REJECTED],
         )
+        if not accepted:
+            return  # handled again before (a repeated or replayed request)
         delivery = rejected.delivery_id
         await queue.enqueue(connection, "push", {"delivery": delivery}, key=f"delivery:{delivery}")

@@ -61,6 +61,7 @@ class RunRecord:
     report_error: str | None
     installation_id: int | None
     delivery_id: str | None
+    reports: bool
     created_at: datetime
     updated_at: datetime
 
@@ -90,6 +91,7 @@ class NewRun:
     dry_run: bool = False
     installation_id: int | None = None
     delivery_id: str | None = None
+    reports: bool = True
     state: RunState = RunState.QUEUED
     message: str | None = None
 
@@ -124,19 +126,27 @@ async def create_run(connection: AsyncConnection, new: NewRun) -> RunRecord | No
     return RunRecord.from_row(row)
 
 
+async def latest_attempt(
+    connection: AsyncConnection, repository: str, commit_sha: str, recipe: str
+) -> int:
+    """The highest attempt number of a recipe at a commit (0 when it never ran)."""
+    latest = (
+        await connection.execute(
+            select(func.max(RUNS.c.attempt)).where(
+                RUNS.c.repository == repository,
+                RUNS.c.commit_sha == commit_sha,
+                RUNS.c.recipe == recipe,
+            )
+        )
+    ).scalar_one()
+    return int(latest or 0)
+
+
 async def create_next_attempt(connection: AsyncConnection, new: NewRun) -> RunRecord:
     """Create the next attempt of a recipe at a commit (a re-run or an API submission)."""
     while True:
-        latest = (
-            await connection.execute(
-                select(func.max(RUNS.c.attempt)).where(
-                    RUNS.c.repository == new.repository,
-                    RUNS.c.commit_sha == new.commit_sha,
-                    RUNS.c.recipe == new.recipe,
-                )
-            )
-        ).scalar_one()
-        run = await create_run(connection, dataclasses.replace(new, attempt=int(latest or 0) + 1))
+        latest = await latest_attempt(connection, new.repository, new.commit_sha, new.recipe)
+        run = await create_run(connection, dataclasses.replace(new, attempt=latest + 1))
         if run is not None:  # else a concurrent request took that number: take the next
             await queue.enqueue(
                 connection, "prepare", {"run": str(run.id)}, key=f"prepare:{run.id}"

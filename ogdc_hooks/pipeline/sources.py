@@ -37,6 +37,14 @@ class RecipeSource:
     path: str
 
 
+def without_credentials(url: str) -> str:
+    """`url` without any user name or password, so that none is ever stored or shown."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
 def web_base(api_url: str) -> str:
     """GitHub's web address for its API address (github.com, or an Enterprise host)."""
     parts = urlsplit(api_url)

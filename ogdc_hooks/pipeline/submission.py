@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import time
 import uuid
 
 from sqlalchemy import select
 
+from ogdc_hooks.auth.users import Account
 from ogdc_hooks.checkout import GitError, resolve_ref
 from ogdc_hooks.db.tables import InstallationRepository
+from ogdc_hooks.jobs.errors import TransientError
+from ogdc_hooks.logs import log_event
 from ogdc_hooks.pipeline import runs
+from ogdc_hooks.pipeline.authority import Authority, NotAllowed, authority_for, check_fetchable
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.push import dry_run_reason
 from ogdc_hooks.pipeline.runs import NewRun, RunRecord
 from ogdc_hooks.pipeline.sources import RecipeSource, on_forge
+from ogdc_hooks.recipes.load import recipe_dir_of
+
+log = logging.getLogger(__name__)
 
 
 class SubmissionRefused(Exception):
@@ -34,11 +43,19 @@ async def _installation(pipeline: Pipeline, repository: str) -> int | None:
         )
 
 
+# One answer for every way a fetch can fail, so that it never tells what answered there.
+UNREADABLE = (
+    "The repository cannot be read at that location: it does not exist, this service may "
+    "not read it, or its host did not answer. Check recipe_path, or try again later."
+)
+
+
 async def _commit(pipeline: Pipeline, source: RecipeSource, token: str | None) -> str:
     try:
         sha = await asyncio.to_thread(resolve_ref, source.clone_url, source.ref, token)
     except GitError as err:
-        raise SubmissionRefused(503 if err.transient else 422, str(err)) from None
+        log_event(log, "submission_unreadable", repository=source.repository, error=str(err))
+        raise SubmissionRefused(422, UNREADABLE) from None
     if sha is None:
         raise SubmissionRefused(
             422, f"{source.ref!r} is not a branch or tag of {source.repository}"
@@ -46,16 +63,37 @@ async def _commit(pipeline: Pipeline, source: RecipeSource, token: str | None) -
     return sha
 
 
+async def _authority(pipeline: Pipeline, source: RecipeSource, user: Account) -> Authority:
+    try:
+        await check_fetchable(pipeline.settings, source.clone_url)
+    except NotAllowed as err:
+        raise SubmissionRefused(422, str(err)) from None
+    installation_id = (
+        await _installation(pipeline, source.repository) if on_forge(source.repository) else None
+    )
+    try:
+        return await authority_for(pipeline, source, user, installation_id)
+    except TransientError:
+        raise SubmissionRefused(503, "GitHub did not answer; try again shortly.") from None
+
+
+def _reported(source: RecipeSource) -> bool:
+    """Only a recipe directory (`recipes/<dir>`) speaks on the commit, as pushes do."""
+    return recipe_dir_of(f"{source.path}/meta.yml") == source.path
+
+
 async def submit_recipe(
-    pipeline: Pipeline, source: RecipeSource, requested_by: str, overwrite: bool
+    pipeline: Pipeline, source: RecipeSource, user: Account, overwrite: bool
 ) -> RunRecord:
-    """Resolve the ref to a commit and queue a new run of the recipe there."""
-    forge_repository = on_forge(source.repository)
-    installation_id = await _installation(pipeline, source.repository) if forge_repository else None
-    token = None
-    if forge_repository and pipeline.forge is not None:
-        token = await pipeline.forge.clone_token(source.repository, installation_id)
-    sha = await _commit(pipeline, source, token)
+    """Resolve the ref to a commit and queue a new run of the recipe there.
+
+    Without the authority to act on the forge repository it is fetched anonymously
+    and recorded under its URL, so it neither uses nor reports with our credentials.
+    """
+    authority = await _authority(pipeline, source, user)
+    if not authority.acts:
+        source = dataclasses.replace(source, repository=source.clone_url)
+    sha = await _commit(pipeline, source, authority.token)
     reason = dry_run_reason(pipeline, None, None)
     new = NewRun(
         repository=source.repository,
@@ -64,10 +102,11 @@ async def submit_recipe(
         recipe=source.path,
         trigger="api",
         ref=source.ref,
-        requested_by=requested_by,
+        requested_by=user.name,
         overwrite=overwrite,
         dry_run=reason is not None,
-        installation_id=installation_id,
+        installation_id=authority.installation_id,
+        reports=authority.acts and _reported(source),
         message=None,  # queued says nothing yet; the dry-run reason comes with its outcome
     )
     async with pipeline.database.engine.begin() as connection:

@@ -91,11 +91,18 @@ def parse_delivery(headers: Mapping[str, str], body: bytes, secret: str) -> Deli
         payload = json.loads(text)
     except json.JSONDecodeError as err:
         raise WebhookRejected(400, f"malformed JSON: {err.msg} at line {err.lineno}") from None
+    except RecursionError:
+        raise WebhookRejected(400, "malformed JSON: nested too deeply") from None
+    except ValueError:  # an integer of more than 4300 digits
+        raise WebhookRejected(400, "malformed JSON: a number is too long") from None
     if not isinstance(payload, dict):
         raise WebhookRejected(400, "JSON payload must be an object")
     action = payload.get("action")
     repository = payload.get("repository")
     full_name = repository.get("full_name") if isinstance(repository, dict) else None
+    for name, value in (("action", action), ("repository.full_name", full_name)):
+        if isinstance(value, str) and "\x00" in value:
+            raise WebhookRejected(400, f"{name} must not contain a NUL character")
     return Delivery(
         id=delivery_id,
         event=event,

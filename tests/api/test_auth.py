@@ -11,7 +11,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ogdc_hooks.auth.tokens import InvalidToken, TokenVerifier, issue_token
+from ogdc_hooks.auth.tokens import InvalidToken, Subject, TokenVerifier, issue_token
 from tests.api.conftest import ADMIN_PASSWORD, JWT_KEY, Api
 
 PASSWORD = "correct horse battery"
@@ -122,7 +122,7 @@ def test_missing_or_malformed_authorization_is_401(api: Api) -> None:
 
 
 def test_an_expired_token_is_401(api: Api, user: str) -> None:
-    expired = issue_token(user, JWT_KEY, datetime.now(UTC) - timedelta(minutes=31))
+    expired = issue_token(Subject(user, 1, 0), JWT_KEY, datetime.now(UTC) - timedelta(minutes=31))
     _assert_unauthorized(api, expired.token)
 
 
@@ -161,6 +161,37 @@ def test_a_token_of_a_deleted_user_is_401(api: Api, admin: str, user: str) -> No
     assert api.token(user, PASSWORD).status_code == 401
 
 
+def test_a_token_dies_with_its_user_even_when_the_name_is_created_again(
+    api: Api, admin: str, user: str
+) -> None:
+    token = api.login(user, PASSWORD)
+    assert api.call("DELETE", f"/users/{user}", admin).status_code == 200
+    assert api.create_user(admin, user, PASSWORD).status_code == 201
+    _assert_unauthorized(api, token)
+    fresh = api.login(user, PASSWORD)
+    assert api.call("GET", "/user", fresh).json() == {"current_user": user}
+
+
+def test_a_password_change_ends_the_tokens_issued_before(api: Api, admin: str, user: str) -> None:
+    token = api.login(user, PASSWORD)
+    changed = api.call("PATCH", f"/users/{user}", admin, json={"password": "another password"})
+    assert changed.status_code == 200, changed.text
+    _assert_unauthorized(api, token)
+    fresh = api.login(user, "another password")
+    assert api.call("GET", "/user", fresh).json() == {"current_user": user}
+    # Other changes leave tokens alone.
+    assert (
+        api.call("PATCH", f"/users/{user}", admin, json={"github_login": None}).status_code == 200
+    )
+    assert api.call("GET", "/user", fresh).status_code == 200
+
+
+def test_a_token_without_a_user_id_or_version_is_401(api: Api, user: str) -> None:
+    _assert_unauthorized(api, jwt.encode({"sub": user, "exp": _in(30)}, JWT_KEY, algorithm="HS256"))
+    claims = {"sub": user, "uid": "1", "ver": 0, "exp": _in(30)}
+    _assert_unauthorized(api, jwt.encode(claims, JWT_KEY, algorithm="HS256"))
+
+
 def test_a_token_of_a_disabled_user_is_401_until_enabled(api: Api, admin: str, user: str) -> None:
     token = api.login(user, PASSWORD)
     assert api.call("PATCH", f"/users/{user}", admin, json={"active": False}).status_code == 200
@@ -171,7 +202,7 @@ def test_a_token_of_a_disabled_user_is_401_until_enabled(api: Api, admin: str, u
 
 
 def test_a_token_for_a_name_that_never_existed_is_401(api: Api) -> None:
-    _assert_unauthorized(api, issue_token(_name(), JWT_KEY, datetime.now(UTC)).token)
+    _assert_unauthorized(api, issue_token(Subject(_name(), 1, 0), JWT_KEY, datetime.now(UTC)).token)
 
 
 def test_public_routes_need_no_token_and_ignore_a_bad_one(api: Api) -> None:
@@ -187,10 +218,11 @@ def test_the_admin_password_logs_in_as_admin(api: Api) -> None:
 
 def test_a_remembered_token_still_expires() -> None:
     now = datetime.now(UTC)
-    issued = issue_token("alice", JWT_KEY, now)
+    alice = Subject("alice", 7, 2)
+    issued = issue_token(alice, JWT_KEY, now)
     verifier = TokenVerifier(JWT_KEY)
-    assert verifier.subject(issued.token, now.timestamp()) == "alice"
-    assert verifier.subject(issued.token, now.timestamp() + 60) == "alice"  # remembered
+    assert verifier.subject(issued.token, now.timestamp()) == alice
+    assert verifier.subject(issued.token, now.timestamp() + 60) == alice  # remembered
     with pytest.raises(InvalidToken, match="Expired"):
         verifier.subject(issued.token, issued.expires_at.timestamp())
     assert issued.token not in verifier._verified
@@ -199,7 +231,7 @@ def test_a_remembered_token_still_expires() -> None:
 def test_the_verifier_remembers_a_bounded_number_of_valid_tokens_only() -> None:
     now = datetime.now(UTC)
     verifier = TokenVerifier(JWT_KEY, max_entries=2)
-    tokens = [issue_token(f"user{n}", JWT_KEY, now).token for n in range(3)]
+    tokens = [issue_token(Subject(f"user{n}", n, 0), JWT_KEY, now).token for n in range(3)]
     for token in tokens:
         verifier.subject(token, now.timestamp())
     assert len(verifier._verified) == 2

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from aiohttp import web
@@ -17,7 +18,10 @@ from ogdc_hooks.api.app import API_MODULES
 from ogdc_hooks.api.openapi import OpenApiMismatch, build_document, operation
 from ogdc_hooks.api.security import admin_only, public
 from tests.api.conftest import Api
+from tests.support.gitserver import GitServer, git_server
 from tests.support.service import Service
+
+__all__ = ["git_server"]
 
 PUBLIC = {
     ("get", "/healthz"),
@@ -109,8 +113,9 @@ def test_a_handler_cannot_be_both_public_and_admin_only() -> None:
 
 # Checks switched off for one operation until its owner closes the gap; keep this short.
 KNOWN_GAPS = (
-    # POST /submit accepts a location only if the repository behind it exists and holds the
-    # ref: a schema cannot say that, so well-formed random locations get 422 or 503.
+    # POST /submit accepts a location only if its host is allowed and the repository behind it
+    # exists and holds the ref: a schema cannot say that, so well-formed random locations get
+    # 422 (or 503).
     ("POST /submit", "positive_data_acceptance"),
 )
 
@@ -123,13 +128,15 @@ def _schemathesis() -> list[str]:
 
 
 @pytest.fixture
-def configured_api(api_env: dict[str, str]) -> Iterator[Api]:
-    """A service with every route enabled, whose outgoing calls fail fast on this machine."""
+def configured_api(api_env: dict[str, str], git_server: GitServer) -> Iterator[Api]:
+    """A service with every route enabled, whose outgoing calls fail fast on this machine,
+    and whose `/submit` may fetch from the test git server (and the discard port)."""
     env = {
         **api_env,
         "GITHUB_WEBHOOK_SECRET": "webhook-secret-for-schemathesis",
         "GITHUB_API_URL": "http://127.0.0.1:9",  # the discard port: refused at once
         "DATAONE_NODE_URL": "http://127.0.0.1:9",
+        "OGDC_SUBMIT_ALLOWED_HOSTS": f"{urlsplit(git_server.url).netloc},127.0.0.1:9",
     }
     with Service(env) as service:
         yield Api(service)

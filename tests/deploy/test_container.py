@@ -73,7 +73,7 @@ async def test_the_installed_service_takes_a_push_on_a_read_only_root(
         assert status == 202
         [name] = await wait_for(lambda: stack.argo.created, what="a workflow in Argo")
         stack.argo.set_phase(name, "Succeeded")
-        done = await stack.check_completed(after, "ogdc/sea-ice")
+        done = await stack.check_completed(after, "ogdc/recipes/sea-ice")
         assert done.conclusion == "success"
 
         entry_point = str(image_venv / "bin" / "ogdc-hooks")

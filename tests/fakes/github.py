@@ -4,7 +4,10 @@ What it covers: GitHub App authentication (RS256 app JWTs verified with the
 App's public key; installation tokens with an expiry), personal tokens,
 check runs (create, update with appended annotations, list, annotations) with
 GitHub's validation rules and limits, commit statuses, repositories and
-their installation, primary rate limits, and faults injected on demand
+their installation, a collaborator's permission (`GET /repos/{owner}/{repo}/
+collaborators/{username}/permission`: `permission` is admin, write, read or
+none, with maintain folded into write and triage into read, as GitHub's docs
+say), primary rate limits, and faults injected on demand
 (5xx, 429 with Retry-After, exhausted or secondary rate limits, hangs,
 dropped connections). Everything it was told is kept in memory for tests.
 
@@ -172,6 +175,8 @@ class Repository:
     default_branch: str = "main"
     installation_id: int | None = None
     commits: set[str] | None = None  # None: every well-formed SHA exists
+    # lower-case login -> role (admin, maintain, write, triage, read); others have none
+    collaborators: dict[str, str] = field(default_factory=dict)
 
     def has_commit(self, sha: str) -> bool:
         return bool(SHA.fullmatch(sha)) and (self.commits is None or sha in self.commits)
@@ -367,6 +372,10 @@ class FakeGitHub:
             self.add_repository(name, installation_id=installation_id)
         return installation
 
+    def grant(self, repository: str, login: str, role: str) -> None:
+        """Give the GitHub user `login` a role on `repository` (admin, maintain, write, ...)."""
+        self.repositories[repository.lower()].collaborators[login.lower()] = role
+
     def add_token(self, value: str | None = None, *, login: str = "ogdc-bot") -> str:
         """A personal access token that may use every repository; returns its value."""
         value = value or "ghp_" + secrets.token_hex(18)
@@ -413,6 +422,11 @@ class FakeGitHub:
             ("POST", "/app/installations/{installation_id}/access_tokens", self._access_token),
             ("GET", "/repos/{owner}/{repo}/installation", self._repository_installation),
             ("GET", "/repos/{owner}/{repo}", self._repository),
+            (
+                "GET",
+                "/repos/{owner}/{repo}/collaborators/{username}/permission",
+                self._permission,
+            ),
             ("POST", "/repos/{owner}/{repo}/check-runs", self._create_check_run),
             ("GET", "/repos/{owner}/{repo}/check-runs/{id}", self._get_check_run),
             ("PATCH", "/repos/{owner}/{repo}/check-runs/{id}", self._update_check_run),
@@ -656,6 +670,15 @@ class FakeGitHub:
             "default_branch": repository.default_branch,
             "clone_url": f"https://github.invalid/{repository.full_name}.git",
         }
+        return self._reply(caller, body)
+
+    async def _permission(self, request: web.Request) -> web.Response:
+        caller = self._as_token(request)
+        repository = self._repo(request, caller)
+        login = request.match_info["username"]
+        role = repository.collaborators.get(login.lower(), "none")
+        permission = {"maintain": "write", "triage": "read"}.get(role, role)
+        body = {"permission": permission, "role_name": role, "user": {"login": login}}
         return self._reply(caller, body)
 
     # ------------------------------------------------------------ check runs

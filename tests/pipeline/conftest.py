@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -208,9 +209,16 @@ async def running_stack(
         await asyncio.to_thread(service.stop)
 
 
+def allowing(env: dict[str, str], *servers: str) -> dict[str, str]:
+    """`env` with `/submit` allowed to fetch from the (loopback) servers at these URLs."""
+    hosts = ",".join(urlsplit(url).netloc for url in servers)
+    return {**env, "OGDC_SUBMIT_ALLOWED_HOSTS": hosts}
+
+
 @pytest.fixture
 async def stack(
     stack_env: dict[str, str], github: FakeGitHub, fake_argo: FakeArgo, git_server: GitServer
 ) -> AsyncIterator[Stack]:
-    async with running_stack(stack_env, github, fake_argo, git_server) as running:
+    env = allowing(stack_env, git_server.url)
+    async with running_stack(env, github, fake_argo, git_server) as running:
         yield running

@@ -33,16 +33,16 @@ async def test_known_pusher_goes_green(stack: Stack) -> None:
     run_id = labels["ogdc/run-id"]
 
     def in_progress() -> object:
-        return [r for r in stack.checks(after, "ogdc/sea-ice") if r.status == "in_progress"]
+        return [r for r in stack.checks(after, "ogdc/recipes/sea-ice") if r.status == "in_progress"]
 
     await wait_for(in_progress, what="the check in progress")
-    check = stack.checks(after, "ogdc/sea-ice")[0]
+    check = stack.checks(after, "ogdc/recipes/sea-ice")[0]
     assert check.details_url == f"https://argo.example.org/workflows/qgnet/{name[0]}"
     assert check.external_id == str(uuid.UUID(hex=run_id))
 
     stack.argo.set_phase(name[0], "Running")
     stack.argo.set_phase(name[0], "Succeeded")
-    done = await stack.check_completed(after, "ogdc/sea-ice")
+    done = await stack.check_completed(after, "ogdc/recipes/sea-ice")
     assert done.conclusion == "success"
     assert len(stack.checks(after)) == 1  # one check run, updated, not one per state
 
@@ -59,7 +59,7 @@ async def test_failed_workflow_goes_red_with_the_failed_step(stack: Stack) -> No
     stack.argo.set_phase(
         name, "Failed", message="child failed", failed_nodes={"step-0": "exit code 2"}
     )
-    done = await stack.check_completed(after, "ogdc/sea-ice")
+    done = await stack.check_completed(after, "ogdc/recipes/sea-ice")
     assert done.conclusion == "failure"
     assert "exit code 2" in done.output["summary"]
 
@@ -69,7 +69,7 @@ async def test_invalid_recipe_is_annotated_at_its_line(stack: Stack) -> None:
     bad = META.replace("type: url", "type: ftp")
     after = _recipe_commit(stack, bad)
     await stack.deliver(push_payload(stack.git, before=before, after=after))
-    done = await stack.check_completed(after, "ogdc/sea-ice")
+    done = await stack.check_completed(after, "ogdc/recipes/sea-ice")
     assert done.conclusion == "failure"
     [annotation] = done.annotations
     assert annotation["path"] == "recipes/sea-ice/meta.yml"
@@ -124,7 +124,7 @@ async def test_other_branches_are_rendered_only(stack: Stack) -> None:
         parent=base,
     )
     await stack.deliver(push_payload(stack.git, before=ZERO, after=after, branch="feature"))
-    done = await stack.check_completed(after, "ogdc/sea-ice")
+    done = await stack.check_completed(after, "ogdc/recipes/sea-ice")
     assert done.conclusion == "neutral"
     assert "not the default branch" in done.output["summary"]
     assert stack.argo.created == []
@@ -140,7 +140,7 @@ async def test_rerequested_check_runs_the_recipe_again(stack: Stack) -> None:
     await stack.deliver(push_payload(stack.git, before=before, after=after))
     [first] = await wait_for(lambda: stack.argo.created, what="a workflow")
     stack.argo.set_phase(first, "Failed", message="flaky node")
-    check = await stack.check_completed(after, "ogdc/sea-ice")
+    check = await stack.check_completed(after, "ogdc/recipes/sea-ice")
     rerequest = {
         "action": "rerequested",
         "check_run": {"id": check.id, "external_id": check.external_id, "head_sha": after},

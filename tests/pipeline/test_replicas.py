@@ -111,7 +111,7 @@ async def test_token_mode_reports_statuses_and_clones_with_the_token(
             fake_argo.set_phase(name, "Succeeded")
 
             def final() -> object:
-                history = github.status_history(REPO, after, "ogdc/sea-ice")
+                history = github.status_history(REPO, after, "ogdc/recipes/sea-ice")
                 return history if history and history[-1].state == "success" else None
 
             history = await wait_for(final, within=40, what="a success status")

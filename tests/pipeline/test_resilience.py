@@ -28,7 +28,7 @@ async def test_github_outage_and_rate_limit_are_waited_out(stack: Stack) -> None
     await stack.deliver(push_payload(stack.git, before=before, after=after))
     [name] = await wait_for(lambda: stack.argo.created, what="a workflow")
     stack.argo.set_phase(name, "Succeeded")
-    done = await stack.check_completed(after, "ogdc/sea-ice", within=90)
+    done = await stack.check_completed(after, "ogdc/recipes/sea-ice", within=90)
     assert done.conclusion == "success"
     assert len(stack.checks(after)) == 1
 
@@ -55,7 +55,7 @@ async def test_kill_9_mid_run_then_restart_finishes_the_run(stack: Stack) -> Non
     await asyncio.to_thread(restarted.start)
     stack.service = restarted
     try:
-        done = await stack.check_completed(after, "ogdc/sea-ice", within=60)
+        done = await stack.check_completed(after, "ogdc/recipes/sea-ice", within=60)
         assert done.conclusion == "success"
         assert stack.argo.created == [name]
     finally:

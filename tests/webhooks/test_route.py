@@ -80,3 +80,18 @@ async def test_database_down_is_503_never_202(
     headers, body = signed_delivery(PUSH, SECRET, delivery="lost?")
     status, answer = await _post(service.url, headers, body)
     assert status == 503, answer
+
+
+async def test_signed_hostile_payloads_are_400_without_a_traceback(service: Service) -> None:
+    nul_name = {**PUSH, "repository": {**PUSH["repository"], "full_name": "qgnet/re\x00cipes"}}
+    cases = [
+        (b"[" * 100_000, "nested too deeply"),
+        (b'{"after": ' + b"9" * 5000 + b"}", "a number is too long"),
+        (nul_name, "repository.full_name must not contain a NUL"),
+    ]
+    for payload, words in cases:
+        headers, body = signed_delivery(payload, SECRET)
+        status, answer = await _post(service.url, headers, body)
+        assert (status, words in answer["detail"]) == (400, True), answer
+    log = service.log_text()
+    assert "Traceback" not in log and "unhandled error" not in log

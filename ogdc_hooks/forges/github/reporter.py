@@ -71,6 +71,26 @@ class GitHubReporter:
         grant = await self.client.credentials.grant(repository, installation_id)
         return grant.token.reveal()
 
+    async def may_write(
+        self, repository: str, login: str, installation_id: int | None = None
+    ) -> bool:
+        """Whether `login` has write, maintain or admin access to `repository`
+        (`GET /repos/{owner}/{repo}/collaborators/{username}/permission`, whose `permission`
+        folds maintain into write); a login GitHub does not know may not."""
+        try:
+            answer = await self.client.call(
+                "GET",
+                "/repos/{owner}/{repo}/collaborators/{username}/permission",
+                {"username": login},
+                repository=repository,
+                installation_id=installation_id,
+            )
+        except PermanentForgeError as err:
+            if err.status == 404:
+                return False
+            raise
+        return isinstance(answer, dict) and answer.get("permission") in ("admin", "write")
+
     async def default_branch(self, repository: str, installation_id: int | None = None) -> str:
         """The repository's default branch (`GET /repos/{owner}/{repo}`)."""
         answer = await self.client.call(

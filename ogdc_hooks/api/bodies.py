@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError, ValidationInfo
+from pydantic.fields import FieldInfo
 
 from ogdc_hooks.api.errors import api_error
 
@@ -35,11 +36,51 @@ def form_boolean(value: Any, info: ValidationInfo) -> Any:
     return value
 
 
-def _problems(error: ValidationError) -> str:
+# pydantic's error types, said as a rule the user can follow (its own text names regexes).
+_RULES = {
+    "missing": "is required",
+    "extra_forbidden": "is not a field this route takes",
+    "string_type": "must be text",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+}
+
+
+def _rule(problem: Any, model: type[BaseModel]) -> str:
+    """What a field must be, in words; the field's description says it for patterns."""
+    kind, context = problem["type"], problem.get("ctx") or {}
+    if kind == "string_too_short":
+        least = context.get("min_length", 1)
+        return "must not be empty" if least == 1 else f"must have at least {least} characters"
+    if kind == "string_too_long":
+        return f"must have at most {context.get('max_length')} characters"
+    if kind == "string_pattern_mismatch":
+        field = model.model_fields.get(str(problem["loc"][0])) if problem["loc"] else None
+        described = _description(field) if field is not None else None
+        return f"must be {described.rstrip('.')}" if described else "is not in a form it accepts"
+    return _RULES.get(kind, str(problem["msg"]))
+
+
+def _description(field: FieldInfo) -> str | None:
+    """The field's description, or that of the constrained type inside `X | None`."""
+    if field.description:
+        return field.description
+    for option in get_args(field.annotation):
+        for meta in getattr(option, "__metadata__", ()):
+            if isinstance(meta, FieldInfo) and meta.description:
+                return meta.description
+    return None
+
+
+def _problems(error: ValidationError, model: type[BaseModel]) -> str:
     parts = []
     for problem in error.errors(include_input=False, include_url=False):
         where = ".".join(str(part) for part in problem["loc"]) or "body"
-        parts.append(f"{where}: {problem['msg']}")
+        parts.append(f"{where}: {_rule(problem, model)}")
     return "; ".join(parts)
 
 
@@ -84,4 +125,4 @@ async def read_body(request: web.Request, model: type[M], media_types: Collectio
     try:
         return model.model_validate(fields, context={"form": from_form})
     except ValidationError as err:
-        raise api_error(422, _problems(err)) from None
+        raise api_error(422, _problems(err, model)) from None

@@ -59,11 +59,22 @@ class SubmitRequest(BaseModel):
         min_length=1,
         max_length=LOCATION_MAX,
         pattern=f"^(github|https?)://[^{_CONTROL}]*$",
-        description="github://ORG:REPO@REF/PATH, or an http(s) git URL with `ref` and `path`.",
+        description="github://ORG:REPO@REF/PATH, or an http(s) git URL with `ref` and `path`, "
+        "without control characters",
     )
-    ref: str | None = Field(default=None, min_length=1, max_length=250, pattern=NO_CONTROL)
+    ref: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=250,
+        pattern=NO_CONTROL,
+        description="a branch, tag or commit, without control characters",
+    )
     path: str | None = Field(
-        default=None, min_length=1, max_length=LOCATION_MAX, pattern=NO_CONTROL
+        default=None,
+        min_length=1,
+        max_length=LOCATION_MAX,
+        pattern=NO_CONTROL,
+        description="the recipe's directory in the repository, without control characters",
     )
     overwrite: bool = False
 

@@ -24,12 +24,23 @@ GITHUB_LOGIN_PATTERN = r"^[A-Za-z0-9](?:-?[A-Za-z0-9])*$"
 
 Username = Annotated[
     str,
-    Field(min_length=1, max_length=USERNAME_MAX, pattern=USERNAME_PATTERN, examples=["alice"]),
+    Field(
+        min_length=1,
+        max_length=USERNAME_MAX,
+        pattern=USERNAME_PATTERN,
+        examples=["alice"],
+        description="letters, digits and . _ @ + -, starting with a letter or digit",
+    ),
 ]
 Password = Annotated[str, Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
 GithubLogin = Annotated[
     str,
-    Field(min_length=1, max_length=GITHUB_LOGIN_MAX, pattern=GITHUB_LOGIN_PATTERN),
+    Field(
+        min_length=1,
+        max_length=GITHUB_LOGIN_MAX,
+        pattern=GITHUB_LOGIN_PATTERN,
+        description="a GitHub login: letters, digits and single hyphens, not at either end",
+    ),
 ]
 # What a login attempt may send: anything that could be a stored name or password,
 # bounded so that nobody makes the service hash a megabyte.

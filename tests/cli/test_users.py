@@ -59,7 +59,7 @@ def test_invalid_input_shows_the_servers_reason(
     line = one_line_error(run_cli("create-user", "gus", "short", env=admin_env))
     assert line == (
         "ogdc-hooks: error: the API answered POST /create_user with HTTP 422: "
-        "password: String should have at least 8 characters"
+        "password: must have at least 8 characters"
     )
 
 

@@ -1,11 +1,12 @@
-"""Rewrite tests/data/ogdc-runner-0.3.0/renders.json: ogdc-runner 0.3.0's own render of
-every vendored recipe of ogdc-recipes, which the tests compare with step by step.
+"""Rewrite tests/data/ogdc-runner-<version>/renders.json: ogdc-runner's own render of every
+vendored recipe of ogdc-recipes, which the tests compare with step by step.
 
-Run from the repository root: `python bench/regenerate_reference_renders.py`. It
-builds the scratch environment of `refvenv.py` when missing (PyPI is needed once);
-the tests never do, they read the committed file. Each render is stored with the
-digest of the recipe files it was made from, so a test notices when the vendored
-recipes change and the renders were not made again.
+Run from the repository root: `python bench/regenerate_reference_renders.py` (both
+versions) or with `0.3.0` or `0.4.2`. It builds the scratch environments of
+`refvenv.py` when missing (PyPI is needed once); the tests never do, they read the
+committed files. Each render is stored with the digest of the recipe files it was
+made from, so a test notices when the vendored recipes change and the renders were
+not made again.
 """
 
 from __future__ import annotations
@@ -18,34 +19,36 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from refvenv import OGDC_RUNNER, dataone_cans, ensure_reference_venv, run_reference  # noqa: E402
+from refvenv import REFERENCES, dataone_cans, ensure_reference_venv, run_reference  # noqa: E402
 
 from tests.recipes.test_render_helpers import REFERENCE_NAMES, recipe_digest  # noqa: E402
-from tests.support.data import OGDC_RECIPES, OGDC_RUNNER_RENDERS  # noqa: E402
+from tests.support.data import OGDC_RECIPES, ogdc_runner_renders  # noqa: E402
 
 # ogdc-runner 0.3.0 reads viz-workflow's output as `dataone` and refuses it; as pvc it renders.
-FORCE_PVC = {"viz-workflow"}
+# 0.4.2 reads it as `dataone` too, but its visualization workflow ignores the output.
+FORCE_PVC = {"0.3.0": {"viz-workflow"}, "0.4.2": set[str]()}
 
 
-def main() -> None:
-    python = ensure_reference_venv()
+def regenerate(version: str) -> None:
+    requirement = REFERENCES[version][1]
+    python = ensure_reference_venv([requirement], version=version)
     dirs = {name: OGDC_RECIPES / "recipes" / name for name in REFERENCE_NAMES}
     job = {
         "recipes": [
-            {"name": name, "dir": str(path), "force_pvc": name in FORCE_PVC}
+            {"name": name, "dir": str(path), "force_pvc": name in FORCE_PVC[version]}
             for name, path in dirs.items()
         ],
         "dataone": dataone_cans(dirs.values()),
     }
     results = run_reference(python, job, limit=300)
     if results is None:
-        sys.exit("ogdc-runner did not finish rendering within 300 s")
+        sys.exit(f"ogdc-runner {version} did not finish rendering within 300 s")
     failed = {name: result["error"] for name, result in results.items() if "error" in result}
     if failed:
-        sys.exit(f"ogdc-runner could not render: {failed}")
+        sys.exit(f"ogdc-runner {version} could not render: {failed}")
     renders = {
-        "generator": OGDC_RUNNER,
-        "forced_pvc_output": sorted(FORCE_PVC),
+        "generator": f"ogdc-runner=={version}",
+        "forced_pvc_output": sorted(FORCE_PVC[version]),
         "recipes": {
             name: {
                 "recipe_sha256": recipe_digest(dirs[name]),
@@ -54,11 +57,19 @@ def main() -> None:
             for name in REFERENCE_NAMES
         },
     }
-    OGDC_RUNNER_RENDERS.parent.mkdir(parents=True, exist_ok=True)
-    OGDC_RUNNER_RENDERS.write_text(json.dumps(renders, indent=1, sort_keys=True) + "\n")
-    print(
-        f"wrote {OGDC_RUNNER_RENDERS.relative_to(HERE.parent)} ({len(renders['recipes'])} recipes)"
-    )
+    target = ogdc_runner_renders(version)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(renders, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {target.relative_to(HERE.parent)} ({len(renders['recipes'])} recipes)")
+
+
+def main() -> None:
+    versions = sys.argv[1:] or list(REFERENCES)
+    unknown = sorted(set(versions) - set(REFERENCES))
+    if unknown:
+        sys.exit(f"unknown version {unknown[0]}; choose from {', '.join(REFERENCES)}")
+    for version in versions:
+        regenerate(version)
 
 
 if __name__ == "__main__":

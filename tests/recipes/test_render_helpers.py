@@ -3,13 +3,15 @@ canned resolved inputs for the reference recipes, and how Kubernetes reads args.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ogdc_hooks.recipes.model import InputFile, Recipe, RecipeMeta
+from ogdc_hooks.recipes.load import load_recipe
+from ogdc_hooks.recipes.model import InputFile, Recipe, RecipeMeta, RecipeOutput
 from ogdc_hooks.recipes.render import RenderSettings, RunIdentity, render_workflow
 
 NODE = "https://arcticdata.io/metacat/d1/mn"
@@ -24,6 +26,22 @@ REFERENCE_NAMES = (
     "seal-tags",
     "viz-workflow",
 )
+
+
+def renderable(recipe: Recipe) -> Recipe:
+    """`recipe`, with pvc output if its output is dataone: such a recipe validates but
+    its submission is refused ("dataone output is not supported yet"); viz-workflow of
+    ogdc-recipes is one (`dataone_id` without `type`), and is rendered as pvc here."""
+    if recipe.meta.output.type != "dataone":
+        return recipe
+    return dataclasses.replace(
+        recipe, meta=recipe.meta.model_copy(update={"output": RecipeOutput()})
+    )
+
+
+def load_reference(repo: Path, name: str) -> Recipe:
+    """The vendored recipe `name` of ogdc-recipes, ready to render (see `renderable`)."""
+    return renderable(load_recipe(repo, f"recipes/{name}"))
 
 
 def run_identity(**fields: Any) -> RunIdentity:

@@ -337,16 +337,6 @@ class _Dag:
         """A task named as its template."""
         return self.add(template_name(template), template, after)
 
-    def over_result(self, name: str, template: str, source: str, stage: str) -> str:
-        """`template` once per partition that the discovery step `source` wrote for `stage`."""
-        return self.add(
-            name,
-            template,
-            [source],
-            manifest=manifest_path(self.ctx, stage),
-            expand={"with_param": f"{{{{tasks.{source}.outputs.result}}}}"},
-        )
-
 
 def _parameters(values: dict[str, str]) -> m.Arguments:
     return m.Arguments(
@@ -354,83 +344,101 @@ def _parameters(values: dict[str, str]) -> m.Arguments:
     )
 
 
+@dataclass(frozen=True)
+class _Partitions:
+    """Partition manifests a fan-out reads: the step that wrote them, their stage, and how
+    Argo expands a task over them."""
+
+    task: str
+    stage: str
+    expand: dict[str, Any]
+
+
+def _planned(dag: _Dag, after: list[str], partition_size: int | None) -> _Partitions:
+    """The planning step (fetch or list the inputs, write their manifests)."""
+    ctx = dag.ctx
+    template = plan_template(
+        ctx, stage=STAGE_INPUTS, partition_size=partition_size, image=ctx.settings.setup_image
+    )
+    task = dag.add_template(template, after)
+    return _Partitions(task, STAGE_INPUTS, over_partitions(ctx, task, partition_size or 1))
+
+
+def _discovered(
+    dag: _Dag, name: str, template: str, after: list[str], stage: str, **parameters: str
+) -> _Partitions:
+    """A discovery step, which writes manifests for `stage` and prints their ids."""
+    task = dag.add(name, template, after, parameters=parameters or None)
+    return _Partitions(task, stage, {"with_param": f"{{{{tasks.{task}.outputs.result}}}}"})
+
+
+def _fan_out(dag: _Dag, name: str, template: str, partitions: _Partitions) -> str:
+    """`template` once per partition of `partitions`, after the step that wrote them."""
+    return dag.add(
+        name,
+        template,
+        [partitions.task],
+        manifest=manifest_path(dag.ctx, partitions.stage),
+        expand=partitions.expand,
+    )
+
+
 def _parallel_stages(dag: _Dag, config: VizConfig, setup: str) -> None:
-    """ogdc-runner 0.4.2's parallel pipeline, each fan-out reading manifests on the PVC."""
-    ctx, size = dag.ctx, dag.partition_size
-    from_claims = bool(pvc_params(ctx.recipe))
+    """ogdc-runner 0.4.2's parallel pipeline, each fan-out reading manifests on the PVC.
+
+    Without the stager nothing is staged: claims' files are the tiles to rasterize (or,
+    without rasterizing, the GeoTIFFs to make web tiles of), url inputs are not fetched."""
+    from_claims = bool(pvc_params(dag.ctx.recipe))
     after = [setup]
-    plan = None
+    inputs = None
     if config.stager or from_claims:
-        plan = dag.add_template(
-            plan_template(
-                ctx, stage=STAGE_INPUTS, partition_size=size, image=ctx.settings.setup_image
-            ),
-            after,
-        )
-        after = [plan]
-    if config.stager:
-        assert plan is not None
-        after = [
-            dag.add(
-                STAGE_INPUTS,
-                STAGE_INPUTS,
-                after,
-                manifest=manifest_path(ctx, STAGE_INPUTS),
-                expand=over_partitions(ctx, plan, size),
-            )
-        ]
-    # Tiles to rasterize: those staged now, or (no stager) the files listed on the claims.
-    staged: tuple[str, str, dict[str, Any]] | None = None
-    if plan is not None and not config.stager:
-        staged = (plan, STAGE_INPUTS, over_partitions(ctx, plan, size))
-    elif config.raster or config.threedtiles:
-        discovery = dag.add("discover-staged-tiles", "discover-staged-tiles", after)
-        staged = (
-            discovery,
-            "staged-tiles",
-            {"with_param": f"{{{{tasks.{discovery}.outputs.result}}}}"},
+        inputs = _planned(dag, after, dag.partition_size)
+        after = [inputs.task]
+    if inputs is not None and config.stager:
+        after = [_fan_out(dag, STAGE_INPUTS, STAGE_INPUTS, inputs)]
+    tiles = inputs if not config.stager else None
+    if tiles is None and (config.raster or config.threedtiles):
+        tiles = _discovered(
+            dag, "discover-staged-tiles", "discover-staged-tiles", after, "staged-tiles"
         )
     raster = None
-    if staged is not None:
-        source, stage, expand = staged
-        manifest = manifest_path(ctx, stage)
-        if config.raster:
-            raster = dag.add(
-                "rasterize-max-z", "rasterize-max-z", [source], manifest=manifest, expand=expand
-            )
-        if config.threedtiles:
-            dag.add("create-3dtiles", "create-3dtiles", [source], manifest=manifest, expand=expand)
-    anchor = raster or (staged[0] if staged else None)
-    composite = None
-    if config.raster_parents and not (from_claims and not config.stager and not config.raster):
-        for z in config.composite_levels:
-            discover = dag.add(
-                f"discover-parents-z-{z}",
-                "discover-parent-tiles",
-                [anchor] if anchor else after,
-                parameters={"z-level": str(z)},
-            )
-            anchor = composite = dag.over_result(
-                f"create-composites-z-{z}", "create-composite-z", discover, f"parent-tiles-z-{z}"
-            )
+    if tiles is not None and config.raster:
+        raster = _fan_out(dag, "rasterize-max-z", "rasterize-max-z", tiles)
+    if tiles is not None and config.threedtiles:
+        _fan_out(dag, "create-3dtiles", "create-3dtiles", tiles)
+    anchor = raster or (tiles.task if tiles else None)
+    if config.raster_parents and not (inputs is tiles and not config.raster):
+        raster = _composites(dag, config, [anchor] if anchor else after) or raster
     if not config.web_tiles:
         return
-    raster_anchor = composite or raster
-    if plan is not None and from_claims and not config.stager and raster_anchor is None:
-        dag.add(
-            "create-web-tiles",
-            "create-web-tiles",
-            [plan],
-            manifest=manifest_path(ctx, STAGE_INPUTS),
-            expand=over_partitions(ctx, plan, size),
-        )
+    if inputs is not None and inputs is tiles and raster is None:
+        _fan_out(dag, "create-web-tiles", "create-web-tiles", inputs)
         return
-    discover = dag.add(
+    geotiffs = _discovered(
+        dag,
         "discover-all-geotiffs",
         "discover-all-geotiffs",
-        [raster_anchor] if raster_anchor else after,
+        [raster] if raster else after,
+        "geotiffs",
     )
-    dag.over_result("create-web-tiles", "create-web-tiles", discover, "geotiffs")
+    _fan_out(dag, "create-web-tiles", "create-web-tiles", geotiffs)
+
+
+def _composites(dag: _Dag, config: VizConfig, after: list[str]) -> str | None:
+    """Each zoom level's tiles composed from the level above, highest level first."""
+    last = None
+    for z in config.composite_levels:
+        parents = _discovered(
+            dag,
+            f"discover-parents-z-{z}",
+            "discover-parent-tiles",
+            after,
+            f"parent-tiles-z-{z}",
+            **{"z-level": str(z)},
+        )
+        last = _fan_out(dag, f"create-composites-z-{z}", "create-composite-z", parents)
+        after = [last]
+    return last
 
 
 def render(ctx: Context) -> dict[str, Any]:
@@ -449,16 +457,11 @@ def render(ctx: Context) -> dict[str, Any]:
     if parallel.enabled:
         _parallel_stages(dag, config, setup)
     else:
-        plan = dag.add_template(
-            plan_template(
-                ctx, stage=STAGE_INPUTS, partition_size=None, image=ctx.settings.setup_image
-            ),
-            [setup],
-        )
+        inputs = _planned(dag, [setup], None)
         dag.add(
             "run-viz-serial",
             "run-viz-serial",
-            [plan],
+            [inputs.task],
             manifest=f"{ctx.workdir}/partition-manifests/{STAGE_INPUTS}/partition-0.json",
         )
     main = m.Template(name=ENTRYPOINT, dag=m.DAGTemplate(tasks=dag.tasks))

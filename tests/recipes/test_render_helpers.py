@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+import yaml
 
 from ogdc_hooks.recipes.load import load_recipe
 from ogdc_hooks.recipes.model import InputFile, Recipe, RecipeMeta, RecipeOutput
@@ -26,6 +29,38 @@ REFERENCE_NAMES = (
     "seal-tags",
     "viz-workflow",
 )
+
+
+# viz-workflow of ogdc-recipes in the other forms 0.4.2 renders: `parallel`, settings of its
+# config.json over the vendored ones, and whether it reads a claim instead of its url.
+VIZ_VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any], bool]] = {
+    "serial": ({"enabled": False}, {}, False),
+    "serial-claim": ({"enabled": False}, {}, True),
+    "no-stager": ({"enabled": True, "partition_size": 3}, {"enable_stager": False}, False),
+    "no-stager-claim": ({"enabled": True}, {"enable_stager": False}, True),
+    "claim": ({"enabled": True, "max_parallelism": 2}, {"enable_web_tiles": False}, True),
+    "no-parents": ({"enabled": True}, {"enable_raster_parents": False, "z_range": [0, 2]}, False),
+}
+WORKFLOW_CLAIM = "cephfs-qgnet-ogdc-workflow-pvc"
+
+
+def write_viz_variant(reference_repo: Path, recipes: Path, name: str) -> Path:
+    """The recipe directory of variant `name` of viz-workflow, written under `recipes`."""
+    parallel, settings, claim = VIZ_VARIANTS[name]
+    source = reference_repo / "recipes" / "viz-workflow"
+    meta = yaml.safe_load((source / "meta.yml").read_text())
+    meta["name"] = f"Viz {name}"
+    meta["workflow"]["parallel"] = parallel
+    meta["output"] = {"type": "pvc"}
+    if claim:
+        param = {"type": "pvc_mount", "claim_name": WORKFLOW_CLAIM, "path": "raw", "glob": "*"}
+        meta["input"] = {"params": [param]}
+    config = {**json.loads((source / "config.json").read_text()), **settings}
+    directory = recipes / f"viz-{name}"
+    directory.mkdir(parents=True)
+    (directory / "meta.yml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    (directory / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    return directory
 
 
 def renderable(recipe: Recipe) -> Recipe:

@@ -9,7 +9,8 @@ The expectations are written out here, and ogdc-runner's own renders of the same
   `retryStrategy`; 0.3.0 keeps guarding what was compared before, 0.4.2 adds the retries;
 * the visualization recipe with 0.4.2 only: its format changed (`parallel`, the
   pdgworkflow stages, no `batch_size`), so 0.3.0's batching/tiling render is only kept
-  for the record (its digest is still checked).
+  for the record (its digest is still checked); with 0.4.2 also its variants
+  (`VIZ_VARIANTS`: serial, from a claim, stages turned off), rendered by 0.4.2 too.
 
 viz-workflow's output is dataone (`dataone_id` without `type`), whose submission is
 refused; it is rendered with pvc output (`renderable`), which 0.4.2's visualization
@@ -28,6 +29,7 @@ from ogdc_hooks.recipes.model import Recipe
 from ogdc_hooks.recipes.render import UnsupportedOutput
 from tests.recipes.test_render_helpers import (
     REFERENCE_NAMES,
+    VIZ_VARIANTS,
     k8s_expand,
     load_reference,
     recipe_digest,
@@ -35,6 +37,7 @@ from tests.recipes.test_render_helpers import (
     resolved_inputs,
     shell_script,
     templates,
+    write_viz_variant,
 )
 from tests.support.data import ogdc_runner_renders
 
@@ -307,9 +310,22 @@ def test_shell_agrees_with_ogdc_runner(reference_repo: Path, name: str, version:
         assert ours["spec"]["retryStrategy"] == {**retry, "limit": str(retry["limit"])}
 
 
-# Our names for 0.4.2's visualization steps (docs/recipes.md, "visualization").
-_VIZ_NAMES = {"write-stage-partition-manifests": "fetch"}
+# Our names for 0.4.2's visualization steps and manifests (docs/recipes.md, "Names").
+_VIZ_NAMES = {"write-stage-partition-manifests": "fetch", "list-pvc-files": "list-inputs"}
+_VIZ_STAGES = {"/partition-manifests/pvc-inputs/": "/partition-manifests/stage-files/"}
 _GUARDS = ("check-output", "clear-output")
+
+
+# The one manifest of every input file of the serial form: ours at a fixed path, theirs
+# where the listing step says.
+_ALL_FILES = ("/stage-files/partition-0.json", "outputs.parameters.files-manifest-path}}")
+
+
+def _comparable(value: str) -> str:
+    """A parameter value with 0.4.2's manifest names made ours."""
+    for theirs, ours in _VIZ_STAGES.items():
+        value = value.replace(theirs, ours)
+    return "every listed file" if value.endswith(_ALL_FILES) else value
 
 
 def _viz_steps(manifest: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -329,7 +345,7 @@ def _viz_steps(manifest: dict[str, Any]) -> list[tuple[Any, ...]]:
             if dep and dep not in _GUARDS
         )
         parameters = {
-            p["name"]: p["value"].replace("{{item.partition_id}}", "{{item}}")
+            p["name"]: _comparable(p["value"].replace("{{item.partition_id}}", "{{item}}"))
             for p in task.get("arguments", {}).get("parameters", [])
         }
         manifests = [
@@ -337,7 +353,13 @@ def _viz_steps(manifest: dict[str, Any]) -> list[tuple[Any, ...]]:
         ]
         body = _body(by_name[task["template"]])
         # the same directories, config and scripts' work, said in our own words
-        body = {"image": body["image"]} if name == "fetch" else {**body, "args": None}
+        planning = name in ("fetch", "list-inputs")
+        body = {"image": body["image"]} if planning else {**body, "args": None}
+        if body.get("mounts"):
+            # claims: ours are mounted in every step (docs/recipes.md, "Claims")
+            body["mounts"] = [
+                m for m in body["mounts"] if not m["mountPath"].startswith("/mnt/data/")
+            ]
         fans_out = "withParam" in task or "withSequence" in task
         steps.append(
             (name, task["template"], after, fans_out, manifests, parameters.get("z-level"), body)
@@ -345,12 +367,47 @@ def _viz_steps(manifest: dict[str, Any]) -> list[tuple[Any, ...]]:
     return steps
 
 
-def test_visualization_agrees_with_ogdc_runner_0_4_2(reference_repo: Path) -> None:
-    theirs = committed("0.4.2")["recipes"]["viz-workflow"]["workflow"]
-    ours = render(load(reference_repo, "viz-workflow"))
+def _without(steps: list[tuple[Any, ...]], name: str) -> list[tuple[Any, ...]]:
+    """`steps` without the step `name`, those that waited for it waiting for what it did."""
+    [removed] = [step for step in steps if step[0] == name]
+    return [
+        (
+            *step[:2],
+            sorted({d for dep in step[2] for d in (removed[2] if dep == name else [dep])}),
+            *step[3:],
+        )
+        for step in steps
+        if step[0] != name
+    ]
+
+
+def _agree_with_0_4_2(ours: dict[str, Any], theirs: dict[str, Any]) -> None:
     their_steps = [
         (_VIZ_NAMES.get(step[0], step[0]), _VIZ_NAMES.get(step[1], step[1]), *step[2:])
         for step in _viz_steps(theirs)
     ]
-    assert _viz_steps(ours) == their_steps
+    our_steps = _viz_steps(ours)
+    if {"fetch"} & {step[0] for step in our_steps} - {step[0] for step in their_steps}:
+        # 0.4.2's serial form from urls has no planning step: it passes the URLs inline
+        # (docs/recipes.md, "Inputs are fetched once"); the rest must agree
+        our_steps = [(*step[:4], [], *step[5:]) for step in _without(our_steps, "fetch")]
+    assert our_steps == their_steps
     _common_spec(ours, theirs, (*_SPEC_KEYS, "parallelism"))
+
+
+def test_visualization_agrees_with_ogdc_runner_0_4_2(reference_repo: Path) -> None:
+    theirs = committed("0.4.2")["recipes"]["viz-workflow"]["workflow"]
+    _agree_with_0_4_2(render(load(reference_repo, "viz-workflow")), theirs)
+
+
+@pytest.mark.parametrize("variant", sorted(VIZ_VARIANTS))
+def test_visualization_variants_agree_with_ogdc_runner_0_4_2(
+    reference_repo: Path, tmp_path: Path, variant: str
+) -> None:
+    """viz-workflow serial, from a claim, with stages off: as 0.4.2 renders each."""
+    directory = write_viz_variant(reference_repo, tmp_path / "recipes", variant)
+    committed_variant = committed("0.4.2")["viz_variants"][variant]
+    assert committed_variant["recipe_sha256"] == recipe_digest(directory)
+    recipe = load_recipe(tmp_path, f"recipes/{directory.name}")
+    inputs = [] if VIZ_VARIANTS[variant][2] else None
+    _agree_with_0_4_2(render(recipe, inputs), committed_variant["workflow"])

@@ -508,6 +508,20 @@ CASES = [
         ["recipes/r/config.json:3:13: this file is not valid JSON: Expecting value"],
     ),
     Case(
+        "viz-config-bad-zoom-levels",
+        viz("  config_file: config.json\n", **{"config.json": '{"z_range": [5, 0]}\n'}),
+        [
+            "recipes/r/config.json:1:1: z_range of the visualization configuration must be two whole numbers [lowest, highest] with 0 <= lowest <= highest"
+        ],
+    ),
+    Case(
+        "viz-config-directory-outside",
+        viz("  config_file: config.json\n", **{"config.json": '{"dir_staged": "../x"}\n'}),
+        [
+            "recipes/r/config.json:1:1: dir_staged of the visualization configuration must stay inside the recipe's directory and hold no '{{': '../x'"
+        ],
+    ),
+    Case(
         "viz-config-missing",
         viz("  config_file: config.json\n"),
         [f"{META}:4:16: workflow.config_file: file recipes/r/config.json does not exist"],

@@ -1,15 +1,21 @@
-"""ogdc-runner 0.3.0 in a scratch virtual environment, for the scripts that compare with it.
+"""ogdc-runner in scratch virtual environments, for the scripts that compare with it.
 
-The environment lives in `bench/.cache/refvenv` (PyPI is needed once) and is
-shared by `render_bench.py`, `api_bench.py` and `regenerate_reference_renders.py`;
-each asks for what it needs and the environment is completed when an import fails.
-`render_reference.py` runs inside it and renders recipes with ogdc-runner's own
-builders.
+ogdc-runner 0.3.0 lives in `bench/.cache/refvenv` (PyPI is needed once), shared
+by `render_bench.py`, `api_bench.py` and `regenerate_reference_renders.py`;
+ogdc-runner 0.4.2 in `bench/.cache/refvenv-0.4.2`, for the regeneration of its
+renders. Each script asks for what it needs and an environment is completed
+when an import fails. `render_reference.py` runs inside either and renders
+recipes with ogdc-runner's own builders.
+
+`OGDC_RUNNER_0_4_2_REQUIREMENT` installs 0.4.2 from elsewhere than PyPI, e.g.
+`ogdc-runner @ git+https://github.com/QGreenland-Net/ogdc-runner@v0.4.2` (the
+tag's `dataone-auth` dependency is only for its service, which is not used here).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import venv
 from collections.abc import Iterable, Sequence
@@ -22,19 +28,36 @@ ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_VENV = ROOT / "bench" / ".cache" / "refvenv"
 REFERENCE_SCRIPT = ROOT / "bench" / "render_reference.py"
 OGDC_RUNNER = "ogdc-runner==0.3.0"
+# Each reference version: its scratch environment and what installs it there.
+REFERENCES = {
+    "0.3.0": (REFERENCE_VENV, OGDC_RUNNER),
+    "0.4.2": (
+        ROOT / "bench" / ".cache" / "refvenv-0.4.2",
+        os.environ.get("OGDC_RUNNER_0_4_2_REQUIREMENT", "ogdc-runner==0.4.2"),
+    ),
+}
 
 
 def ensure_reference_venv(
-    requirements: Sequence[str] = (OGDC_RUNNER,), probe: str = "ogdc_runner"
+    requirements: Sequence[str] = (OGDC_RUNNER,),
+    probe: str = "ogdc_runner",
+    version: str = "0.3.0",
 ) -> Path:
-    """The environment's python, once `import <probe>` works there."""
-    python = REFERENCE_VENV / "bin" / "python"
-    check = [str(python), "-c", f"import {probe}"]
+    """The python of `version`'s environment, once `import <probe>` works there and the
+    installed ogdc-runner is `version`."""
+    directory = REFERENCES[version][0]
+    python = directory / "bin" / "python"
+    check = [
+        str(python),
+        "-c",
+        f"import {probe}; from importlib.metadata import version; "
+        f"assert version('ogdc-runner') == {version!r}",
+    ]
     if python.exists() and subprocess.run(check, capture_output=True, check=False).returncode == 0:
         return python
-    print(f"installing {' '.join(requirements)} into {REFERENCE_VENV} ...", flush=True)
+    print(f"installing {' '.join(requirements)} into {directory} ...", flush=True)
     if not python.exists():
-        venv.create(REFERENCE_VENV, with_pip=True)
+        venv.create(directory, with_pip=True)
     subprocess.run([str(python), "-m", "pip", "install", "-q", *requirements], check=True)
     return python
 

@@ -33,7 +33,11 @@ sys.path.insert(0, str(ROOT))
 from ogdc_hooks.recipes.load import load_recipe  # noqa: E402
 from ogdc_hooks.recipes.model import InputFile, Recipe  # noqa: E402
 from ogdc_hooks.recipes.render import RenderSettings, RunIdentity, render_workflow  # noqa: E402
-from tests.recipes.test_render_helpers import REFERENCE_NAMES, resolved_inputs  # noqa: E402
+from tests.recipes.test_render_helpers import (  # noqa: E402
+    REFERENCE_NAMES,
+    load_reference,
+    resolved_inputs,
+)
 from tests.support.data import OGDC_RECIPES as REFERENCE  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -54,7 +58,7 @@ def ours_per_recipe(repeat: int) -> float:
     start = time.perf_counter()
     for _ in range(repeat):
         for name in REFERENCE_NAMES:
-            recipe = load_recipe(REFERENCE, f"recipes/{name}")
+            recipe = load_reference(REFERENCE, name)
             render_workflow(recipe, resolved_inputs(recipe), SETTINGS, RUN)
     return (time.perf_counter() - start) / (repeat * len(REFERENCE_NAMES))
 
@@ -81,7 +85,7 @@ def reference_recipes(python: Path, repeat: int, limit: float) -> None:
     mean = statistics.fmean(times)
     print(f"ogdc-runner: {1 / mean:10.1f} recipes/s  ({mean * 1000:.2f} ms each, {repeat} rounds)")
     print(f"ratio      : ogdc-hooks is {mean / ours:.1f}x the reference's rate")
-    print("note       : viz-workflow's output forced to pvc for 0.3.0, which reads it as dataone")
+    print("note       : viz-workflow's dataone output made pvc on both sides (both refuse it)")
     for name, error in failed.items():
         print(f"ogdc-runner failed on {name}: {error}")
 

@@ -1,8 +1,8 @@
-"""Render recipes with ogdc-runner 0.3.0's own builders, without submitting anything.
+"""Render recipes with ogdc-runner's own builders (0.3.0 or 0.4.2), without submitting anything.
 
-Runs inside a virtual environment that has `ogdc-runner==0.3.0` (see
-`render_bench.py`, and the tests that compare step by step). Reads a job from
-stdin and writes JSON to stdout:
+Runs inside a scratch virtual environment of `refvenv.py` (see `render_bench.py`
+and `regenerate_reference_renders.py`); both versions have the same entry points.
+Reads a job from stdin and writes JSON to stdout:
 
     {"recipes": [{"name": ..., "dir": ..., "force_pvc": false}], "repeat": 1,
      "dataone": {"<dataset_identifier>|<filename pattern>": [[url, filename], ...]}}

@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from ogdc_hooks import workflow_settings
+from ogdc_hooks.workflow_settings import VizResources
+
 T = TypeVar("T")
 
 
@@ -66,6 +69,14 @@ class Settings:
     runner_image_tag: str = "latest"
     max_parallel_limit: int = 5
     allowed_input_pvcs: tuple[str, ...] = ()
+    # Workflows as ogdc-runner 0.4.2 shapes them (README "Configuration")
+    retry_enabled: bool = True
+    retry_limit: int = 3
+    retry_policy: str = "OnTransientError"
+    viz_image: str = "ghcr.io/permafrostdiscoverygateway/pdgworkflow:latest"
+    viz_setup_image: str | None = None  # None: the runner image
+    viz_resources: VizResources = field(default_factory=VizResources)
+    viz_default_partition_size: int = 1000
     dataone_node_url: str = "https://arcticdata.io/metacat/d1/mn"
     api_root_path: str = "/"
     # GitHub
@@ -270,7 +281,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         argo_ui_url=_parsed(env, "ARGO_UI_URL", _http_url, None),
         runner_image_tag=_text(env, "OGDC_RUNNER_IMAGE_TAG") or Settings.runner_image_tag,
         max_parallel_limit=_parsed(env, "OGDC_MAX_PARALLEL_LIMIT", _positive_int, 5),
-        allowed_input_pvcs=_parsed(env, "OGDC_ALLOWED_INPUT_PVCS", _name_list, ()),
+        allowed_input_pvcs=_parsed(
+            env, "OGDC_ALLOWED_INPUT_PVCS", workflow_settings.claim_names, ()
+        ),
+        retry_enabled=_parsed(env, "ARGO_WORKFLOW_RETRY_ENABLED", workflow_settings.boolean, True),
+        retry_limit=_parsed(env, "ARGO_WORKFLOW_RETRY_LIMIT", _count, 3),
+        retry_policy=_parsed(
+            env, "ARGO_WORKFLOW_RETRY_POLICY", workflow_settings.retry_policy, "OnTransientError"
+        ),
+        viz_image=_text(env, "VIZ_WORKFLOW_IMAGE") or Settings.viz_image,
+        viz_setup_image=_text(env, "VIZ_WORKFLOW_SETUP_IMAGE"),
+        viz_resources=_parsed(
+            env, "VIZ_WORKFLOW_RESOURCES", workflow_settings.viz_resources, VizResources()
+        ),
+        viz_default_partition_size=_parsed(
+            env, "VIZ_WORKFLOW_DEFAULT_PARTITION_SIZE", _positive_int, 1000
+        ),
         dataone_node_url=_parsed(env, "DATAONE_NODE_URL", _http_url, Settings.dataone_node_url),
         api_root_path=api_root_path(env),
         github_webhook_secret=_secret(env, "GITHUB_WEBHOOK_SECRET"),

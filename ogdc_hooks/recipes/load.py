@@ -17,6 +17,8 @@ from pathlib import Path, PurePosixPath
 
 from ogdc_hooks.recipes.model import Recipe, ShellWorkflow, VizWorkflow
 from ogdc_hooks.recipes.problems import Problem, RecipeInvalid, Severity, sort_problems
+from ogdc_hooks.recipes.render.errors import UnsupportedWorkflow
+from ogdc_hooks.recipes.render.visualization import VizConfig
 from ogdc_hooks.recipes.validate import LoadPolicy, Reporter, check_meta
 from ogdc_hooks.recipes.yaml_source import DataPath, Mark, parse_mapping
 
@@ -280,6 +282,11 @@ def _viz_config(
         )
     except RecursionError:
         report.problems.append(_in_file(path, Mark(1, 1), "this JSON is nested too deeply"))
+    else:
+        try:
+            VizConfig.read(text)  # the stages it chooses, checked as rendering will
+        except UnsupportedWorkflow as err:
+            report.problems.append(_in_file(path, Mark(1, 1), str(err)))
     return text
 
 

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from ogdc_hooks.recipes.problems import Problem
 
@@ -123,11 +131,18 @@ class RecipeInput(_Strict):
 
 
 class ParallelConfig(_Strict):
-    """Run each command once per file, partitions of files side by side."""
+    """Work on partitions of the input files side by side."""
 
     enabled: bool = False
     partition_strategy: Literal["files"] = "files"
-    partition_size: int = Field(default=1, ge=1, description="Files per partition.")
+    partition_size: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Files per partition; default 1 for shell, "
+            "VIZ_WORKFLOW_DEFAULT_PARTITION_SIZE (1000) for visualization."
+        ),
+    )
     max_parallelism: int | None = Field(
         default=None, ge=1, description="Tasks at once; default OGDC_MAX_PARALLEL_LIMIT."
     )
@@ -144,7 +159,7 @@ class ShellWorkflow(_Strict):
 
 
 class VizWorkflow(_Strict):
-    """The PDG visualization pipeline: stage, batch, tile."""
+    """The PDG visualization pipeline: stage, rasterize, composite, web tiles, 3D tiles."""
 
     type: Literal["visualization"]
     config_file: str | None = Field(
@@ -152,9 +167,13 @@ class VizWorkflow(_Strict):
         min_length=1,
         description="JSON configuration inside the recipe directory; `{}` when left out.",
     )
-    batch_size: int = Field(default=250, ge=1, description="Features per staging batch.")
+    batch_size: int | None = Field(
+        default=None,
+        description="Ignored, with a warning: removed in ogdc-runner 0.4; see parallel.",
+    )
     parallel: ParallelConfig = Field(
-        default=ParallelConfig(), description="Accepted for compatibility and ignored."
+        default=ParallelConfig(),
+        description="Stages side by side on partitions of the input files; else one pod.",
     )
 
 
@@ -167,9 +186,20 @@ class RecipeOutput(_Strict):
 
     type: Literal["pvc", "temporary", "dataone"] = Field(
         default="pvc",
-        description="pvc: the workflow PVC; temporary: a zip kept 7 days; dataone: not yet.",
+        description=(
+            "pvc: the workflow PVC; temporary: a zip kept 7 days; dataone: not yet. "
+            "Left out: dataone with dataone_id, else pvc."
+        ),
     )
     dataone_id: str | None = Field(default=None, description="Only used by `dataone` output.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dataone_when_identified(cls, data: Any) -> Any:
+        """`dataone_id` without `type` is a dataone output, as ogdc-runner 0.4.2 reads it."""
+        if isinstance(data, dict) and "type" not in data and "dataone_id" in data:
+            return {**data, "type": "dataone"}
+        return data
 
 
 class RecipeMeta(_Strict):

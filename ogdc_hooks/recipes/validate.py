@@ -109,9 +109,9 @@ def check_meta(
     if inputs is not None:
         _check_inputs(report, inputs, policy)
     if output is not None:
-        _check_dataone_id(report, output)
+        _check_dataone_id(report, data, output)
     if isinstance(workflow, VizWorkflow):
-        _check_visualization(report, data, inputs, output)
+        _check_visualization(report, data, output)
     return MetaCheck(meta, workflow, report.problems)
 
 
@@ -165,49 +165,43 @@ def _claim_refusal(claim: str, policy: LoadPolicy) -> str:
     )
 
 
-def _check_dataone_id(report: Reporter, output: RecipeOutput) -> None:
+def _check_dataone_id(report: Reporter, data: dict[str, Any], output: RecipeOutput) -> None:
     if output.dataone_id is not None and output.type != "dataone":
         report.at_key(
             ("output", "dataone_id"),
             f"is ignored: output.type is {output.type!r} and only dataone output uses it",
             "warning",
         )
+    if output.type != "dataone":
+        return
+    refusal = (
+        "dataone output is not supported yet: the recipe validates, but submitting it fails "
+        "until ogdc-hooks can publish to DataONE; use pvc or temporary output to run it now"
+    )
+    written = data.get("output")
+    if isinstance(written, dict) and "type" in written:
+        report.at_value(("output", "type"), refusal, "warning")
+    else:
+        report.at_key(("output", "dataone_id"), f"makes the output dataone; {refusal}", "warning")
 
 
 def _check_visualization(
-    report: Reporter,
-    data: dict[str, Any],
-    inputs: RecipeInput | None,
-    output: RecipeOutput | None,
+    report: Reporter, data: dict[str, Any], output: RecipeOutput | None
 ) -> None:
     workflow = data.get("workflow")
-    if isinstance(workflow, dict) and "parallel" in workflow:
-        report.at_key(("workflow", "parallel"), "is ignored by visualization workflows", "warning")
-    if output is not None and output.type != "pvc":
+    if isinstance(workflow, dict) and "batch_size" in workflow:
+        report.at_key(
+            ("workflow", "batch_size"),
+            "is ignored: ogdc-runner 0.4 removed it; visualization recipes are split into "
+            "partitions of input files by parallel.partition_size instead (default "
+            "VIZ_WORKFLOW_DEFAULT_PARTITION_SIZE, 1000)",
+            "warning",
+        )
+    if output is not None and output.type == "temporary":
         report.at_value(
             ("output", "type"),
-            f"{output.type!r} output is not supported for visualization workflows; use pvc",
+            "'temporary' output is not supported for visualization workflows; use pvc",
         )
-    if inputs is None:
-        return
-    if len(inputs.params) != 1:
-        report.at_value(
-            ("input", "params"),
-            f"{len(inputs.params)} inputs are not supported for visualization workflows; "
-            "give exactly one url input",
-        )
-    for index, param in enumerate(inputs.params):
-        if not isinstance(param, UrlInput):
-            where: DataPath = ("input", "params", index, "type")
-            report.at_value(
-                where,
-                f"{_kind(param)!r} input is not supported for visualization workflows; "
-                "give one url input",
-            )
-
-
-def _kind(param: BaseModel) -> str:
-    return str(getattr(param, "type", ""))
 
 
 # --- pydantic errors as sentences -------------------------------------------------------

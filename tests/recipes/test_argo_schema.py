@@ -17,11 +17,11 @@ from hera.workflows import models as m
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-from ogdc_hooks.recipes.load import load_recipe
 from ogdc_hooks.recipes.model import InputFile
 from tests.recipes.conftest import REFERENCE
 from tests.recipes.test_render_helpers import (
     REFERENCE_NAMES,
+    load_reference,
     make_recipe,
     render,
     url_inputs,
@@ -43,11 +43,29 @@ def _pvc(parallel: bool) -> Any:
     )
 
 
+def _visualizations() -> Iterator[tuple[str, dict[str, Any]]]:
+    """Serial and parallel visualizations, from urls and from a claim, with stages turned off."""
+    claim = [{"type": "pvc_mount", "claim_name": "archive", "path": "raw", "glob": "*.gpkg"}]
+    configs = {
+        "all": "{}",
+        "no-stager": '{"enable_stager": false, "z_range": [0, 2]}',
+        "tiles-only": '{"enable_stager": false, "enable_raster": false, "enable_3dtiles": false}',
+    }
+    for parallel in (False, True):
+        for key, config in configs.items():
+            tag = f"viz-{'parallel' if parallel else 'serial'}-{key}"
+            viz = {"parallel": {"enabled": parallel, "partition_size": 2}}
+            urls = make_recipe("Viz", params=url_params(3), viz=viz, viz_config=config)
+            yield f"{tag}-urls", render(urls, inputs=url_inputs(3))
+            claims = make_recipe("Viz", params=claim, viz=viz, viz_config=config)
+            yield f"{tag}-claim", render(claims, inputs=[])
+
+
 def rendered_cases() -> Iterator[tuple[str, dict[str, Any]]]:
     """Every kind of workflow: reference recipes, sequential/parallel/viz, pvc/temporary,
     overwrite, pvc_mount, many files, awkward commands."""
     for name in REFERENCE_NAMES:
-        recipe = load_recipe(REFERENCE, f"recipes/{name}")
+        recipe = load_reference(REFERENCE, name)
         yield f"reference-{name}", render(recipe)
         yield f"reference-{name}-overwrite", render(recipe, overwrite=True)
     for output in ("pvc", "temporary"):
@@ -69,6 +87,7 @@ def rendered_cases() -> Iterator[tuple[str, dict[str, Any]]]:
     yield "parallel-2000-files", render(many, inputs=url_inputs(2000))
     yield "sequential-2000-files", render(make_recipe(params=url_params(2000)), url_inputs(2000))
     yield "viz-no-config", render(make_recipe("Viz", viz={"batch_size": 10}))
+    yield from _visualizations()
     awkward = make_recipe(commands=("echo '{{x}}' $$ \"$(HOME)\" \\\\",))
     yield "awkward", render(awkward, inputs=[InputFile("https://a.example/{{x}}?$y", "f")])
 

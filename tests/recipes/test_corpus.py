@@ -461,6 +461,13 @@ CASES = [
         [f"{META}:9:9: output.type: 's3' is not one of pvc, temporary, dataone"],
     ),
     Case(
+        "output-dataone",
+        shell(f"name: x\nworkflow:\n  type: shell\n{URL_INPUT}output:\n  type: dataone\n"),
+        [
+            f"{META}:9:9: warning: output.type: dataone output is not supported yet: the recipe validates, but submitting it fails until ogdc-hooks can publish to DataONE; use pvc or temporary output to run it now"
+        ],
+    ),
+    Case(
         "output-dataone-id-without-dataone",
         shell(
             f"name: x\nworkflow:\n  type: shell\n{URL_INPUT}output:\n  type: temporary\n  dataone_id: doi:10.1/y\n"
@@ -478,18 +485,18 @@ CASES = [
         ],
     ),
     Case(
-        "viz-two-inputs",
-        viz(inputs="    - value: https://example.org/more.gpkg\n"),
-        [
-            f"{META}:6:5: input.params: 2 inputs are not supported for visualization workflows; give exactly one url input"
-        ],
+        "viz-many-inputs-of-every-fetched-kind",
+        viz(
+            inputs="    - value: https://example.org/more.gpkg\n"
+            "    - type: dataone\n      dataset_identifier: doi:10.1/x\n"
+        ),
+        [],
     ),
     Case(
-        "viz-dataone-input",
-        viz(inputs="    - type: dataone\n      dataset_identifier: doi:10.1/x\n"),
+        "viz-dataone-output-without-type",
+        viz(output="output:\n  dataone_id: doi:10.1/y\n"),
         [
-            f"{META}:6:5: input.params: 2 inputs are not supported for visualization workflows; give exactly one url input",
-            f"{META}:7:13: input.params[1].type: 'dataone' input is not supported for visualization workflows; give one url input",
+            f"{META}:8:3: warning: output.dataone_id: makes the output dataone; dataone output is not supported yet: the recipe validates, but submitting it fails until ogdc-hooks can publish to DataONE; use pvc or temporary output to run it now"
         ],
     ),
     Case(
@@ -499,6 +506,20 @@ CASES = [
             **{"config.json": '{\n  "z_range": [0, 5],\n  "tms_id": WGS1984Quad\n}\n'},
         ),
         ["recipes/r/config.json:3:13: this file is not valid JSON: Expecting value"],
+    ),
+    Case(
+        "viz-config-bad-zoom-levels",
+        viz("  config_file: config.json\n", **{"config.json": '{"z_range": [5, 0]}\n'}),
+        [
+            "recipes/r/config.json:1:1: z_range of the visualization configuration must be two whole numbers [lowest, highest] with 0 <= lowest <= highest"
+        ],
+    ),
+    Case(
+        "viz-config-directory-outside",
+        viz("  config_file: config.json\n", **{"config.json": '{"dir_staged": "../x"}\n'}),
+        [
+            "recipes/r/config.json:1:1: dir_staged of the visualization configuration must stay inside the recipe's directory and hold no '{{': '../x'"
+        ],
     ),
     Case(
         "viz-config-missing",
@@ -520,14 +541,16 @@ CASES = [
         ["recipes/r/config.json:1:1: this file is larger than 10 MiB, the limit for recipe files"],
     ),
     Case(
-        "viz-parallel-is-ignored",
-        viz("  parallel:\n    enabled: true\n"),
-        [f"{META}:4:3: warning: workflow.parallel: is ignored by visualization workflows"],
+        "viz-parallel",
+        viz("  parallel:\n    enabled: true\n    partition_size: 0\n"),
+        [f"{META}:6:21: workflow.parallel.partition_size: must be at least 1, not 0"],
     ),
     Case(
-        "viz-batch-size-zero",
-        viz("  batch_size: 0\n"),
-        [f"{META}:4:15: workflow.batch_size: must be at least 1, not 0"],
+        "viz-batch-size-is-ignored",
+        viz("  batch_size: 250\n"),
+        [
+            f"{META}:4:3: warning: workflow.batch_size: is ignored: ogdc-runner 0.4 removed it; visualization recipes are split into partitions of input files by parallel.partition_size instead (default VIZ_WORKFLOW_DEFAULT_PARTITION_SIZE, 1000)"
+        ],
     ),
     # --- YAML itself ------------------------------------------------------------------------
     Case(

@@ -93,17 +93,22 @@ def test_sea_ice_commands_skip_comments_and_blank_lines(reference_repo: Path) ->
     ]
 
 
-def test_viz_reference_has_pvc_output_and_two_warnings(reference_repo: Path) -> None:
+def test_viz_reference_is_parallel_with_dataone_output_and_a_warning(
+    reference_repo: Path,
+) -> None:
+    """As ogdc-runner 0.4.2 reads it: `dataone_id` without `type` is a dataone output."""
     recipe = load_recipe(reference_repo, "recipes/viz-workflow", LoadPolicy())
     assert isinstance(recipe.meta.workflow, VizWorkflow)
-    assert recipe.meta.output.type == "pvc"
+    assert recipe.meta.workflow.parallel.enabled
+    assert recipe.meta.workflow.parallel.partition_size == 10
+    assert recipe.meta.output.type == "dataone"
     assert recipe.meta.output.dataone_id == "TODO"
     assert recipe.viz_config == (REFERENCE / "recipes/viz-workflow/config.json").read_text()
     assert [str(warning) for warning in recipe.warnings] == [
-        "recipes/viz-workflow/meta.yml:24:3: warning: workflow.parallel: "
-        "is ignored by visualization workflows",
-        "recipes/viz-workflow/meta.yml:33:3: warning: output.dataone_id: "
-        "is ignored: output.type is 'pvc' and only dataone output uses it",
+        "recipes/viz-workflow/meta.yml:33:3: warning: output.dataone_id: makes the output "
+        "dataone; dataone output is not supported yet: the recipe validates, but submitting "
+        "it fails until ogdc-hooks can publish to DataONE; use pvc or temporary output to "
+        "run it now",
     ]
 
 
@@ -161,7 +166,9 @@ def test_allowlisted_pvc_and_dataone_output_validate(tmp_path: Path) -> None:
     materialise(tmp_path / "repo", {"recipes/r/meta.yml": meta, "recipes/r/recipe.sh": "ls\n"})
     policy = LoadPolicy(workflow_pvc_name="workflow-pvc", allowed_input_pvcs=("archive",))
     recipe = load_recipe(tmp_path / "repo", "recipes/r", policy)
-    assert recipe.warnings == ()
+    [warning] = recipe.warnings
+    assert (warning.line, warning.key_path) == (9, "output.type")
+    assert warning.message.startswith("dataone output is not supported yet")
     assert recipe.meta.output.type == "dataone"
     first = recipe.meta.input.params[0]
     assert isinstance(first, PvcMountInput)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -37,9 +38,13 @@ def test_json_is_what_the_service_would_submit(
 
 
 def test_yaml_by_default_and_overwrite(
-    reference_repo: Path, capsys: pytest.CaptureFixture[str]
+    reference_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    directory = reference_repo / "recipes" / "viz-workflow"
+    """viz-workflow with pvc output (as vendored its output is dataone, refused below)."""
+    directory = tmp_path / "recipes" / "viz-workflow"
+    shutil.copytree(reference_repo / "recipes" / "viz-workflow", directory)
+    meta = directory / "meta.yml"
+    meta.write_text(meta.read_text().replace('dataone_id: "TODO"', "type: pvc"))
     assert main(["render", str(directory), "--overwrite"]) == 0
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["kind"] == "Workflow"

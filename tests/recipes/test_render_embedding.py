@@ -80,7 +80,7 @@ def test_parallel_commands_arrive_unchanged(command: str) -> None:
 
 
 def test_text_on_the_pvc_side_arrives_unchanged(tmp_path: Path) -> None:
-    config = '{"name": "{{not argo}}", "cost": "$5", "path": "C:\\\\x", "q": "it\'s"}\nEOF\n'
+    config = '{"name": "{{not argo}}", "cost": "$5", "path": "C:\\\\x", "q": "it\'s",\n"EOF": 1}\n'
     recipe = make_recipe("Viz", viz={"config_file": "config.json"}, viz_config=config)
     manifest = render(recipe)
     assert argo_tags(manifest) == []

@@ -399,10 +399,10 @@ def test_files_given_to_a_pvc_only_recipe() -> None:
         render(pvc_recipe(False), inputs=url_inputs(1))
 
 
-def test_visualization_needs_one_url_and_pvc_output() -> None:
-    viz = make_recipe("Viz", viz={}, params=url_params(2))
-    with pytest.raises(UnsupportedWorkflow, match="single url input"):
-        render(viz, inputs=url_inputs(2))
+def test_visualization_needs_pvc_output() -> None:
+    viz = make_recipe("Viz", viz={}, output="temporary")
+    with pytest.raises(UnsupportedWorkflow, match="only pvc output"):
+        render(viz)
 
 
 def test_a_recipe_without_commands() -> None:

@@ -3,13 +3,18 @@ canned resolved inputs for the reference recipes, and how Kubernetes reads args.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ogdc_hooks.recipes.model import InputFile, Recipe, RecipeMeta
+import yaml
+
+from ogdc_hooks.recipes.load import load_recipe
+from ogdc_hooks.recipes.model import InputFile, Recipe, RecipeMeta, RecipeOutput
 from ogdc_hooks.recipes.render import RenderSettings, RunIdentity, render_workflow
 
 NODE = "https://arcticdata.io/metacat/d1/mn"
@@ -24,6 +29,54 @@ REFERENCE_NAMES = (
     "seal-tags",
     "viz-workflow",
 )
+
+
+# viz-workflow of ogdc-recipes in the other forms 0.4.2 renders: `parallel`, settings of its
+# config.json over the vendored ones, and whether it reads a claim instead of its url.
+VIZ_VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any], bool]] = {
+    "serial": ({"enabled": False}, {}, False),
+    "serial-claim": ({"enabled": False}, {}, True),
+    "no-stager": ({"enabled": True, "partition_size": 3}, {"enable_stager": False}, False),
+    "no-stager-claim": ({"enabled": True}, {"enable_stager": False}, True),
+    "claim": ({"enabled": True, "max_parallelism": 2}, {"enable_web_tiles": False}, True),
+    "no-parents": ({"enabled": True}, {"enable_raster_parents": False, "z_range": [0, 2]}, False),
+}
+WORKFLOW_CLAIM = "cephfs-qgnet-ogdc-workflow-pvc"
+
+
+def write_viz_variant(reference_repo: Path, recipes: Path, name: str) -> Path:
+    """The recipe directory of variant `name` of viz-workflow, written under `recipes`."""
+    parallel, settings, claim = VIZ_VARIANTS[name]
+    source = reference_repo / "recipes" / "viz-workflow"
+    meta = yaml.safe_load((source / "meta.yml").read_text())
+    meta["name"] = f"Viz {name}"
+    meta["workflow"]["parallel"] = parallel
+    meta["output"] = {"type": "pvc"}
+    if claim:
+        param = {"type": "pvc_mount", "claim_name": WORKFLOW_CLAIM, "path": "raw", "glob": "*"}
+        meta["input"] = {"params": [param]}
+    config = {**json.loads((source / "config.json").read_text()), **settings}
+    directory = recipes / f"viz-{name}"
+    directory.mkdir(parents=True)
+    (directory / "meta.yml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    (directory / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    return directory
+
+
+def renderable(recipe: Recipe) -> Recipe:
+    """`recipe`, with pvc output if its output is dataone: such a recipe validates but
+    its submission is refused ("dataone output is not supported yet"); viz-workflow of
+    ogdc-recipes is one (`dataone_id` without `type`), and is rendered as pvc here."""
+    if recipe.meta.output.type != "dataone":
+        return recipe
+    return dataclasses.replace(
+        recipe, meta=recipe.meta.model_copy(update={"output": RecipeOutput()})
+    )
+
+
+def load_reference(repo: Path, name: str) -> Recipe:
+    """The vendored recipe `name` of ogdc-recipes, ready to render (see `renderable`)."""
+    return renderable(load_recipe(repo, f"recipes/{name}"))
 
 
 def run_identity(**fields: Any) -> RunIdentity:

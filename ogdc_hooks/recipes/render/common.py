@@ -68,6 +68,7 @@ def container(
     inputs: m.Inputs | None = None,
     outputs: m.Outputs | None = None,
     mounts: Sequence[m.VolumeMount] = (),
+    resources: m.ResourceRequirements | None = None,
 ) -> m.Template:
     """A template running `sh -c <script>`; `$` is doubled for Kubernetes (see `embed`)."""
     return m.Template(
@@ -80,6 +81,7 @@ def container(
             command=["sh", "-c"],
             args=embed.container_args([script]),
             volume_mounts=list(mounts) or None,
+            resources=resources,
         ),
     )
 
@@ -94,6 +96,7 @@ def python_script(
     inputs: m.Inputs | None = None,
     outputs: m.Outputs | None = None,
     mounts: Sequence[m.VolumeMount] = (),
+    resources: m.ResourceRequirements | None = None,
 ) -> m.Template:
     """A template running a Python program given as Argo script `source`."""
     return m.Template(
@@ -106,6 +109,7 @@ def python_script(
             command=[interpreter],
             source=source,
             volume_mounts=list(mounts) or None,
+            resources=resources,
         ),
     )
 
@@ -134,6 +138,17 @@ def output_guard(ctx: Context, *, uses_scratch: bool) -> m.Template | None:
     )
     script = f"if [ -e {workdir} ]; then echo {embed.shell_word(message)} >&2; exit 1; fi"
     return container(ctx, "check-output", script, mounts=mounts)
+
+
+def retry_strategy(ctx: Context) -> m.RetryStrategy | None:
+    """ogdc-runner 0.4.2's workflow-wide retry of failed pods (ARGO_WORKFLOW_RETRY_*).
+
+    The limit is written as a string, as Argo's schema types an int-or-string."""
+    if ctx.settings.retry_limit is None:
+        return None
+    return m.RetryStrategy(
+        limit=m.IntOrString(str(ctx.settings.retry_limit)), retry_policy=ctx.settings.retry_policy
+    )
 
 
 def assemble(
@@ -171,6 +186,7 @@ def assemble(
                 ),
                 *volumes,
             ],
+            retry_strategy=retry_strategy(ctx),
             ttl_strategy=m.TTLStrategy(seconds_after_success=SEVEN_DAYS if temporary else ONE_DAY),
             artifact_gc=m.WorkflowLevelArtifactGC(
                 strategy="OnWorkflowDeletion",

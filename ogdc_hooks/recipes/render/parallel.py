@@ -39,54 +39,12 @@ from ogdc_hooks.recipes.render.common import (
     template_name,
     workflow_mount,
 )
-from ogdc_hooks.recipes.render.errors import MissingInputs
-from ogdc_hooks.recipes.render.inputs import (
-    claim_mounts,
-    claim_volumes,
-    input_list,
-    list_pvc_files_source,
-    pvc_params,
-)
+from ogdc_hooks.recipes.render.inputs import claim_mounts, claim_volumes
+from ogdc_hooks.recipes.render.partitions import manifest_path, over_partitions, plan_template
 from ogdc_hooks.recipes.render.publish import PUBLISH, publish_template
 
 KIND = "shell"
-# Paths inside the planning container, not on this host.
-INPUT_LIST = "/tmp/ogdc/inputs.txt"  # noqa: S108
-PARTITIONS_FILE = "/tmp/ogdc/partitions.json"  # noqa: S108
 COLLECT = "collect-output"
-
-_FETCH_FILES = Template("""\
-import subprocess
-import sys
-from pathlib import Path
-from urllib.parse import unquote
-
-inputs_dir = Path($workdir) / "inputs"
-inputs_dir.mkdir(parents=True, exist_ok=True)
-files = []
-for line in Path($input_list).read_text().splitlines():
-    url, _, name = line.partition("\\t")
-    target = inputs_dir / (unquote(name) if name else url.rsplit("/", 1)[-1])
-    print("fetching", url, "to", target, flush=True)
-    if subprocess.run(["wget", "-q", "-O", str(target), url]).returncode != 0:
-        sys.exit("ogdc: could not fetch " + url)
-    files.append(str(target))
-""")
-
-_WRITE_MANIFESTS = Template("""
-import json
-from pathlib import Path
-
-stage = Path($workdir) / "partition-manifests" / "cmd-0"
-stage.mkdir(parents=True, exist_ok=True)
-size = $partition_size
-partitions = [files[start:start + size] for start in range(0, len(files), size)]
-for number, partition in enumerate(partitions):
-    (stage / ("partition-%d.json" % number)).write_text(json.dumps(partition))
-Path($partitions_file).parent.mkdir(parents=True, exist_ok=True)
-Path($partitions_file).write_text(json.dumps(list(range(len(partitions)))))
-print("wrote", len(partitions), "partition manifests to", stage)
-""")
 
 _RUN_COMMAND = Template("""\
 import json
@@ -139,54 +97,9 @@ for scratch in [workdir / "inputs", *workdir.glob("cmd-*-partition-*")]:
 """)
 
 
-def _partition_count(ctx: Context) -> int:
-    size = ctx.recipe.meta.workflow.parallel.partition_size
-    return -(-len(ctx.inputs) // size)
-
-
-def _check_unique_names(ctx: Context) -> None:
-    """Parallel inputs are saved by name in one directory: two with one name would clash."""
-    seen: set[str] = set()
-    for file in ctx.inputs:
-        if file.filename in seen:
-            raise MissingInputs(f"two input files would both be saved as {file.filename!r}")
-        seen.add(file.filename)
-
-
-def plan_template(ctx: Context) -> m.Template:
-    """Fetch (url/dataone) or list (pvc_mount) the inputs and write the partition manifests."""
-    manifests = _WRITE_MANIFESTS.substitute(
-        workdir=embed.python_str(ctx.workdir),
-        partition_size=ctx.recipe.meta.workflow.parallel.partition_size,
-        partitions_file=embed.python_str(PARTITIONS_FILE),
-    )
-    if pvc_params(ctx.recipe):
-        return python_script(
-            ctx,
-            "list-inputs",
-            list_pvc_files_source(ctx) + manifests,
-            outputs=m.Outputs(
-                parameters=[
-                    m.Parameter(name="partitions", value_from=m.ValueFrom(path=PARTITIONS_FILE))
-                ]
-            ),
-            mounts=[workflow_mount(), *claim_mounts(ctx)],
-        )
-    _check_unique_names(ctx)
-    fetch = _FETCH_FILES.substitute(
-        workdir=embed.python_str(ctx.workdir), input_list=embed.python_str(INPUT_LIST)
-    )
-    return python_script(
-        ctx,
-        "fetch",
-        fetch + manifests,
-        inputs=m.Inputs(
-            artifacts=[
-                artifact("input-list", INPUT_LIST, raw=m.RawArtifact(data=input_list(ctx.inputs)))
-            ]
-        ),
-        mounts=[workflow_mount()],
-    )
+def _partition_size(ctx: Context) -> int:
+    """Files per partition of a shell recipe: 1 unless the recipe says."""
+    return ctx.recipe.meta.workflow.parallel.partition_size or 1
 
 
 def command_template(ctx: Context, index: int, command: str, *, last: bool) -> m.Template:
@@ -212,12 +125,6 @@ def collect_template(ctx: Context) -> m.Template:
 
 
 def _command_task(ctx: Context, index: int, plan: str, depends: str) -> m.DAGTask:
-    manifest = f"{ctx.workdir}/partition-manifests/cmd-{index}/partition-{{{{item}}}}.json"
-    expansion: dict[str, Any]
-    if pvc_params(ctx.recipe):
-        expansion = {"with_param": f"{{{{tasks.{plan}.outputs.parameters.partitions}}}}"}
-    else:
-        expansion = {"with_sequence": m.Sequence(count=m.IntOrString(str(_partition_count(ctx))))}
     return m.DAGTask(
         name=f"cmd-{index}",
         template=f"cmd-{index}",
@@ -225,17 +132,17 @@ def _command_task(ctx: Context, index: int, plan: str, depends: str) -> m.DAGTas
         arguments=m.Arguments(
             parameters=[
                 m.Parameter(name="partition-id", value="{{item}}"),
-                m.Parameter(name="manifest", value=manifest),
+                m.Parameter(name="manifest", value=manifest_path(ctx, f"cmd-{index}")),
             ]
         ),
-        **expansion,
+        **over_partitions(ctx, plan, _partition_size(ctx)),
     )
 
 
 def render(ctx: Context) -> dict[str, Any]:
     parallel = ctx.recipe.meta.workflow.parallel
     guard = output_guard(ctx, uses_scratch=True)
-    plan = plan_template(ctx)
+    plan = plan_template(ctx, stage="cmd-0", partition_size=_partition_size(ctx))
     count = len(ctx.recipe.commands)
     commands = [
         command_template(ctx, i, cmd, last=i == count - 1)

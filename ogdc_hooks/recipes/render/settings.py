@@ -7,9 +7,10 @@ environment and no global configuration (never `hera.shared.global_config`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ogdc_hooks.settings import Settings
+from ogdc_hooks.workflow_settings import VizResources
 
 RUNNER_IMAGE = "ghcr.io/qgreenland-net/ogdc-runner"
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
@@ -26,10 +27,17 @@ class RenderSettings:
     workflow_pvc: str = "cephfs-qgnet-ogdc-workflow-pvc"
     max_parallel_limit: int = 5
     image_pull_policy: str = "IfNotPresent"
+    retry_limit: int | None = 3  # None: no retryStrategy
+    retry_policy: str = "OnTransientError"
+    viz_image: str = Settings.viz_image
+    viz_setup_image: str | None = None  # None: the runner image
+    viz_resources: VizResources = field(default_factory=VizResources)
+    viz_default_partition_size: int = 1000
 
     def __post_init__(self) -> None:
-        if self.max_parallel_limit < 1:
-            raise ValueError(f"max_parallel_limit must be at least 1: {self.max_parallel_limit}")
+        for name in ("max_parallel_limit", "viz_default_partition_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1: {getattr(self, name)}")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RenderSettings:
@@ -39,11 +47,22 @@ class RenderSettings:
             image_tag=settings.runner_image_tag,
             workflow_pvc=settings.workflow_pvc_name,
             max_parallel_limit=settings.max_parallel_limit,
+            retry_limit=settings.retry_limit if settings.retry_enabled else None,
+            retry_policy=settings.retry_policy,
+            viz_image=settings.viz_image,
+            viz_setup_image=settings.viz_setup_image,
+            viz_resources=settings.viz_resources,
+            viz_default_partition_size=settings.viz_default_partition_size,
         )
 
     @property
     def runner_image(self) -> str:
         return f"{self.image}:{self.image_tag}"
+
+    @property
+    def setup_image(self) -> str:
+        """The visualization's setup steps' image: VIZ_WORKFLOW_SETUP_IMAGE or the runner's."""
+        return self.viz_setup_image or self.runner_image
 
 
 @dataclass(frozen=True)

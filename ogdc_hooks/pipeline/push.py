@@ -201,11 +201,21 @@ async def handle_push(pipeline: Pipeline, job: Job) -> None:
     async with checked_out(pipeline, push.clone_url, push.after, token, extra) as repo_dir:
         recipes = await asyncio.to_thread(changed_recipes, repo_dir, base, push.after)
         dry_reason = dry_run_reason(pipeline, push.branch, push.default_branch)
+        known = []
         for recipe in recipes:
             run = await _run_for(pipeline, push_run(push, recipe, RunState.QUEUED, user.name, None))
             if run.state is RunState.QUEUED and run.workflow is None:
                 await _prepare_and_record(pipeline, repo_dir, run, dry_reason)
-    log.info("push %s@%s: %d recipe(s) changed", push.repository, push.after[:12], len(recipes))
+            else:
+                known.append(f"{recipe} ({run.state})")
+    log.info(
+        "push %s@%s: %d recipe(s) changed, %d new run(s)%s",
+        push.repository,
+        push.after[:12],
+        len(recipes),
+        len(recipes) - len(known),
+        f"; already run at this commit, so not again: {', '.join(known)}" if known else "",
+    )
 
 
 async def _clone_token(

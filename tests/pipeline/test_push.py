@@ -102,6 +102,22 @@ async def test_redelivery_is_acknowledged_and_not_processed_again(stack: Stack) 
     assert len(stack.argo.created) == 1
 
 
+async def test_a_new_delivery_of_a_handled_commit_says_why_it_runs_nothing(stack: Stack) -> None:
+    before = _base(stack)
+    after = _recipe_commit(stack)
+    payload = push_payload(stack.git, before=before, after=after)
+    assert (await stack.deliver(payload, delivery="first-delivery"))[0] == 202
+    await wait_for(lambda: stack.argo.created, what="a workflow")
+    assert (await stack.deliver(payload, delivery="second-delivery"))[0] == 202
+
+    def explained() -> bool:
+        return "already run at this commit, so not again: recipes/" in stack.service.log_text()
+
+    await wait_for(explained, what="the second push's log line")
+    assert len(await stack.runs(commit=after)) == 1
+    assert len(stack.argo.created) == 1
+
+
 async def test_push_touching_no_recipe_reports_nothing(stack: Stack) -> None:
     before = _recipe_commit(stack)
     after = stack.git.commit("recipes", {"README.md": "only docs changed\n"})

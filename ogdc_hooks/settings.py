@@ -319,8 +319,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return settings
 
 
+JWT_KEY_MIN = 32  # characters: HS256 wants a key at least as long as its 256-bit hash (RFC 7518)
+
+
 def _check_required(settings: Settings) -> None:
     """With a real database every secret must be given; embedded mode generates them."""
+    key = settings.jwt_secret_key
+    if key is not None and len(key.reveal()) < JWT_KEY_MIN:
+        raise SettingsError(
+            f"OGDC_JWT_SECRET_KEY: must have at least {JWT_KEY_MIN} characters, since it "
+            "signs every token; make one with "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
     if settings.github_app_id is not None and settings.github_app_private_key is None:
         raise SettingsError(
             "GITHUB_APP_PRIVATE_KEY: required when GITHUB_APP_ID is set "

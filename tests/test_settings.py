@@ -20,7 +20,7 @@ REAL_DB = {
     "OGDC_DB_HOST": "db.example",
     "OGDC_DB_USERNAME": "ogdc",
     "OGDC_DB_PASSWORD": "db-password",
-    "OGDC_JWT_SECRET_KEY": "jwt-secret-key",
+    "OGDC_JWT_SECRET_KEY": "jwt-secret-key-of-at-least-32-characters",
     "OGDC_ADMIN_PASSWORD": "admin-password",
 }
 
@@ -82,7 +82,7 @@ def test_every_variable_is_read() -> None:
     assert settings.submit_allowed_hosts == ("github.com", "git.internal:8443", "[::1]:3000")
     assert settings.credential_repositories == ("qgreenland-net/ogdc-recipes", "qgnet/*")
     assert (settings.log_format, settings.log_level) == ("json", "DEBUG")
-    assert settings.jwt_secret_key == Secret("jwt-secret-key")
+    assert settings.jwt_secret_key == Secret("jwt-secret-key-of-at-least-32-characters")
 
 
 @pytest.mark.parametrize("missing", sorted(REAL_DB.keys() - {"OGDC_DB_HOST"}))
@@ -112,6 +112,7 @@ def test_a_real_database_needs_every_secret(missing: str) -> None:
         ("OGDC_SUBMIT_ALLOWED_HOSTS", "user@github.com", "is not a host or host:port"),
         ("OGDC_CREDENTIAL_REPOSITORIES", "*/recipes", "is not owner/repo, owner/* or *"),
         ("OGDC_CREDENTIAL_REPOSITORIES", "a/b/c", "is not owner/repo, owner/* or *"),
+        ("OGDC_JWT_SECRET_KEY", "short", "must have at least 32 characters"),
     ],
 )
 def test_a_malformed_value_names_its_variable(name: str, value: str, message: str) -> None:
@@ -140,7 +141,7 @@ def test_a_github_app_needs_its_private_key(tmp_path: Path) -> None:
 def test_secrets_never_show_in_repr_or_str() -> None:
     settings = load_settings({**REAL_DB, "GITHUB_TOKEN": "ghp-value"})
     shown = repr(settings) + str(settings) + str(settings.db_password)
-    for secret in ("db-password", "jwt-secret-key", "admin-password", "ghp-value"):
+    for secret in ("db-password", "jwt-secret-key-of-at", "admin-password", "ghp-value"):
         assert secret not in shown
 
 

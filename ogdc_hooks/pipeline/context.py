@@ -18,10 +18,25 @@ from ogdc_hooks.settings import Settings
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds on what one clone may cost."""
+    """Bounds on what one clone, ref lookup and push may cost (README "Limits")."""
 
-    clone_timeout_s: float = 120.0
-    clone_max_bytes: int = 512 * 1024 * 1024
+    clone_timeout_s: float = Settings.git_timeout_seconds
+    clone_max_bytes: int = Settings.clone_max_bytes
+    clone_max_files: int = Settings.clone_max_files
+    lookup_timeout_s: float = Settings.git_lookup_timeout_seconds
+    max_refs: int = Settings.git_max_refs
+    max_recipes_per_push: int = Settings.max_recipes_per_push
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            clone_timeout_s=settings.git_timeout_seconds,
+            clone_max_bytes=settings.clone_max_bytes,
+            clone_max_files=settings.clone_max_files,
+            lookup_timeout_s=settings.git_lookup_timeout_seconds,
+            max_refs=settings.git_max_refs,
+            max_recipes_per_push=settings.max_recipes_per_push,
+        )
 
 
 @dataclass(frozen=True)

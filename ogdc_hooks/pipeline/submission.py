@@ -8,13 +8,14 @@ import uuid
 
 from sqlalchemy import select
 
-from ogdc_hooks.checkout import GitError, resolve_ref
+from ogdc_hooks.checkout import GitError
 from ogdc_hooks.db.tables import InstallationRepository
 from ogdc_hooks.pipeline import runs
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.push import dry_run_reason
 from ogdc_hooks.pipeline.runs import NewRun, RunRecord
 from ogdc_hooks.pipeline.sources import RecipeSource, on_forge
+from ogdc_hooks.refs import resolve_ref
 
 
 class SubmissionRefused(Exception):
@@ -36,7 +37,14 @@ async def _installation(pipeline: Pipeline, repository: str) -> int | None:
 
 async def _commit(pipeline: Pipeline, source: RecipeSource, token: str | None) -> str:
     try:
-        sha = await asyncio.to_thread(resolve_ref, source.clone_url, source.ref, token)
+        sha = await resolve_ref(
+            pipeline.session,
+            source.clone_url,
+            source.ref,
+            token,
+            timeout_s=pipeline.limits.lookup_timeout_s,
+            max_refs=pipeline.limits.max_refs,
+        )
     except GitError as err:
         raise SubmissionRefused(503 if err.transient else 422, str(err)) from None
     if sha is None:

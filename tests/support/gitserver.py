@@ -158,6 +158,21 @@ class GitServer:
         self.set_branch(name, branch, sha)
         return sha
 
+    def bomb(self, name: str, *, width: int = 10, depth: int = 10, branch: str = "main") -> str:
+        """A commit of `width ** depth` paths in a few hundred bytes (a "git bomb"): each tree
+        holds `width` copies of the one below, the last ones `width` copies of one blob."""
+        repo = self.root / f"{name}.git"
+        entry = ("100644", "blob", _git(["hash-object", "-w", "--stdin"], cwd=repo, stdin=b"x\n"))
+        for _level in range(depth):
+            mode, kind, sha = entry
+            listing = "".join(f"{mode} {kind} {sha}\tf{n}\n" for n in range(width))
+            entry = ("040000", "tree", _git(["mktree"], cwd=repo, stdin=listing.encode()))
+        self._clock += 60
+        env = {**_IDENTITY, "GIT_COMMITTER_DATE": f"{self._clock} +0000"}
+        sha = _git(["commit-tree", entry[2], "-m", "bomb"], cwd=repo, env=env)
+        self.set_branch(name, branch, sha)
+        return sha
+
     def set_branch(self, name: str, branch: str, sha: str) -> None:
         """Point `branch` at `sha`, whatever it pointed at before (a force-push)."""
         _git(["update-ref", f"refs/heads/{branch}", sha], cwd=self.root / f"{name}.git")

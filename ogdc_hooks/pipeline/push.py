@@ -207,12 +207,28 @@ async def handle_push(pipeline: Pipeline, job: Job) -> None:
     extra = (base,) if base else ()
     async with checked_out(pipeline, push.clone_url, push.after, token, extra) as repo_dir:
         recipes = await asyncio.to_thread(changed_recipes, repo_dir, base, push.after)
+        if len(recipes) > pipeline.limits.max_recipes_per_push:
+            await _refuse_many(pipeline, push, user.name, len(recipes))
+            return
         dry_reason = dry_run_reason(pipeline, push.branch, push.default_branch)
         for recipe in recipes:
             run = await _run_for(pipeline, push_run(push, recipe, RunState.QUEUED, user.name, None))
             if run.state is RunState.QUEUED and run.workflow is None:
                 await _prepare_and_record(pipeline, repo_dir, run, dry_reason)
     log.info("push %s@%s: %d recipe(s) changed", push.repository, push.after[:12], len(recipes))
+
+
+async def _refuse_many(pipeline: Pipeline, push: PushFacts, user: str, count: int) -> None:
+    """One failing check for the whole push instead of a run per recipe."""
+    limit = pipeline.limits.max_recipes_per_push
+    message = (
+        f"This push changes {count} recipes, more than the limit of {limit} a push "
+        "(OGDC_MAX_RECIPES_PER_PUSH), so none was run. Push the changes in smaller parts, "
+        "or submit recipes one by one (`ogdc-hooks submit`)."
+    )
+    async with pipeline.database.engine.begin() as connection:
+        await runs.create_run(connection, push_run(push, "", RunState.INVALID, user, message))
+    log.info("push %s@%s: %d recipes, over the limit", push.repository, push.after[:12], count)
 
 
 async def _clone_token(

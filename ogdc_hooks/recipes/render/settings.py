@@ -26,6 +26,8 @@ class RenderSettings:
     workflow_pvc: str = "cephfs-qgnet-ogdc-workflow-pvc"
     max_parallel_limit: int = 5
     image_pull_policy: str = "IfNotPresent"
+    max_templates: int = Settings.max_workflow_templates
+    max_bytes: int = Settings.max_workflow_bytes
 
     def __post_init__(self) -> None:
         if self.max_parallel_limit < 1:
@@ -39,6 +41,8 @@ class RenderSettings:
             image_tag=settings.runner_image_tag,
             workflow_pvc=settings.workflow_pvc_name,
             max_parallel_limit=settings.max_parallel_limit,
+            max_templates=settings.max_workflow_templates,
+            max_bytes=settings.max_workflow_bytes,
         )
 
     @property

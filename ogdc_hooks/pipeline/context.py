@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -10,6 +10,7 @@ from aiohttp import web
 
 from ogdc_hooks.auth.users import UserStore
 from ogdc_hooks.db.engine import Database
+from ogdc_hooks.pipeline.offload import RecipeWorkers
 from ogdc_hooks.pipeline.ports import Forge, WorkflowEngine
 from ogdc_hooks.recipes.render import RenderSettings
 from ogdc_hooks.recipes.validate import LoadPolicy
@@ -51,6 +52,7 @@ class Pipeline:
     load_policy: LoadPolicy
     workdir: Path  # where checkouts are made (each in its own temporary directory)
     limits: Limits = Limits()
+    recipe_workers: RecipeWorkers = field(default_factory=RecipeWorkers)
 
 
 PIPELINE = web.AppKey("pipeline", Pipeline)  # set by the pipeline's background context

@@ -149,3 +149,4 @@ async def pipeline_context(app: web.Application) -> AsyncIterator[None]:
                     task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.gather(*tasks, return_exceptions=True)
+            pipeline.recipe_workers.shutdown()

@@ -73,3 +73,7 @@ class RecipeInvalid(Exception):
         self.problems = problems
         errors = [p for p in problems if p.severity == "error"]
         super().__init__(f"{len(errors)} problem(s); first: {errors[0] if errors else problems[0]}")
+
+    def __reduce__(self) -> tuple[type[RecipeInvalid], tuple[tuple[Problem, ...]]]:
+        """Pickled with its problems (it crosses from the worker processes)."""
+        return RecipeInvalid, (self.problems,)

@@ -43,6 +43,7 @@ SMALL_LIMITS = {
     "OGDC_GIT_LOOKUP_TIMEOUT_SECONDS": "60",
     "OGDC_WEBHOOK_UNVERIFIED_BYTES": str(25 * 1024 * 1024),
     "OGDC_HTTP_READ_TIMEOUT_SECONDS": "2",
+    "OGDC_MAX_RECIPES_PER_PUSH": "2",
 }
 
 
@@ -166,6 +167,60 @@ async def test_unsigned_bodies_are_refused_within_the_unverified_budget(stack: S
     budget = [detail for status, detail in answers if status == 503]
     assert budget and "OGDC_WEBHOOK_UNVERIFIED_BYTES" in budget[0]
     assert peak_memory(stack.service) < MEMORY_BOUND
+
+
+async def push_recipes(stack: Stack, files: dict[str, str]) -> str:
+    tip = stack.git.commit("recipes", {"README.md": "x\n"})
+    after = stack.git.commit("recipes", files)
+    status, _ = await stack.deliver(push_payload(stack.git, before=tip, after=after))
+    assert status == 202
+    return after
+
+
+async def test_a_meta_of_100k_unknown_keys_keeps_few_problems(stack: Stack) -> None:
+    unknown = "".join(f"k{n}: 1\n" for n in range(100_000))  # just under 1 MiB
+    async with healthz_answers(stack.service):
+        after = await push_recipes(
+            stack, {"recipes/sea-ice/meta.yml": META + unknown, "recipes/sea-ice/recipe.sh": SCRIPT}
+        )
+        done = await stack.check_completed(after, "ogdc/sea-ice", within=120)
+    assert done.conclusion == "failure"
+    [run] = await stack.runs(commit=after)
+    status, detail = await stack.api("GET", f"/runs/{run['id']}")
+    assert status == 200
+    assert len(detail["problems"]) == 101  # OGDC_MAX_PROBLEMS' default 100, and one more
+    assert "more problem(s) not shown" in detail["problems"][-1]["message"]
+    async with stack.session.get(
+        stack.service.url + "/runs", headers={"Authorization": f"Bearer {stack.admin_token}"}
+    ) as answer:
+        assert len(await answer.read()) < 100_000
+    assert peak_memory(stack.service) < MEMORY_BOUND
+
+
+async def test_a_recipe_of_200k_commands_is_refused_before_rendering(stack: Stack) -> None:
+    script = "x\n" * 200_000
+    async with healthz_answers(stack.service):
+        after = await push_recipes(
+            stack, {"recipes/sea-ice/meta.yml": META, "recipes/sea-ice/recipe.sh": script}
+        )
+        done = await stack.check_completed(after, "ogdc/sea-ice", within=120)
+    assert done.conclusion == "failure"
+    assert "200000 commands, more than the limit of 500" in done.output["summary"]
+    assert stack.argo.created == []
+    assert peak_memory(stack.service) < MEMORY_BOUND
+
+
+async def test_a_push_of_too_many_recipes_gets_one_failing_check(stack: Stack) -> None:
+    files = {
+        f"recipes/r{n}/{name}": text
+        for n in range(3)
+        for name, text in (("meta.yml", META), ("recipe.sh", SCRIPT))
+    }
+    after = await push_recipes(stack, files)
+    summary = await ogdc_summary(stack, after)
+    assert "changes 3 recipes, more than the limit of 2" in summary
+    assert "OGDC_MAX_RECIPES_PER_PUSH" in summary
+    assert [check.name for check in stack.checks(after)] == ["ogdc"]
 
 
 async def test_a_redirect_is_refused_and_the_token_stays_with_its_origin(stack: Stack) -> None:

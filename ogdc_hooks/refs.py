@@ -92,6 +92,8 @@ async def _advertised(
             sha, _, rest = line.partition(" ")
             name = rest.split("\0", 1)[0].rstrip("\n")
             count += 1
+            if count % 100 == 0:
+                await asyncio.sleep(0)  # a fast server must not keep the loop to itself
             if count > max_refs:
                 raise GitError(
                     f"{what}: the server advertises more than {max_refs} refs, the limit "

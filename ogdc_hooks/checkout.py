@@ -52,6 +52,11 @@ _STDERR_TAIL = 16 * 1024  # the last bytes of git's stderr kept for the error me
 _MAX_STDOUT = 1024 * 1024  # what a command other than ls-tree may print
 _READ = 64 * 1024
 DEFAULT_MAX_FILES = 100_000
+DEFAULT_MAX_MEMORY = 512 * 1024 * 1024
+# git under a data-segment limit (RLIMIT_DATA: heap and private writable mappings, not the
+# packs it maps read-only), inherited by the helpers it starts: a server that advertises
+# refs without end makes git fail instead of growing.
+_LIMITED = 'ulimit -d "$0" && exec git "$@"'
 # What git's stderr says when retrying cannot help: the server refuses, the repository or
 # commit is not there, or the server speaks garbage (a broken or hostile server does not
 # heal by itself). Anything else (connection refused, DNS, TLS, early EOF, 5xx, 429) is
@@ -61,9 +66,11 @@ _PERMANENT = re.compile(
     r"|authentication failed|returned error: (30\d|401|403|404)|repository '[^']*' not found"
     r"|does not appear to be a git repository|bad pack header|protocol error|bad line length"
     r"|invalid (packet|server response|ref|index-pack output)|unknown object type"
-    r"|did not send all necessary objects|pack has bad object|unexpected flush packet",
+    r"|did not send all necessary objects|pack has bad object|unexpected flush packet"
+    r"|out of memory|cannot allocate memory",
     re.IGNORECASE,
 )
+_OUT_OF_MEMORY = re.compile(r"out of memory|cannot allocate memory", re.I)
 _REFUSED = re.compile(
     r"could not read (username|password)|authentication failed|returned error: 40[13]", re.I
 )
@@ -274,15 +281,17 @@ def _run(
     what: str,
     watch: Callable[[str], None] | None = None,
     consume: Callable[[bytes], None] | None = None,
+    max_memory: int = DEFAULT_MAX_MEMORY,
 ) -> str:
-    """Run one git command under the deadline; `watch(what)` is polled and may raise to stop it.
+    """Run one git command under the deadline and the memory limit; `watch(what)` is polled
+    and may raise to stop it.
 
     The process gets its own process group, so that killing it also kills the
     helpers git starts (remote-https, fetch-pack, index-pack).
     """
     _refuse_if_stopping(what)
     process = subprocess.Popen(
-        ["git", *args],
+        ["sh", "-c", _LIMITED, str(max_memory // 1024), *args],
         cwd=cwd,
         env={**os.environ, **remote.env},
         stdin=subprocess.DEVNULL,
@@ -355,6 +364,11 @@ def _failure(what: str, detail: str) -> GitError:
     summary = _summary(detail)
     if _REFUSED.search(detail):
         summary = f"the server refused access; is the token allowed to read it? ({summary})"
+    elif _OUT_OF_MEMORY.search(detail):
+        summary = (
+            "git ran out of its memory limit (OGDC_GIT_MAX_MEMORY_BYTES): the server sends "
+            f"more than a recipe repository needs ({summary})"
+        )
     elif _REDIRECTED.search(detail):
         summary = (
             "the server answered with a redirect, which is not followed (the token must not "
@@ -394,6 +408,7 @@ def checkout(
     timeout_s: float,
     max_bytes: int,
     max_files: int = DEFAULT_MAX_FILES,
+    max_memory: int = DEFAULT_MAX_MEMORY,
     extra_shas: Iterable[str] = (),
 ) -> Iterator[Path]:
     """The work tree of `commit_sha`, in a new directory under `dest_root`, removed afterwards.
@@ -415,7 +430,7 @@ def checkout(
     work = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=dest_root))
     try:
         git.Repo.init(work).close()
-        steps = _Steps(work, remote, deadline, max_bytes, max_files)
+        steps = _Steps(work, remote, deadline, max_bytes, max_files, max_memory)
         steps.fetch_all(sha, extras)
         steps.check_tree_size(sha)
         steps.git(["checkout", "--quiet", "--detach", sha], f"checkout of {remote.url} at {sha}")
@@ -498,6 +513,7 @@ class _Steps:
     deadline: float
     max_bytes: int
     max_files: int = DEFAULT_MAX_FILES
+    max_memory: int = DEFAULT_MAX_MEMORY
 
     def git(
         self,
@@ -514,6 +530,7 @@ class _Steps:
             what=what,
             watch=watch,
             consume=consume,
+            max_memory=self.max_memory,
         )
 
     def within_size(self, what: str) -> None:

@@ -85,6 +85,7 @@ class Settings:
     git_max_refs: int = 100_000
     clone_max_bytes: int = 512 * 1024 * 1024
     clone_max_files: int = 100_000
+    git_max_memory_bytes: int = 512 * 1024 * 1024  # each git process (RLIMIT_DATA)
     max_recipes_per_push: int = 50
     max_problems: int = 100
     max_commands: int = 500
@@ -269,6 +270,7 @@ _LIMITS = {
     "git_max_refs": ("OGDC_GIT_MAX_REFS", 1),
     "clone_max_bytes": ("OGDC_CLONE_MAX_BYTES", 1024),
     "clone_max_files": ("OGDC_CLONE_MAX_FILES", 1),
+    "git_max_memory_bytes": ("OGDC_GIT_MAX_MEMORY_BYTES", 32 * 1024 * 1024),
     "max_recipes_per_push": ("OGDC_MAX_RECIPES_PER_PUSH", 1),
     "max_problems": ("OGDC_MAX_PROBLEMS", 1),
     "max_commands": ("OGDC_MAX_COMMANDS", 1),

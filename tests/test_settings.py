@@ -86,6 +86,7 @@ def test_every_limit_is_read() -> None:
         "OGDC_GIT_MAX_REFS": ("git_max_refs", 9),
         "OGDC_CLONE_MAX_BYTES": ("clone_max_bytes", 4096),
         "OGDC_CLONE_MAX_FILES": ("clone_max_files", 11),
+        "OGDC_GIT_MAX_MEMORY_BYTES": ("git_max_memory_bytes", 64 * 1024 * 1024),
         "OGDC_MAX_RECIPES_PER_PUSH": ("max_recipes_per_push", 2),
         "OGDC_MAX_PROBLEMS": ("max_problems", 5),
         "OGDC_MAX_COMMANDS": ("max_commands", 6),

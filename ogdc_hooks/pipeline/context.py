@@ -24,6 +24,7 @@ class Limits:
     clone_timeout_s: float = Settings.git_timeout_seconds
     clone_max_bytes: int = Settings.clone_max_bytes
     clone_max_files: int = Settings.clone_max_files
+    git_max_memory: int = Settings.git_max_memory_bytes
     lookup_timeout_s: float = Settings.git_lookup_timeout_seconds
     max_refs: int = Settings.git_max_refs
     max_recipes_per_push: int = Settings.max_recipes_per_push
@@ -34,6 +35,7 @@ class Limits:
             clone_timeout_s=settings.git_timeout_seconds,
             clone_max_bytes=settings.clone_max_bytes,
             clone_max_files=settings.clone_max_files,
+            git_max_memory=settings.git_max_memory_bytes,
             lookup_timeout_s=settings.git_lookup_timeout_seconds,
             max_refs=settings.git_max_refs,
             max_recipes_per_push=settings.max_recipes_per_push,

@@ -132,6 +132,7 @@ async def checked_out(
         timeout_s=pipeline.limits.clone_timeout_s,
         max_bytes=pipeline.limits.clone_max_bytes,
         max_files=pipeline.limits.clone_max_files,
+        max_memory=pipeline.limits.git_max_memory,
         extra_shas=extra,
     )
     try:

@@ -109,3 +109,10 @@ def test_checkouts_of_dead_processes_are_removed(tmp_path: Path) -> None:
         (directory / ".git").mkdir(parents=True)
     assert remove_stale_checkouts(tmp_path) == [dead.name]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, other.name])
+
+
+def test_endless_refs_during_a_clone_hit_gits_memory_limit(dest: Path) -> None:
+    limit = r"memory limit \(OGDC_GIT_MAX_MEMORY_BYTES\)"
+    with hostile_git("refs") as hostile, pytest.raises(GitError, match=limit) as caught:
+        enter(hostile.clone_url("recipes"), "c" * 40, dest, max_memory=64 * 1024 * 1024)
+    assert not caught.value.transient

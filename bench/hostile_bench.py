@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ from tests.support.gitserver import GitServer  # noqa: E402
 from tests.support.hostile_git import hostile_git  # noqa: E402
 from tests.support.postgres import PostgresServer, start_postgres  # noqa: E402
 from tests.support.service import DEFAULT_SECRETS, Service  # noqa: E402
+from tests.support.slow_clients import closed_by_peer, slow_clients  # noqa: E402
 from tests.webhooks.signing import signed_delivery  # noqa: E402
 
 SECRET = "bench-webhook-secret"
@@ -187,26 +187,13 @@ async def redirect(service: Service, env: Env, session: aiohttp.ClientSession) -
 
 
 async def slowloris(service: Service, env: Env, session: aiohttp.ClientSession) -> str:
-    host, port = service.base_url.removeprefix("http://").split(":")
     started = time.monotonic()
-    connections = []
-    for _ in range(300):
-        connection = socket.create_connection((host, int(port)))
-        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-        connection.setblocking(False)
-        connections.append(connection)
-
-    def closed(connection: socket.socket) -> bool:
-        try:
-            return connection.recv(1) == b""
-        except BlockingIOError:
-            return False
-        except ConnectionError:
-            return True
-
-    while not all(closed(c) for c in connections) and time.monotonic() - started < 120:  # noqa: ASYNC110 (polling sockets, not waiting for a task)
+    connections = slow_clients(service.base_url, 300)
+    while time.monotonic() - started < 120:
+        if all(closed_by_peer(c) for c in connections):
+            break
         await asyncio.sleep(0.2)
-    open_ones = sum(not closed(c) for c in connections)
+    open_ones = sum(not closed_by_peer(c) for c in connections)
     for connection in connections:
         connection.close()
     return f"{300 - open_ones} of 300 closed after {time.monotonic() - started:.0f} s"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -34,6 +33,7 @@ from tests.pipeline.conftest import (
 from tests.support.gitserver import GitServer
 from tests.support.hostile_git import hostile_git
 from tests.support.service import Service
+from tests.support.slow_clients import closed_by_peer, slow_clients
 
 MEMORY_BOUND = 400 * 1024 * 1024  # the attacks below took 1-6 GiB before they were bounded
 SMALL_LIMITS = {
@@ -75,16 +75,9 @@ def peak_memory(service: Service) -> int:
 
 
 @pytest.fixture
-def hostile_env(stack_env: dict[str, str]) -> dict[str, str]:
+def stack_env(stack_env: dict[str, str]) -> dict[str, str]:
+    """The shared stack's settings, with the small limits (the `stack` fixture uses them)."""
     return {**stack_env, **SMALL_LIMITS}
-
-
-@pytest.fixture
-async def stack(
-    hostile_env: dict[str, str], github: FakeGitHub, fake_argo: FakeArgo, git_server: GitServer
-) -> AsyncIterator[Stack]:
-    async with running_stack(hostile_env, github, fake_argo, git_server) as running:
-        yield running
 
 
 def hostile_push(stack: Stack, clone_url: str, after: str) -> dict[str, Any]:
@@ -254,28 +247,11 @@ async def test_servers_that_never_answer_delay_only_their_own_submissions(stack:
 
 
 async def test_slow_clients_are_cut_off_at_the_read_timeout(stack: Stack) -> None:
-    host, port = stack.service.base_url.removeprefix("http://").split(":")
-
-    def slowloris() -> socket.socket:
-        connection = socket.create_connection((host, int(port)))
-        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and never the rest
-        connection.setblocking(False)
-        return connection
-
-    connections = [slowloris() for _ in range(50)]
-
-    def closed(connection: socket.socket) -> bool:
-        try:
-            return connection.recv(1) == b""
-        except BlockingIOError:
-            return False
-        except ConnectionError:
-            return True
-
+    connections = slow_clients(stack.service.base_url, 50)
     try:
         async with healthz_answers(stack.service):
             await wait_for(
-                lambda: all(closed(c) for c in connections), what="slow connections closed"
+                lambda: all(closed_by_peer(c) for c in connections), what="slow connections closed"
             )
     finally:
         for connection in connections:
@@ -283,12 +259,12 @@ async def test_slow_clients_are_cut_off_at_the_read_timeout(stack: Stack) -> Non
 
 
 async def test_stale_checkouts_go_at_start_and_sigterm_stops_a_long_clone(
-    hostile_env: dict[str, str], github: FakeGitHub, fake_argo: FakeArgo, git_server: GitServer
+    stack_env: dict[str, str], github: FakeGitHub, fake_argo: FakeArgo, git_server: GitServer
 ) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ogdc-hostile-"))
     stale = tmp / "ogdc-hooks-checkouts" / "checkout-999999999-left"
     (stale / ".git").mkdir(parents=True)
-    env = {**hostile_env, "TMPDIR": str(tmp), "OGDC_GIT_TIMEOUT_SECONDS": "600"}
+    env = {**stack_env, "TMPDIR": str(tmp), "OGDC_GIT_TIMEOUT_SECONDS": "600"}
     service = Service(env)
     async with running_stack(env, github, fake_argo, git_server, service) as stack:
         assert not stale.exists()

@@ -10,16 +10,8 @@ from ogdc_hooks.recipes.load import LoadPolicy, load_recipe
 from ogdc_hooks.recipes.problems import RecipeInvalid
 from ogdc_hooks.recipes.render import RenderSettings, WorkflowTooLarge, render_workflow
 from tests.recipes.conftest import materialise
+from tests.recipes.test_load import SHELL_META as META
 from tests.recipes.test_render_helpers import make_recipe, run_identity, url_inputs
-
-META = """\
-name: Sea ice
-workflow:
-  type: shell
-input:
-  params:
-    - value: https://example.org/data/in.tif
-"""
 
 
 def test_only_the_first_problems_are_kept_and_the_rest_counted(tmp_path: Path) -> None:

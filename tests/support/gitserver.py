@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import pytest
 from aiohttp import web
@@ -50,26 +51,15 @@ class GitRequest:
     authorized: bool  # whether the right credentials came with it (never the credentials)
 
 
-class GitServer:
-    """Bare repositories under `root`, served at `url`; `clone_url(name)` for each."""
+class GitHttpServer:
+    """A git server over HTTP in its own thread: `_handle` answers every path."""
 
-    def __init__(self, root: Path, *, token: str | None = None) -> None:
-        self.root = root
-        self.token = token  # when set, every request needs x-access-token:<token>
-        self.throttle_bps: int | None = None  # when set, answers trickle out at this rate
-        self._failures: list[int] = []
-        self._delays: list[float] = []
-        self._requests: list[GitRequest] = []
-        self._clock = 1_700_000_000
-        self._server: ServerThread | None = None
+    _server: ServerThread | None = None
 
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> GitServer:
-        self.root.mkdir(parents=True, exist_ok=True)
+    def start(self) -> Self:
         app = web.Application()
         app.router.add_route("*", "/{path:.*}", self._handle)
-        # Git compresses large request bodies; http-backend decompresses them itself.
+        # Git compresses large request bodies; whoever handles them decompresses them.
         self._server = ServerThread(app, auto_decompress=False)
         self._server.start()
         return self
@@ -86,6 +76,26 @@ class GitServer:
 
     def clone_url(self, name: str) -> str:
         return f"{self.url}/{name}.git"
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raise NotImplementedError
+
+
+class GitServer(GitHttpServer):
+    """Bare repositories under `root`, served at `url`; `clone_url(name)` for each."""
+
+    def __init__(self, root: Path, *, token: str | None = None) -> None:
+        self.root = root
+        self.token = token  # when set, every request needs x-access-token:<token>
+        self.throttle_bps: int | None = None  # when set, answers trickle out at this rate
+        self._failures: list[int] = []
+        self._delays: list[float] = []
+        self._requests: list[GitRequest] = []
+        self._clock = 1_700_000_000
+
+    def start(self) -> Self:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return super().start()
 
     # -- what the test reads and breaks ----------------------------------------------------------
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
-from tests.support.server_thread import ServerThread
+from tests.support.gitserver import GitHttpServer
 
 _ADVERTISEMENT = "application/x-git-upload-pack-advertisement"
 _FORWARDED = ("Content-Type", "Content-Encoding", "Git-Protocol", "Authorization", "Accept")
@@ -43,34 +43,13 @@ class SeenRequest:
     authorized: bool
 
 
-class HostileGit:
+class HostileGit(GitHttpServer):
     def __init__(self, mode: str, *, upstream: str = "", target: str = "") -> None:
         self.mode = mode
         self.upstream = upstream  # `noise`: the real server behind it
         self.target = target  # `redirect`: where to
         self.noise_bytes = 50 * 1024 * 1024
         self._requests: list[SeenRequest] = []
-        self._server: ServerThread | None = None
-
-    def start(self) -> HostileGit:
-        app = web.Application()
-        app.router.add_route("*", "/{path:.*}", self._handle)
-        self._server = ServerThread(app, auto_decompress=False)
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return self._server.url
-
-    def clone_url(self, name: str) -> str:
-        return f"{self.url}/{name}.git"
 
     @property
     def requests(self) -> list[SeenRequest]:

@@ -92,7 +92,7 @@ class Settings:
     max_workflow_templates: int = 1000
     max_workflow_bytes: int = 1024 * 1024  # etcd refuses requests over 1.5 MiB
     webhook_unverified_bytes: int = 64 * 1024 * 1024
-    http_read_timeout_seconds: int = 30
+    http_read_timeout_seconds: int = 75  # above proxies' upstream keep-alive (nginx: 60 s)
 
     @property
     def embedded_db(self) -> bool:

@@ -3,14 +3,17 @@
 It is CPU-bound Python: in a thread it would hold the interpreter lock the event
 loop needs, and a hostile recipe (100,000 keys, 200,000 commands) would keep
 `/healthz` from answering. In a process it only takes its share of the CPU.
-The pool is started on first use (spawned: no copy of this process's threads,
-sockets or database connections) and shut down with the pipeline.
+The workers run at a lower CPU priority, so that the service answers first when
+the CPU is short. The pool is started on first use (spawned: no copy of this
+process's threads, sockets or database connections) and shut down with the
+pipeline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
@@ -18,6 +21,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 WORKERS = 2
+NICENESS = 10
 
 
 class RecipeWorkers:
@@ -28,7 +32,10 @@ class RecipeWorkers:
     async def run(self, work: Callable[..., T], *args: object) -> T:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                self._workers, mp_context=multiprocessing.get_context("spawn")
+                self._workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=os.nice,  # below the event loop's process for the CPU
+                initargs=(NICENESS,),
             )
         # Submitting may start a worker process: done in a thread, not on the loop.
         future = await asyncio.to_thread(self._pool.submit, work, *args)

@@ -1,32 +1,41 @@
-"""Git for the pipeline: fetch exactly one commit into a temporary work tree, diff commits,
-resolve a ref. Blocking (GitPython and git processes): call through `asyncio.to_thread`.
+"""Git for the pipeline: fetch exactly one commit into a temporary work tree, diff commits.
+Blocking (GitPython and git processes): call through `GIT_POOL` (`run_git`), a pool of
+its own, so that a slow server never holds the threads that loading and rendering use.
 
-Repositories are hostile input and tokens are secrets, so every git process runs
-with: only http(s) transports, no hooks, no system or user configuration, no
-credential helpers or prompts, and the token as an `http.extraHeader` passed in
-`GIT_CONFIG_*` environment variables, never in argv, `.git/config`, a log or an
-error message. A whole checkout has one time budget (the process group is killed
-when it runs out) and one size budget (the fetched objects are watched while
-they arrive, and the work tree's size is known from the tree before checkout).
+Repositories and git servers are hostile input and tokens are secrets, so every
+git process runs with: only http(s) transports, no hooks, no system or user
+configuration, no credential helpers or prompts, no redirects followed, and the
+token as an `http.<origin>.extraHeader` (sent to the clone URL's own origin
+only) passed in `GIT_CONFIG_*` environment variables, never in argv,
+`.git/config`, a log or an error message. A whole checkout has one time budget
+(the process group is killed when it runs out), one size budget (the fetched
+objects are watched while they arrive, and the work tree's size is known from
+the tree, streamed and stopped at the budget, before checkout) and a budget of
+files. What git prints is read as it comes: stdout by a consumer that may stop
+it, stderr as a bounded tail, so a server's endless noise costs nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import ipaddress
 import logging
 import os
 import re
+import selectors
 import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import git
@@ -35,19 +44,80 @@ log = logging.getLogger(__name__)
 
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _NULL_SHA = re.compile(r"0+")
+T = TypeVar("T")
+
 _POLL_S = 0.1
 _MAX_DETAIL = 500
-# What git's stderr says when retrying cannot help; anything else (connection refused,
-# DNS, TLS, early EOF, 5xx, 429) is worth another try.
+_STDERR_TAIL = 16 * 1024  # the last bytes of git's stderr kept for the error message
+_MAX_STDOUT = 1024 * 1024  # what a command other than ls-tree may print
+_READ = 64 * 1024
+DEFAULT_MAX_FILES = 100_000
+DEFAULT_MAX_MEMORY = 512 * 1024 * 1024
+# git under a data-segment limit (RLIMIT_DATA: heap and private writable mappings, not the
+# packs it maps read-only), inherited by the helpers it starts: a server that advertises
+# refs without end makes git fail instead of growing.
+_LIMITED = 'ulimit -d "$0" && exec git "$@"'
+# What git's stderr says when retrying cannot help: the server refuses, the repository or
+# commit is not there, or the server speaks garbage (a broken or hostile server does not
+# heal by itself). Anything else (connection refused, DNS, TLS, early EOF, 5xx, 429) is
+# worth another try.
 _PERMANENT = re.compile(
     r"not our ref|couldn't find remote ref|no such remote ref|could not read (username|password)"
-    r"|authentication failed|returned error: (401|403|404)|repository '[^']*' not found"
-    r"|does not appear to be a git repository",
+    r"|authentication failed|returned error: (30\d|401|403|404)|repository '[^']*' not found"
+    r"|does not appear to be a git repository|bad pack header|protocol error|bad line length"
+    r"|invalid (packet|server response|ref|index-pack output)|unknown object type"
+    r"|did not send all necessary objects|pack has bad object|unexpected flush packet"
+    r"|out of memory|cannot allocate memory",
     re.IGNORECASE,
 )
+_OUT_OF_MEMORY = re.compile(r"out of memory|cannot allocate memory", re.I)
 _REFUSED = re.compile(
     r"could not read (username|password)|authentication failed|returned error: 40[13]", re.I
 )
+_REDIRECTED = re.compile(r"returned error: 30\d|redirect", re.I)
+
+GIT_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="git")
+
+
+async def run_git(work: Callable[..., T], *args: object) -> T:
+    """Run blocking git work on the git pool, not the default one that rendering uses."""
+    return await asyncio.get_running_loop().run_in_executor(GIT_POOL, work, *args)
+
+
+class _Children:
+    """Every git process running now, so that stopping the service can kill them all."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen[bytes]] = set()
+        self.stopping = False
+
+    def add(self, process: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._running.add(process)
+        if self.stopping:
+            _kill(process)
+
+    def discard(self, process: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._running.discard(process)
+
+    @contextlib.contextmanager
+    def stopped(self) -> Iterator[None]:
+        """While the service stops: every running git is killed and no new one starts, so the
+        threads waiting for them end at once, with a transient error."""
+        self.stopping = True
+        try:
+            with self._lock:
+                running = list(self._running)
+            for process in running:
+                _signal(process)
+            yield
+        finally:
+            self.stopping = False
+
+
+CHILDREN = _Children()
 
 
 class GitError(Exception):
@@ -69,12 +139,13 @@ class RepositoryTooLarge(GitError):
 
 
 @dataclass(frozen=True)
-class _Remote:
+class Remote:
     """A repository URL split into what may be shown and what must stay secret."""
 
     url: str  # without user information: safe for argv, messages and logs
     env: Mapping[str, str]  # git's environment, with the credentials if any
     secrets: tuple[str, ...]  # every form of the credentials, to scrub from git's output
+    authorization: str | None = None  # the Authorization header's value, for the origin only
 
     def scrub(self, text: str) -> str:
         for secret in self.secrets:
@@ -83,8 +154,10 @@ class _Remote:
 
 
 def _git_env(extra_config: Sequence[tuple[str, str]] = ()) -> dict[str, str]:
-    """Environment for every git process: isolated from host config, no prompts, no hooks."""
+    """Environment for every git process: isolated from host config, no prompts, no hooks,
+    no redirects (another origin would get the requests, and an internal one be reached)."""
     config = [
+        ("http.followRedirects", "false"),
         ("protocol.allow", "never"),
         ("protocol.https.allow", "always"),
         ("protocol.http.allow", "always"),
@@ -119,7 +192,7 @@ def _git_env(extra_config: Sequence[tuple[str, str]] = ()) -> dict[str, str]:
     return env
 
 
-def _remote(clone_url: str, token: str | None) -> _Remote:
+def remote_of(clone_url: str, token: str | None) -> Remote:
     """Check the URL and move any credentials (the token, or user:password in the URL) into
     an Authorization header: git sends it, nothing else sees it."""
     parts = urlsplit(clone_url)
@@ -135,11 +208,13 @@ def _remote(clone_url: str, token: str | None) -> _Remote:
     elif parts.username:
         credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
     else:
-        return _Remote(url, _git_env(), ())
+        return Remote(url, _git_env(), ())
     encoded = base64.b64encode(credentials.encode()).decode()
-    env = _git_env([("http.extraHeader", f"Authorization: Basic {encoded}")])
+    # Scoped to the origin: git sends it to no other URL, whatever the server answers.
+    origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/"
+    env = _git_env([(f"http.{origin}.extraHeader", f"Authorization: Basic {encoded}")])
     secrets = [encoded, credentials, token or "", unquote(parts.password or "")]
-    return _Remote(url, env, tuple(s for s in secrets if s))
+    return Remote(url, env, tuple(s for s in secrets if s), f"Basic {encoded}")
 
 
 def _loopback(host: str) -> bool:
@@ -170,52 +245,149 @@ def _tree_bytes(path: Path) -> int:
     return total
 
 
+class _Output:
+    """What git printed: stdout handed to `consume` (which may raise to stop git) or kept up
+    to `_MAX_STDOUT`, stderr kept as a bounded tail."""
+
+    def __init__(self, consume: Callable[[bytes], None] | None, what: str) -> None:
+        self.consume = consume
+        self.what = what
+        self.stdout = bytearray()
+        self.stderr_tail = bytearray()
+
+    def out(self, chunk: bytes) -> None:
+        if self.consume is not None:
+            self.consume(chunk)
+            return
+        self.stdout += chunk
+        if len(self.stdout) > _MAX_STDOUT:
+            raise GitError(
+                f"{self.what}: git printed more than {_MAX_STDOUT} bytes; the server's answer "
+                "is not what a repository sends",
+                transient=False,
+            )
+
+    def err(self, chunk: bytes) -> None:
+        self.stderr_tail += chunk
+        del self.stderr_tail[:-_STDERR_TAIL]
+
+
 def _run(
     args: Sequence[str],
     *,
     cwd: Path | None,
-    remote: _Remote,
+    remote: Remote,
     deadline: float,
     what: str,
     watch: Callable[[str], None] | None = None,
+    consume: Callable[[bytes], None] | None = None,
+    max_memory: int = DEFAULT_MAX_MEMORY,
 ) -> str:
-    """Run one git command under the deadline; `watch(what)` is polled and may raise to stop it.
+    """Run one git command under the deadline and the memory limit; `watch(what)` is polled
+    and may raise to stop it.
 
     The process gets its own process group, so that killing it also kills the
     helpers git starts (remote-https, fetch-pack, index-pack).
     """
-    started = git.Git(str(cwd) if cwd else None).execute(
-        ["git", *args], as_process=True, env=dict(remote.env), start_new_session=True
+    _refuse_if_stopping(what)
+    process = subprocess.Popen(
+        ["sh", "-c", _LIMITED, str(max_memory // 1024), *args],
+        cwd=cwd,
+        env={**os.environ, **remote.env},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
-    process: subprocess.Popen[bytes] = cast(Any, started).proc
-    while True:
-        try:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise GitError(f"{what}: the time limit ran out", transient=True)
-            if watch is not None:
-                watch(what)
-        except GitError:
-            _kill(process)
-            raise
-        try:
-            out, err = process.communicate(timeout=min(remaining, _POLL_S))
-            break
-        except subprocess.TimeoutExpired:
-            continue
+    CHILDREN.add(process)
+    output = _Output(consume, what)
+    try:
+        _pump(process, output, deadline, watch)
+        _refuse_if_stopping(what)  # killed because the service stops: say so
+    except GitError:
+        _kill(process)
+        raise
+    finally:
+        CHILDREN.discard(process)
     if process.returncode != 0:
-        detail = remote.scrub(err.decode("utf-8", "replace"))
-        summary = _summary(detail)
-        if _REFUSED.search(detail):
-            summary = f"the server refused access; is the token allowed to read it? ({summary})"
-        raise GitError(f"{what}: {summary}", transient=not _PERMANENT.search(detail))
-    return out.decode("utf-8", "replace")
+        raise _failure(what, remote.scrub(output.stderr_tail.decode("utf-8", "replace")))
+    return output.stdout.decode("utf-8", "replace")
+
+
+def _pump(
+    process: subprocess.Popen[bytes],
+    output: _Output,
+    deadline: float,
+    watch: Callable[[str], None] | None,
+) -> None:
+    """Read both pipes as git writes them until it exits, checking the budgets meanwhile."""
+    assert process.stdout is not None and process.stderr is not None
+    sinks = {process.stdout.fileno(): output.out, process.stderr.fileno(): output.err}
+    with selectors.DefaultSelector() as selector:
+        for descriptor in sinks:
+            selector.register(descriptor, selectors.EVENT_READ)
+        while selector.get_map():
+            _check(output.what, deadline, watch)
+            for key, _events in selector.select(timeout=_POLL_S):
+                chunk = os.read(key.fd, _READ)
+                if chunk:
+                    sinks[key.fd](chunk)
+                else:
+                    selector.unregister(key.fd)
+    while process.poll() is None:
+        _check(output.what, deadline, watch)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=_POLL_S)
+    process.stdout.close()
+    process.stderr.close()
+
+
+def _refuse_if_stopping(what: str) -> None:
+    if CHILDREN.stopping:
+        raise GitError(f"{what}: stopped, the service is shutting down", transient=True)
+
+
+def _check(what: str, deadline: float, watch: Callable[[str], None] | None) -> None:
+    _refuse_if_stopping(what)
+    if time.monotonic() >= deadline:
+        raise GitError(
+            f"{what}: stopped, it took longer than the time limit (OGDC_GIT_TIMEOUT_SECONDS); "
+            "the server is slow or the repository is large",
+            transient=True,
+        )
+    if watch is not None:
+        watch(what)
+
+
+def _failure(what: str, detail: str) -> GitError:
+    """git's failure in words: refused, redirected, or its own error lines."""
+    summary = _summary(detail)
+    if _REFUSED.search(detail):
+        summary = f"the server refused access; is the token allowed to read it? ({summary})"
+    elif _OUT_OF_MEMORY.search(detail):
+        summary = (
+            "git ran out of its memory limit (OGDC_GIT_MAX_MEMORY_BYTES): the server sends "
+            f"more than a recipe repository needs ({summary})"
+        )
+    elif _REDIRECTED.search(detail):
+        summary = (
+            "the server answered with a redirect, which is not followed (the token must not "
+            f"go elsewhere); give the repository's own address ({summary})"
+        )
+    return GitError(f"{what}: {summary}", transient=not _PERMANENT.search(detail))
+
+
+def _signal(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.communicate()
+    _signal(process)
+    process.wait()
+    for pipe in (process.stdout, process.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 def _summary(stderr: str) -> str:
@@ -235,6 +407,8 @@ def checkout(
     token: str | None = None,
     timeout_s: float,
     max_bytes: int,
+    max_files: int = DEFAULT_MAX_FILES,
+    max_memory: int = DEFAULT_MAX_MEMORY,
     extra_shas: Iterable[str] = (),
 ) -> Iterator[Path]:
     """The work tree of `commit_sha`, in a new directory under `dest_root`, removed afterwards.
@@ -242,19 +416,21 @@ def checkout(
     Fetches only that commit (depth 1), plus `extra_shas` (e.g. the push's
     `before` and the default branch head) so that `changed_paths` can compare
     them. An extra commit the server no longer has is skipped: `changed_paths`
-    then says so. Raises `GitError`.
+    then says so. The directory's name carries this process's id, so that a
+    later start can remove what a killed process left (`remove_stale_checkouts`).
+    Raises `GitError`.
     """
-    remote = _remote(clone_url, token)
+    remote = remote_of(clone_url, token)
     sha = _commit(commit_sha, remote.url)
     extras = [s for s in dict.fromkeys(extra_shas) if s != sha and not _NULL_SHA.fullmatch(s)]
     for extra in extras:
         _commit(extra, remote.url)
     deadline = time.monotonic() + timeout_s
     dest_root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="checkout-", dir=dest_root))
+    work = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=dest_root))
     try:
         git.Repo.init(work).close()
-        steps = _Steps(work, remote, deadline, max_bytes)
+        steps = _Steps(work, remote, deadline, max_bytes, max_files, max_memory)
         steps.fetch_all(sha, extras)
         steps.check_tree_size(sha)
         steps.git(["checkout", "--quiet", "--detach", sha], f"checkout of {remote.url} at {sha}")
@@ -264,26 +440,104 @@ def checkout(
         shutil.rmtree(work, ignore_errors=True)
 
 
+_PREFIX = "checkout-"
+_OWNER = re.compile(rf"{_PREFIX}(\d+)-")
+
+
+def remove_stale_checkouts(dest_root: Path) -> list[str]:
+    """Remove the checkouts of processes that no longer run (a SIGKILL leaves them); the
+    names removed. Checkouts of live processes (other services here) are left alone."""
+    removed = []
+    for entry in dest_root.glob(f"{_PREFIX}*"):
+        owner = _OWNER.match(entry.name)
+        if owner is not None and not _alive(int(owner.group(1))):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class _TreeBudget:
+    """Counts the entries of `ls-tree -r -l -z` as they stream in; raises past a budget."""
+
+    what: str
+    max_files: int
+    max_bytes: int
+    files: int = 0
+    size: int = 0
+    _rest: bytes = b""
+
+    def __call__(self, chunk: bytes) -> None:
+        entries = (self._rest + chunk).split(b"\0")
+        self._rest = entries.pop()
+        for entry in entries:
+            self.files += 1
+            fields = entry.split(None, 4)
+            if len(fields) > 3 and fields[3].isdigit():
+                self.size += int(fields[3])
+        if self.files > self.max_files:
+            raise RepositoryTooLarge(
+                f"{self.what}: the commit has more than {self.max_files} files, the limit "
+                "(OGDC_CLONE_MAX_FILES); recipes must live in a smaller repository"
+            )
+        self.check(0)
+
+    def check(self, fetched: int) -> None:
+        needed = self.size + fetched
+        if needed > self.max_bytes:
+            raise RepositoryTooLarge(
+                f"{self.what}: it would need {needed} bytes or more, over the limit of "
+                f"{self.max_bytes} bytes (OGDC_CLONE_MAX_BYTES); recipes must live in a "
+                "smaller repository"
+            )
+
+
 @dataclass(frozen=True)
 class _Steps:
     """The git commands of one checkout, sharing its directory, remote and budgets."""
 
     work: Path
-    remote: _Remote
+    remote: Remote
     deadline: float
     max_bytes: int
+    max_files: int = DEFAULT_MAX_FILES
+    max_memory: int = DEFAULT_MAX_MEMORY
 
     def git(
-        self, args: Sequence[str], what: str, watch: Callable[[str], None] | None = None
+        self,
+        args: Sequence[str],
+        what: str,
+        watch: Callable[[str], None] | None = None,
+        consume: Callable[[bytes], None] | None = None,
     ) -> str:
         return _run(
-            args, cwd=self.work, remote=self.remote, deadline=self.deadline, what=what, watch=watch
+            args,
+            cwd=self.work,
+            remote=self.remote,
+            deadline=self.deadline,
+            what=what,
+            watch=watch,
+            consume=consume,
+            max_memory=self.max_memory,
         )
 
     def within_size(self, what: str) -> None:
         if _tree_bytes(self.work / ".git") > self.max_bytes:
             raise RepositoryTooLarge(
-                f"{what}: stopped, the fetched data grew past the limit of {self.max_bytes} bytes"
+                f"{what}: stopped, the fetched data grew past the limit of {self.max_bytes} "
+                "bytes (OGDC_CLONE_MAX_BYTES); recipes must live in a smaller repository"
             )
 
     def fetch(self, shas: list[str]) -> None:
@@ -325,20 +579,14 @@ class _Steps:
                 )
 
     def check_tree_size(self, sha: str) -> None:
-        """Refuse before checkout when the fetched objects plus the files would not fit: a
-        few compressed kilobytes can hold gigabytes, and the tree tells every blob's size."""
-        listing = self.git(
-            ["ls-tree", "-r", "-l", "-z", sha], f"listing of {self.remote.url} at {sha}"
-        )
-        sizes = (entry.split(None, 4)[3] for entry in listing.split("\0") if entry)
-        needed = sum(int(size) for size in sizes if size.isdigit()) + _tree_bytes(
-            self.work / ".git"
-        )
-        if needed > self.max_bytes:
-            raise RepositoryTooLarge(
-                f"checkout of {self.remote.url} at {sha}: it would need {needed} bytes, "
-                f"more than the limit of {self.max_bytes} bytes"
-            )
+        """Refuse before checkout when the fetched objects plus the files would not fit, or
+        the files are too many: a few compressed kilobytes can hold gigabytes or billions of
+        paths, and the tree tells every blob's size. The listing is counted as it streams
+        and git is stopped at the budget; it is never held whole."""
+        what = f"checkout of {self.remote.url} at {sha}"
+        budget = _TreeBudget(what, self.max_files, self.max_bytes)
+        self.git(["ls-tree", "-r", "-l", "-z", sha], what, consume=budget)
+        budget.check(_tree_bytes(self.work / ".git"))
 
 
 def changed_paths(repo_dir: Path, base_sha: str, head_sha: str) -> list[str]:
@@ -362,34 +610,3 @@ def changed_paths(repo_dir: Path, base_sha: str, head_sha: str) -> list[str]:
         repo.close()
     paths = {path for diff in diffs for path in (diff.a_path, diff.b_path) if path}
     return sorted(paths)
-
-
-def resolve_ref(
-    clone_url: str, ref: str, token: str | None = None, *, timeout_s: float = 60.0
-) -> str | None:
-    """The commit sha `ref` names on the server (a full sha is returned as is); None if no
-    such ref. A short name is looked up as git does: tag, then branch; `HEAD` is the
-    default branch. Raises `GitError` when the server cannot be asked."""
-    if _is_sha(ref.lower()):
-        return ref.lower()
-    remote = _remote(clone_url, token)
-    if ref == "HEAD" or ref.startswith("refs/"):
-        candidates = [ref]
-    else:
-        candidates = [f"refs/tags/{ref}", f"refs/heads/{ref}"]
-    listing = _run(
-        ["ls-remote", "--quiet", remote.url, *candidates, *(f"{c}^{{}}" for c in candidates)],
-        cwd=None,
-        remote=remote,
-        deadline=time.monotonic() + timeout_s,
-        what=f"looking up {ref!r} in {remote.url}",
-    )
-    found: dict[str, str] = {}
-    for line in listing.splitlines():
-        sha, _, name = line.partition("\t")
-        found[name] = sha
-    for name in candidates:
-        # An annotated tag names a tag object; `^{}` is the commit it points at.
-        if commit := found.get(f"{name}^{{}}") or found.get(name):
-            return commit
-    return None

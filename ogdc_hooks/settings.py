@@ -95,6 +95,20 @@ class Settings:
     run_deadline_hours: float = 48.0  # unfinished runs time out (unless activeDeadlineSeconds)
     log_format: str = "text"
     log_level: str = "INFO"
+    # Bounds on hostile input (README "Limits")
+    git_timeout_seconds: int = 120  # one whole checkout (every git call of it)
+    git_lookup_timeout_seconds: int = 20  # one ref lookup (inside /submit's request)
+    git_max_refs: int = 100_000
+    clone_max_bytes: int = 512 * 1024 * 1024
+    clone_max_files: int = 100_000
+    git_max_memory_bytes: int = 512 * 1024 * 1024  # each git process (RLIMIT_DATA)
+    max_recipes_per_push: int = 50
+    max_problems: int = 100
+    max_commands: int = 500
+    max_workflow_templates: int = 1000
+    max_workflow_bytes: int = 1024 * 1024  # etcd refuses requests over 1.5 MiB
+    webhook_unverified_bytes: int = 64 * 1024 * 1024
+    http_read_timeout_seconds: int = 75  # above proxies' upstream keep-alive (nginx: 60 s)
 
     @property
     def embedded_db(self) -> bool:
@@ -314,9 +328,36 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=_parsed(
             env, "OGDC_LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info"
         ).upper(),
+        **_limits(env),
     )
     _check_required(settings)
     return settings
+
+
+_LIMITS = {
+    "git_timeout_seconds": ("OGDC_GIT_TIMEOUT_SECONDS", 1),
+    "git_lookup_timeout_seconds": ("OGDC_GIT_LOOKUP_TIMEOUT_SECONDS", 1),
+    "git_max_refs": ("OGDC_GIT_MAX_REFS", 1),
+    "clone_max_bytes": ("OGDC_CLONE_MAX_BYTES", 1024),
+    "clone_max_files": ("OGDC_CLONE_MAX_FILES", 1),
+    "git_max_memory_bytes": ("OGDC_GIT_MAX_MEMORY_BYTES", 32 * 1024 * 1024),
+    "max_recipes_per_push": ("OGDC_MAX_RECIPES_PER_PUSH", 1),
+    "max_problems": ("OGDC_MAX_PROBLEMS", 1),
+    "max_commands": ("OGDC_MAX_COMMANDS", 1),
+    "max_workflow_templates": ("OGDC_MAX_WORKFLOW_TEMPLATES", 10),
+    "max_workflow_bytes": ("OGDC_MAX_WORKFLOW_BYTES", 16 * 1024),
+    # At least one delivery of GitHub's largest size must fit.
+    "webhook_unverified_bytes": ("OGDC_WEBHOOK_UNVERIFIED_BYTES", 25 * 1024 * 1024),
+    "http_read_timeout_seconds": ("OGDC_HTTP_READ_TIMEOUT_SECONDS", 1),
+}
+
+
+def _limits(env: Mapping[str, str]) -> dict[str, int]:
+    """The bounds on hostile input: whole numbers with a floor each, defaults on `Settings`."""
+    return {
+        name: _parsed(env, variable, _at_least(minimum), getattr(Settings, name))
+        for name, (variable, minimum) in _LIMITS.items()
+    }
 
 
 JWT_KEY_MIN = 32  # characters: HS256 wants a key at least as long as its 256-bit hash (RFC 7518)

@@ -85,6 +85,28 @@ def test_every_variable_is_read() -> None:
     assert settings.jwt_secret_key == Secret("jwt-secret-key-of-at-least-32-characters")
 
 
+def test_every_limit_is_read() -> None:
+    limits = {
+        "OGDC_GIT_TIMEOUT_SECONDS": ("git_timeout_seconds", 7),
+        "OGDC_GIT_LOOKUP_TIMEOUT_SECONDS": ("git_lookup_timeout_seconds", 3),
+        "OGDC_GIT_MAX_REFS": ("git_max_refs", 9),
+        "OGDC_CLONE_MAX_BYTES": ("clone_max_bytes", 4096),
+        "OGDC_CLONE_MAX_FILES": ("clone_max_files", 11),
+        "OGDC_GIT_MAX_MEMORY_BYTES": ("git_max_memory_bytes", 64 * 1024 * 1024),
+        "OGDC_MAX_RECIPES_PER_PUSH": ("max_recipes_per_push", 2),
+        "OGDC_MAX_PROBLEMS": ("max_problems", 5),
+        "OGDC_MAX_COMMANDS": ("max_commands", 6),
+        "OGDC_MAX_WORKFLOW_TEMPLATES": ("max_workflow_templates", 12),
+        "OGDC_MAX_WORKFLOW_BYTES": ("max_workflow_bytes", 20000),
+        "OGDC_WEBHOOK_UNVERIFIED_BYTES": ("webhook_unverified_bytes", 30 * 1024 * 1024),
+        "OGDC_HTTP_READ_TIMEOUT_SECONDS": ("http_read_timeout_seconds", 4),
+    }
+    settings = load_settings({name: str(value) for name, (_, value) in limits.items()})
+    assert {field: getattr(settings, field) for field, _ in limits.values()} == dict(
+        limits.values()
+    )
+
+
 @pytest.mark.parametrize("missing", sorted(REAL_DB.keys() - {"OGDC_DB_HOST"}))
 def test_a_real_database_needs_every_secret(missing: str) -> None:
     env = {k: v for k, v in REAL_DB.items() if k != missing}
@@ -113,6 +135,9 @@ def test_a_real_database_needs_every_secret(missing: str) -> None:
         ("OGDC_CREDENTIAL_REPOSITORIES", "*/recipes", "is not owner/repo, owner/* or *"),
         ("OGDC_CREDENTIAL_REPOSITORIES", "a/b/c", "is not owner/repo, owner/* or *"),
         ("OGDC_JWT_SECRET_KEY", "short", "must have at least 32 characters"),
+        ("OGDC_CLONE_MAX_FILES", "0", "must be at least 1"),
+        ("OGDC_WEBHOOK_UNVERIFIED_BYTES", "1024", "must be at least 26214400"),
+        ("OGDC_HTTP_READ_TIMEOUT_SECONDS", "soon", "must be a whole number"),
     ],
 )
 def test_a_malformed_value_names_its_variable(name: str, value: str, message: str) -> None:

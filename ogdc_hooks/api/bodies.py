@@ -8,6 +8,7 @@ which may be a password).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Collection
 from typing import Any, TypeVar, get_args
@@ -16,6 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError, ValidationInfo
 from pydantic.fields import FieldInfo
 
+from ogdc_hooks.api.context import SETTINGS
 from ogdc_hooks.api.errors import api_error
 
 M = TypeVar("M", bound=BaseModel)
@@ -113,15 +115,21 @@ async def _json_fields(request: web.Request) -> dict[str, Any]:
 
 
 async def read_body(request: web.Request, model: type[M], media_types: Collection[str]) -> M:
-    """The body as `model`, from one of `media_types` (FORM also admits MULTIPART)."""
+    """The body as `model`, from one of `media_types` (FORM also admits MULTIPART); 408 when
+    it does not arrive within the read timeout (a slow sender holds nothing for long)."""
     media = request.content_type
     from_form = media in (FORM, MULTIPART) and FORM in media_types
-    if from_form:
-        fields = await _form_fields(request)
-    elif media == JSON and JSON in media_types:
-        fields = await _json_fields(request)
-    else:
+    if not from_form and not (media == JSON and JSON in media_types):
         raise api_error(415, f"Send the body as {' or '.join(media_types)}.")
+    seconds = request.app[SETTINGS].http_read_timeout_seconds
+    try:
+        async with asyncio.timeout(seconds):
+            fields = await (_form_fields(request) if from_form else _json_fields(request))
+    except TimeoutError:
+        raise api_error(
+            408,
+            f"The body did not arrive within {seconds} s (OGDC_HTTP_READ_TIMEOUT_SECONDS).",
+        ) from None
     try:
         return model.model_validate(fields, context={"form": from_form})
     except ValidationError as err:

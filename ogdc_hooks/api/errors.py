@@ -47,6 +47,7 @@ _REASONS: dict[int, type[web.HTTPException]] = {
     401: web.HTTPUnauthorized,
     403: web.HTTPForbidden,
     404: web.HTTPNotFound,
+    408: web.HTTPRequestTimeout,
     409: web.HTTPConflict,
     413: _PayloadTooLarge,
     415: web.HTTPUnsupportedMediaType,

@@ -2,8 +2,12 @@
 
 Open to requests without a token (`@public`): GitHub proves itself with the
 HMAC signature instead. Without a configured secret nothing is accepted (503).
-A delivery is answered 202 only once it and its job are committed; a
-redelivery of a stored id gets 200 and is not processed again.
+Until the signature is known a body is anyone's, so it is read in chunks into
+an incremental HMAC, under a time limit and a budget of unverified bytes shared
+by all requests (`OGDC_WEBHOOK_UNVERIFIED_BYTES`): many large unsigned bodies at
+once get 503, not the service's memory. A delivery is answered 202 only once it
+and its job are committed; a redelivery of a stored id gets 200 and is not
+processed again.
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ from ogdc_hooks.jobs.wakeup import WakeUp
 from ogdc_hooks.logs import log_event
 from ogdc_hooks.webhooks.events import (
     MAX_BODY_BYTES,
+    SignatureCheck,
     WebhookRejected,
-    parse_delivery,
+    parse_verified,
     plan_work,
 )
 from ogdc_hooks.webhooks.store import store_delivery
@@ -43,7 +48,30 @@ class WebhookAnswer(BaseModel):
     delivery: str | None = None
 
 
+class UnverifiedBytes:
+    """Bytes of webhook bodies held before their signature is known, across all requests
+    of this process (one event loop, so no lock)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def take(self, count: int) -> None:
+        if self.held + count > self.limit:
+            raise api_error(
+                503,
+                f"too many unsigned webhook bytes are arriving at once (more than {self.limit}, "
+                "OGDC_WEBHOOK_UNVERIFIED_BYTES); retry later",
+                {"Retry-After": "5"},
+            )
+        self.held += count
+
+    def give(self, count: int) -> None:
+        self.held -= count
+
+
 WAKE_UP = web.AppKey("wake_up", WakeUp)
+UNVERIFIED = web.AppKey("unverified_bytes", UnverifiedBytes)
 
 routes = web.RouteTableDef()
 
@@ -52,6 +80,7 @@ async def intake_context(app: web.Application) -> AsyncIterator[None]:
     """Wake the workers (of every replica) shortly after deliveries are stored."""
     wake_up = WakeUp(app[DRIVER_POOL])
     app[WAKE_UP] = wake_up
+    app[UNVERIFIED] = UnverifiedBytes(app[SETTINGS].webhook_unverified_bytes)
     task = asyncio.create_task(wake_up.run(), name="ogdc-wake-up")
     try:
         yield
@@ -61,15 +90,33 @@ async def intake_context(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
-async def _body(request: web.Request) -> bytes:
-    """The raw body, refused with 413 past GitHub's 25 MiB without reading it all."""
+async def _signed_body(request: web.Request, secret: str) -> bytes:
+    """The raw body once its signature is verified: 401 for an unsigned one before a byte is
+    read, 413 past GitHub's 25 MiB, 408 when it does not arrive in time, 503 when the budget
+    of unverified bytes is spent; the budget is given back as soon as the check is done."""
+    check = SignatureCheck(request.headers, secret)
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise api_error(413, f"payload larger than {MAX_BODY_BYTES} bytes")
+    budget = request.app[UNVERIFIED]
     body = bytearray()
-    async for chunk in request.content.iter_chunked(1 << 16):
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise api_error(413, f"payload larger than {MAX_BODY_BYTES} bytes")
+    seconds = request.app[SETTINGS].http_read_timeout_seconds
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.content.iter_chunked(1 << 16):
+                budget.take(len(chunk))
+                body += chunk
+                check.update(chunk)
+                if len(body) > MAX_BODY_BYTES:
+                    raise api_error(413, f"payload larger than {MAX_BODY_BYTES} bytes")
+        check.verify()
+    except TimeoutError:
+        raise api_error(
+            408,
+            f"the body did not arrive within {seconds} s (OGDC_HTTP_READ_TIMEOUT_SECONDS); "
+            "send it at once",
+        ) from None
+    finally:
+        budget.give(len(body))
     return bytes(body)
 
 
@@ -90,9 +137,8 @@ async def _receive(request: web.Request, seen: dict[str, str]) -> web.Response:
     if not secret:
         seen["answer"] = "unavailable"
         raise api_error(503, "webhooks are disabled: GITHUB_WEBHOOK_SECRET is not configured")
-    body = await _body(request)
     try:
-        delivery = parse_delivery(request.headers, body, secret.reveal())
+        delivery = parse_verified(request.headers, await _signed_body(request, secret.reveal()))
     except WebhookRejected as rejected:
         log_event(log, "webhook_rejected", status=rejected.status, reason=rejected.detail)
         raise api_error(rejected.status, rejected.detail) from None
@@ -156,7 +202,10 @@ openapi_paths: dict[str, dict[str, Any]] = {
             },
             errors={
                 401: "Missing or wrong X-Hub-Signature-256",
-                503: "No webhook secret is configured, or the database is unavailable",
+                408: "The body did not arrive within OGDC_HTTP_READ_TIMEOUT_SECONDS",
+                413: "The body is larger than GitHub's 25 MiB",
+                503: "No webhook secret is configured, the database is unavailable, or too "
+                "many unsigned bytes are arriving at once",
             },
         )
     }

@@ -74,7 +74,7 @@ async def http_backend(
 async def _feed(request: web.Request, process: asyncio.subprocess.Process) -> None:
     assert process.stdin is not None
     with contextlib.suppress(ConnectionError):
-        async for chunk in request.content.iter_chunked(64 * 1024):
+        async for chunk in request.content.iter_any():
             process.stdin.write(chunk)
             await process.stdin.drain()
         process.stdin.close()

@@ -155,17 +155,21 @@ _HELD: list[IO[str]] = []  # open lock files, kept for the life of the process
 async def _serve(app: web.Application, host: str, port: int, started: Callable[[], None]) -> None:
     """Serve until SIGTERM or SIGINT; `started` once the database is up and the port open,
     so a failed start stays one line."""
-    from ogdc_hooks.api.context import StartupError
+    from ogdc_hooks.api.context import SETTINGS, StartupError
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    # A connection that has not sent a whole request within the read timeout (slowloris), or
+    # sits idle that long between requests, is closed; bodies have the same limit.
     runner = web.AppRunner(
         app,
         access_log=None,
         shutdown_timeout=SHUTDOWN_TIMEOUT,
         logger=ServerLog(logging.getLogger("aiohttp.server")),
+        keepalive_timeout=float(app[SETTINGS].http_read_timeout_seconds),
+        lingering_time=0,
     )
     try:
         await runner.setup()  # runs the background contexts: database, migrations, admin

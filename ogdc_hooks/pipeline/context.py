@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -11,6 +11,7 @@ from aiohttp import web
 from ogdc_hooks.auth.users import UserStore
 from ogdc_hooks.db.engine import Database
 from ogdc_hooks.metrics import Metrics
+from ogdc_hooks.pipeline.offload import RecipeWorkers
 from ogdc_hooks.pipeline.ports import Forge, WorkflowEngine
 from ogdc_hooks.recipes.render import RenderSettings
 from ogdc_hooks.recipes.validate import LoadPolicy
@@ -19,10 +20,27 @@ from ogdc_hooks.settings import Settings
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds on what one clone may cost."""
+    """Bounds on what one clone, ref lookup and push may cost (README "Limits")."""
 
-    clone_timeout_s: float = 120.0
-    clone_max_bytes: int = 512 * 1024 * 1024
+    clone_timeout_s: float = Settings.git_timeout_seconds
+    clone_max_bytes: int = Settings.clone_max_bytes
+    clone_max_files: int = Settings.clone_max_files
+    git_max_memory: int = Settings.git_max_memory_bytes
+    lookup_timeout_s: float = Settings.git_lookup_timeout_seconds
+    max_refs: int = Settings.git_max_refs
+    max_recipes_per_push: int = Settings.max_recipes_per_push
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            clone_timeout_s=settings.git_timeout_seconds,
+            clone_max_bytes=settings.clone_max_bytes,
+            clone_max_files=settings.clone_max_files,
+            git_max_memory=settings.git_max_memory_bytes,
+            lookup_timeout_s=settings.git_lookup_timeout_seconds,
+            max_refs=settings.git_max_refs,
+            max_recipes_per_push=settings.max_recipes_per_push,
+        )
 
 
 @dataclass(frozen=True)
@@ -38,6 +56,7 @@ class Pipeline:
     workdir: Path  # where checkouts are made (each in its own temporary directory)
     metrics: Metrics
     limits: Limits = Limits()
+    recipe_workers: RecipeWorkers = field(default_factory=RecipeWorkers)
 
 
 PIPELINE = web.AppKey("pipeline", Pipeline)  # set by the pipeline's background context

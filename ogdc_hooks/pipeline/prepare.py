@@ -7,7 +7,6 @@ and reporting never need the checkout again.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from pathlib import Path
 
@@ -55,7 +54,9 @@ async def prepare(
 ) -> Prepared:
     """Validate, resolve and render one recipe; never raises for a problem of the recipe."""
     try:
-        recipe = await asyncio.to_thread(load_recipe, repo_dir, run.recipe, pipeline.load_policy)
+        recipe = await pipeline.recipe_workers.run(
+            load_recipe, repo_dir, run.recipe, pipeline.load_policy
+        )
     except RecipeInvalid as err:
         return Prepared(RunState.INVALID, _problems_message(err.problems), problems=err.problems)
     try:
@@ -63,7 +64,7 @@ async def prepare(
     except DataOneError as err:
         return Prepared(RunState.ERROR, str(err), problems=recipe.warnings)
     try:
-        workflow = await asyncio.to_thread(
+        workflow = await pipeline.recipe_workers.run(
             render_workflow, recipe, inputs, pipeline.render_settings, _identity(run)
         )
     except RenderError as err:

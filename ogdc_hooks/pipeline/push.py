@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ogdc_hooks.checkout import GitError, changed_paths, checkout, resolve_ref
+from ogdc_hooks.checkout import GitError, changed_paths, checkout, run_git
 from ogdc_hooks.db.tables import Delivery
 from ogdc_hooks.forges.report import RunState
 from ogdc_hooks.jobs.errors import PermanentError, TransientError
@@ -30,6 +30,7 @@ from ogdc_hooks.pipeline.prepare import prepare, record
 from ogdc_hooks.pipeline.runs import NewRun, RunRecord
 from ogdc_hooks.pipeline.sources import on_forge, without_credentials
 from ogdc_hooks.recipes.load import find_recipe_dirs, recipe_dir_of
+from ogdc_hooks.refs import resolve_ref
 from ogdc_hooks.webhooks.events import ZERO_SHA
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ def _git_failure(err: GitError) -> Exception:
 async def checked_out(
     pipeline: Pipeline, clone_url: str, sha: str, token: str | None, extra: tuple[str, ...] = ()
 ) -> AsyncIterator[Path]:
-    """The commit's work tree in a temporary directory, made and removed off the event loop."""
+    """The commit's work tree in a temporary directory, made and removed on the git pool."""
     manager = checkout(
         clone_url,
         sha,
@@ -130,16 +131,18 @@ async def checked_out(
         token=token,
         timeout_s=pipeline.limits.clone_timeout_s,
         max_bytes=pipeline.limits.clone_max_bytes,
+        max_files=pipeline.limits.clone_max_files,
+        max_memory=pipeline.limits.git_max_memory,
         extra_shas=extra,
     )
     try:
-        path = await asyncio.to_thread(manager.__enter__)
+        path = await run_git(manager.__enter__)
     except GitError as err:
         raise _git_failure(err) from None
     try:
         yield path
     finally:
-        await asyncio.to_thread(manager.__exit__, None, None, None)
+        await run_git(manager.__exit__, None, None, None)
 
 
 def changed_recipes(repo_dir: Path, base: str | None, head: str) -> list[str]:
@@ -175,8 +178,13 @@ async def _base_sha(pipeline: Pipeline, push: PushFacts, token: str | None) -> s
     if base != "default":
         return base
     try:
-        return await asyncio.to_thread(
-            resolve_ref, push.clone_url, f"refs/heads/{push.default_branch}", token
+        return await resolve_ref(
+            pipeline.session,
+            push.clone_url,
+            f"refs/heads/{push.default_branch}",
+            token,
+            timeout_s=pipeline.limits.lookup_timeout_s,
+            max_refs=pipeline.limits.max_refs,
         )
     except GitError as err:
         raise _git_failure(err) from None
@@ -200,6 +208,9 @@ async def handle_push(pipeline: Pipeline, job: Job) -> None:
     extra = (base,) if base else ()
     async with checked_out(pipeline, push.clone_url, push.after, token, extra) as repo_dir:
         recipes = await asyncio.to_thread(changed_recipes, repo_dir, base, push.after)
+        if len(recipes) > pipeline.limits.max_recipes_per_push:
+            await _refuse_many(pipeline, push, user.name, len(recipes))
+            return
         dry_reason = dry_run_reason(pipeline, push.branch, push.default_branch)
         known = []
         for recipe in recipes:
@@ -216,6 +227,19 @@ async def handle_push(pipeline: Pipeline, job: Job) -> None:
         len(recipes) - len(known),
         f"; already run at this commit, so not again: {', '.join(known)}" if known else "",
     )
+
+
+async def _refuse_many(pipeline: Pipeline, push: PushFacts, user: str, count: int) -> None:
+    """One failing check for the whole push instead of a run per recipe."""
+    limit = pipeline.limits.max_recipes_per_push
+    message = (
+        f"This push changes {count} recipes, more than the limit of {limit} a push "
+        "(OGDC_MAX_RECIPES_PER_PUSH), so none was run. Push the changes in smaller parts, "
+        "or submit recipes one by one (`ogdc-hooks submit`)."
+    )
+    async with pipeline.database.engine.begin() as connection:
+        await runs.create_run(connection, push_run(push, "", RunState.INVALID, user, message))
+    log.info("push %s@%s: %d recipes, over the limit", push.repository, push.after[:12], count)
 
 
 async def _clone_token(

@@ -22,12 +22,14 @@ from ogdc_hooks.api.context import DATABASE, SETTINGS, USERS, StartupError
 from ogdc_hooks.api.metrics import METRICS
 from ogdc_hooks.argo.client import ArgoClient
 from ogdc_hooks.argo.engine import ArgoEngine
+from ogdc_hooks.checkout import CHILDREN, remove_stale_checkouts
 from ogdc_hooks.forges.github.reporter import make_reporter
 from ogdc_hooks.forges.report import RunState
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.jobs.worker import Worker
+from ogdc_hooks.logs import log_event
 from ogdc_hooks.pipeline import runs
-from ogdc_hooks.pipeline.context import PIPELINE, Pipeline
+from ogdc_hooks.pipeline.context import PIPELINE, Limits, Pipeline
 from ogdc_hooks.pipeline.follow import follow
 from ogdc_hooks.pipeline.installations import handle_installation
 from ogdc_hooks.pipeline.notify import handle_report, record_report_failure
@@ -95,8 +97,9 @@ def build_worker(pipeline: Pipeline) -> Worker:
 
 
 def _checkout_root() -> Path:
-    """The directory checkouts are made in; without a writable temporary directory (a
-    read-only root with nothing mounted at /tmp) the start stops here, with one line."""
+    """The directory checkouts are made in, without what killed processes left there; without
+    a writable temporary directory (a read-only root with nothing mounted at /tmp) the start
+    stops here, with one line."""
     try:
         root = Path(tempfile.gettempdir()) / "ogdc-hooks-checkouts"
         root.mkdir(mode=0o700, exist_ok=True)
@@ -105,6 +108,9 @@ def _checkout_root() -> Path:
             f"no writable temporary directory for checkouts ({err.strerror or err}): "
             "set TMPDIR, or mount one at /tmp"
         ) from None
+    removed = remove_stale_checkouts(root)
+    if removed:
+        log_event(log, "stale_checkouts_removed", count=len(removed), directory=str(root))
     return root
 
 
@@ -131,6 +137,7 @@ async def pipeline_context(app: web.Application) -> AsyncIterator[None]:
             load_policy=LoadPolicy.from_settings(settings),
             workdir=workdir,
             metrics=metrics,
+            limits=Limits.from_settings(settings),
         )
         app[PIPELINE] = pipeline
         tasks = []
@@ -144,7 +151,9 @@ async def pipeline_context(app: web.Application) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(*tasks, return_exceptions=True)
+            with CHILDREN.stopped():  # a clone in progress ends now, not when git is done
+                for task in tasks:
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.gather(*tasks, return_exceptions=True)
+            pipeline.recipe_workers.shutdown()

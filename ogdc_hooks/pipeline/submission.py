@@ -11,7 +11,7 @@ import uuid
 from sqlalchemy import select
 
 from ogdc_hooks.auth.users import Account
-from ogdc_hooks.checkout import GitError, resolve_ref
+from ogdc_hooks.checkout import GitError
 from ogdc_hooks.db.tables import InstallationRepository
 from ogdc_hooks.jobs.errors import TransientError
 from ogdc_hooks.logs import log_event
@@ -22,6 +22,7 @@ from ogdc_hooks.pipeline.push import dry_run_reason
 from ogdc_hooks.pipeline.runs import NewRun, RunRecord
 from ogdc_hooks.pipeline.sources import RecipeSource, on_forge
 from ogdc_hooks.recipes.load import recipe_dir_of
+from ogdc_hooks.refs import resolve_ref
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,14 @@ UNREADABLE = (
 
 async def _commit(pipeline: Pipeline, source: RecipeSource, token: str | None) -> str:
     try:
-        sha = await asyncio.to_thread(resolve_ref, source.clone_url, source.ref, token)
+        sha = await resolve_ref(
+            pipeline.session,
+            source.clone_url,
+            source.ref,
+            token,
+            timeout_s=pipeline.limits.lookup_timeout_s,
+            max_refs=pipeline.limits.max_refs,
+        )
     except GitError as err:
         log_event(log, "submission_unreadable", repository=source.repository, error=str(err))
         raise SubmissionRefused(422, UNREADABLE) from None

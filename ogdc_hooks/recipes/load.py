@@ -16,7 +16,13 @@ import stat
 from pathlib import Path, PurePosixPath
 
 from ogdc_hooks.recipes.model import Recipe, ShellWorkflow, VizWorkflow
-from ogdc_hooks.recipes.problems import Problem, RecipeInvalid, Severity, sort_problems
+from ogdc_hooks.recipes.problems import (
+    Problem,
+    RecipeInvalid,
+    Severity,
+    capped,
+    sort_problems,
+)
 from ogdc_hooks.recipes.render.errors import UnsupportedWorkflow
 from ogdc_hooks.recipes.render.visualization import VizConfig
 from ogdc_hooks.recipes.validate import LoadPolicy, Reporter, check_meta
@@ -128,16 +134,18 @@ def load_recipe(repo_root: Path, recipe_dir: str, policy: LoadPolicy = DEFAULT_P
     meta_path = str(meta_file)
     parsed = parse_mapping(text, meta_path)
     if parsed.data is None:
-        raise RecipeInvalid(tuple(parsed.problems))
+        raise RecipeInvalid(capped(tuple(parsed.problems), policy.max_problems))
     check = check_meta(parsed.data, parsed.positions, meta_path, policy)
     report = Reporter(meta_path, parsed.positions, [*parsed.problems, *check.problems])
     commands: tuple[str, ...] = ()
     viz_config = "{}"
     if isinstance(check.workflow, ShellWorkflow):
-        commands = _commands(checkout, directory, check.workflow.sh_file, report)
+        commands = _commands(
+            checkout, directory, check.workflow.sh_file, report, policy.max_commands
+        )
     elif isinstance(check.workflow, VizWorkflow) and check.workflow.config_file is not None:
         viz_config = _viz_config(checkout, directory, check.workflow.config_file, report)
-    problems = sort_problems(report.problems)
+    problems = capped(sort_problems(report.problems), policy.max_problems)
     if check.meta is None or any(problem.severity == "error" for problem in problems):
         raise RecipeInvalid(problems)
     return Recipe(
@@ -213,7 +221,11 @@ def _in_file(
 
 
 def _commands(
-    checkout: _Checkout, directory: PurePosixPath, sh_file: str, report: Reporter
+    checkout: _Checkout,
+    directory: PurePosixPath,
+    sh_file: str,
+    report: Reporter,
+    max_commands: int,
 ) -> tuple[str, ...]:
     where = ("workflow", "sh_file")
     script, text = _read_named(
@@ -238,6 +250,16 @@ def _commands(
     if not commands:
         report.problems.append(
             _in_file(script, Mark(1, 1), "no commands: every line is blank or a comment")
+        )
+    if len(commands) > max_commands:
+        report.problems.append(
+            _in_file(
+                script,
+                Mark(1, 1),
+                f"{len(commands)} commands, more than the limit of {max_commands} "
+                "(OGDC_MAX_COMMANDS): each becomes a workflow step; join commands into "
+                "fewer lines or split the recipe",
+            )
         )
     return commands
 

@@ -47,6 +47,25 @@ def sort_problems(problems: Iterable[Problem]) -> tuple[Problem, ...]:
     return tuple(sorted(problems, key=lambda problem: (problem.path, problem.line, problem.column)))
 
 
+def capped(problems: tuple[Problem, ...], limit: int) -> tuple[Problem, ...]:
+    """The first `limit` problems and, when there are more, one saying how many were left out
+    (an error if any of them is): what is stored, reported and shown stays small."""
+    if len(problems) <= limit:
+        return problems
+    rest = problems[limit:]
+    first = rest[0]
+    note = Problem(
+        first.path,
+        first.line,
+        first.column,
+        "",
+        f"and {len(rest)} more problem(s) not shown: at most {limit} are kept "
+        "(OGDC_MAX_PROBLEMS); fix these and validate again",
+        "error" if any(p.severity == "error" for p in rest) else "warning",
+    )
+    return (*problems[:limit], note)
+
+
 class RecipeInvalid(Exception):
     """A recipe has at least one error; carries every problem found, not just the first."""
 
@@ -54,3 +73,7 @@ class RecipeInvalid(Exception):
         self.problems = problems
         errors = [p for p in problems if p.severity == "error"]
         super().__init__(f"{len(errors)} problem(s); first: {errors[0] if errors else problems[0]}")
+
+    def __reduce__(self) -> tuple[type[RecipeInvalid], tuple[tuple[Problem, ...]]]:
+        """Pickled with its problems (it crosses from the worker processes)."""
+        return RecipeInvalid, (self.problems,)

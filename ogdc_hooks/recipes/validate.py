@@ -50,14 +50,22 @@ _PATTERN_RULES = {
 
 @dataclass(frozen=True)
 class LoadPolicy:
-    """What the service allows beyond the file format: which claims inputs may mount."""
+    """What the service allows beyond the file format: which claims inputs may mount, how
+    many commands a recipe may have, and how many problems are kept."""
 
     workflow_pvc_name: str = Settings.workflow_pvc_name
     allowed_input_pvcs: tuple[str, ...] = ()
+    max_commands: int = Settings.max_commands
+    max_problems: int = Settings.max_problems
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LoadPolicy:
-        return cls(settings.workflow_pvc_name, settings.allowed_input_pvcs)
+        return cls(
+            settings.workflow_pvc_name,
+            settings.allowed_input_pvcs,
+            settings.max_commands,
+            settings.max_problems,
+        )
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Fetching one commit, diffing commits and resolving refs against a real git server."""
+"""Fetching one commit and diffing commits against a real git server."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from ogdc_hooks.checkout import (
     RepositoryTooLarge,
     changed_paths,
     checkout,
-    resolve_ref,
 )
 from tests.support.gitserver import GitServer, Symlink
 
@@ -250,8 +249,6 @@ def test_new_branch_compares_with_the_default_branch(
     feature = git_server.commit(
         "recipes", {"recipes/orca/meta.yml": "name: orca\n"}, branch="feature"
     )
-    default_head = resolve_ref(repo, "refs/heads/main")
-    assert default_head == main
 
     with checkout(
         repo, feature, dest, timeout_s=30, max_bytes=LIMIT, extra_shas=["0" * 40, main]
@@ -275,36 +272,6 @@ def test_force_pushed_away_base_is_skipped_then_reported(
         with pytest.raises(GitError, match="not in the checkout") as caught:
             changed_paths(work, old, rewritten)
     assert not caught.value.transient
-
-
-def test_resolve_ref(git_server: GitServer, repo: str) -> None:
-    main = git_server.head("recipes")
-    assert main is not None
-    release = git_server.commit("recipes", {"VERSION": "1\n"}, branch="release")
-    git_server.tag("recipes", "v1", main)
-    git_server.tag("recipes", "v2", release, annotated=True)
-
-    assert resolve_ref(repo, "main") == main
-    assert resolve_ref(repo, "HEAD") == main
-    assert resolve_ref(repo, "refs/heads/release") == release
-    assert resolve_ref(repo, "release") == release
-    assert resolve_ref(repo, "v1") == main
-    assert resolve_ref(repo, "v2") == release  # the commit, not the tag object
-    assert resolve_ref(repo, "nope") is None
-    assert resolve_ref(repo, "A" * 40) == "a" * 40  # a sha needs no lookup
-
-
-def test_resolve_ref_errors(git_server: GitServer, repo: str) -> None:
-    git_server.token = TOKEN
-    with pytest.raises(GitError) as refused:
-        resolve_ref(repo, "main", "ghs_wrongTokenValue000000000")
-    assert not refused.value.transient
-    assert resolve_ref(repo, "main", TOKEN) == git_server.head("recipes")
-    git_server.fail_next(1, 503)
-    with pytest.raises(GitError) as down:
-        resolve_ref(repo, "main", TOKEN)
-    assert down.value.transient
-    assert TOKEN not in str(down.value)
 
 
 def enter(manager: AbstractContextManager[Path]) -> None:

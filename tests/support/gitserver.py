@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import os
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import pytest
 from aiohttp import web
 
+from ogdc_hooks.cli.gitserve import cgi_environment, http_backend
 from tests.support.server_thread import ServerThread
 
 _IDENTITY = {
@@ -50,26 +51,15 @@ class GitRequest:
     authorized: bool  # whether the right credentials came with it (never the credentials)
 
 
-class GitServer:
-    """Bare repositories under `root`, served at `url`; `clone_url(name)` for each."""
+class GitHttpServer:
+    """A git server over HTTP in its own thread: `_handle` answers every path."""
 
-    def __init__(self, root: Path, *, token: str | None = None) -> None:
-        self.root = root
-        self.token = token  # when set, every request needs x-access-token:<token>
-        self.throttle_bps: int | None = None  # when set, answers trickle out at this rate
-        self._failures: list[int] = []
-        self._delays: list[float] = []
-        self._requests: list[GitRequest] = []
-        self._clock = 1_700_000_000
-        self._server: ServerThread | None = None
+    _server: ServerThread | None = None
 
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> GitServer:
-        self.root.mkdir(parents=True, exist_ok=True)
+    def start(self) -> Self:
         app = web.Application()
         app.router.add_route("*", "/{path:.*}", self._handle)
-        # Git compresses large request bodies; http-backend decompresses them itself.
+        # Git compresses large request bodies; whoever handles them decompresses them.
         self._server = ServerThread(app, auto_decompress=False)
         self._server.start()
         return self
@@ -86,6 +76,26 @@ class GitServer:
 
     def clone_url(self, name: str) -> str:
         return f"{self.url}/{name}.git"
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raise NotImplementedError
+
+
+class GitServer(GitHttpServer):
+    """Bare repositories under `root`, served at `url`; `clone_url(name)` for each."""
+
+    def __init__(self, root: Path, *, token: str | None = None) -> None:
+        self.root = root
+        self.token = token  # when set, every request needs x-access-token:<token>
+        self.throttle_bps: int | None = None  # when set, answers trickle out at this rate
+        self._failures: list[int] = []
+        self._delays: list[float] = []
+        self._requests: list[GitRequest] = []
+        self._clock = 1_700_000_000
+
+    def start(self) -> Self:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return super().start()
 
     # -- what the test reads and breaks ----------------------------------------------------------
 
@@ -158,6 +168,21 @@ class GitServer:
         self.set_branch(name, branch, sha)
         return sha
 
+    def bomb(self, name: str, *, width: int = 10, depth: int = 10, branch: str = "main") -> str:
+        """A commit of `width ** depth` paths in a few hundred bytes (a "git bomb"): each tree
+        holds `width` copies of the one below, the last ones `width` copies of one blob."""
+        repo = self.root / f"{name}.git"
+        entry = ("100644", "blob", _git(["hash-object", "-w", "--stdin"], cwd=repo, stdin=b"x\n"))
+        for _level in range(depth):
+            mode, kind, sha = entry
+            listing = "".join(f"{mode} {kind} {sha}\tf{n}\n" for n in range(width))
+            entry = ("040000", "tree", _git(["mktree"], cwd=repo, stdin=listing.encode()))
+        self._clock += 60
+        env = {**_IDENTITY, "GIT_COMMITTER_DATE": f"{self._clock} +0000"}
+        sha = _git(["commit-tree", entry[2], "-m", "bomb"], cwd=repo, env=env)
+        self.set_branch(name, branch, sha)
+        return sha
+
     def set_branch(self, name: str, branch: str, sha: str) -> None:
         """Point `branch` at `sha`, whatever it pointed at before (a force-push)."""
         _git(["update-ref", f"refs/heads/{branch}", sha], cwd=self.root / f"{name}.git")
@@ -204,75 +229,10 @@ class GitServer:
         return await self._backend(request)
 
     async def _backend(self, request: web.Request) -> web.StreamResponse:
-        """Run `git http-backend` as a CGI program for this request."""
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(self.root),
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_PROJECT_ROOT": str(self.root),
-            "GIT_HTTP_EXPORT_ALL": "1",
-            "PATH_INFO": request.path,
-            "QUERY_STRING": request.query_string,
-            "REQUEST_METHOD": request.method,
-            "CONTENT_TYPE": request.headers.get("Content-Type", ""),
-            "REMOTE_ADDR": request.remote or "127.0.0.1",
-            "REMOTE_USER": "x-access-token" if self.token else "",
-        }
-        for header, variable in (
-            ("Content-Length", "CONTENT_LENGTH"),
-            ("Content-Encoding", "HTTP_CONTENT_ENCODING"),
-            ("Git-Protocol", "HTTP_GIT_PROTOCOL"),
-        ):
-            if header in request.headers:
-                env[variable] = request.headers[header]
-        process = await asyncio.create_subprocess_exec(
-            "git",
-            "http-backend",
-            env=env,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        feeding = asyncio.create_task(_feed(request, process))
-        try:
-            return await self._relay(request, process)
-        finally:  # also when the server stops while a stalled answer is pending
-            feeding.cancel()
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.communicate()  # read what is left, so that the pipes close
-
-    async def _relay(
-        self, request: web.Request, process: asyncio.subprocess.Process
-    ) -> web.StreamResponse:
-        """The CGI answer: headers (and `Status:`) up to a blank line, then the body."""
-        assert process.stdout is not None
-        status, headers = 200, {}
-        while line := (await process.stdout.readline()).decode("latin-1").strip():
-            key, _, value = line.partition(":")
-            if key.lower() == "status":
-                status = int(value.split()[0])
-            elif key.lower() != "content-length":
-                headers[key.strip()] = value.strip()
-        response = web.StreamResponse(status=status, headers=headers)
-        await response.prepare(request)
-        with contextlib.suppress(ConnectionError):  # the client may hang up
-            while chunk := await process.stdout.read(16 * 1024):
-                await response.write(chunk)
-                if self.throttle_bps:
-                    await asyncio.sleep(len(chunk) / self.throttle_bps)
-            await response.write_eof()
-        return response
-
-
-async def _feed(request: web.Request, process: asyncio.subprocess.Process) -> None:
-    """Stream the request body into the CGI program."""
-    assert process.stdin is not None
-    with contextlib.suppress(ConnectionError):  # either side may give up early
-        async for chunk in request.content.iter_any():
-            process.stdin.write(chunk)
-            await process.stdin.drain()
-        process.stdin.close()
+        """Run `git http-backend` as a CGI program for this request (the service's own bridge)."""
+        env = cgi_environment(request, self.root)
+        env["REMOTE_USER"] = "x-access-token" if self.token else ""
+        return await http_backend(request, env, self.throttle_bps)
 
 
 def _basic(request: web.Request) -> tuple[str, str] | None:

@@ -95,6 +95,14 @@ class Service:
                 lines.append(document)
         return lines
 
+    def memory(self) -> dict[str, int]:
+        """The process's resident memory now (`VmRSS`) and at its peak (`VmHWM`), in bytes,
+        from /proc/<pid>/status."""
+        assert self.process is not None
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        return {name: int(fields[name].split()[0]) * 1024 for name in ("VmRSS", "VmHWM")}
+
     def launch(self) -> None:
         """Start the process without waiting for it (see `wait_ready`)."""
         with self.log_path.open("ab") as log:

@@ -7,7 +7,12 @@ import urllib.parse
 
 import pytest
 
-from ogdc_hooks.webhooks.events import WebhookRejected, parse_delivery, plan_work
+from ogdc_hooks.webhooks.events import (
+    SignatureCheck,
+    WebhookRejected,
+    parse_delivery,
+    plan_work,
+)
 from tests.webhooks.signing import signed_delivery
 
 SECRET = "It's a Secret to Everybody"
@@ -109,3 +114,18 @@ def test_which_deliveries_mean_work(
 ) -> None:
     headers, body = signed_delivery(payload, SECRET, event=event)
     assert plan_work(parse_delivery(headers, body, SECRET)) == work
+
+
+def test_the_signature_check_is_fed_in_chunks() -> None:
+    body = b'{"zen": "Keep it logically awesome."}'
+    headers, _ = signed_delivery(body, SECRET)
+    check = SignatureCheck(headers, SECRET)
+    for start in range(0, len(body), 5):
+        check.update(body[start : start + 5])
+    check.verify()
+    wrong = SignatureCheck(headers, SECRET)
+    wrong.update(body + b" ")
+    with pytest.raises(WebhookRejected, match="does not match"):
+        wrong.verify()
+    with pytest.raises(WebhookRejected, match="missing X-Hub-Signature-256"):
+        SignatureCheck({}, SECRET)

@@ -9,6 +9,7 @@ from ogdc_hooks.recipes.render.errors import (
     RenderError,
     UnsupportedOutput,
     UnsupportedWorkflow,
+    WorkflowTooLarge,
 )
 from ogdc_hooks.recipes.render.settings import RenderSettings, RunIdentity
 from ogdc_hooks.recipes.render.workflow import render_workflow
@@ -20,5 +21,6 @@ __all__ = [
     "RunIdentity",
     "UnsupportedOutput",
     "UnsupportedWorkflow",
+    "WorkflowTooLarge",
     "render_workflow",
 ]

@@ -17,3 +17,7 @@ class MissingInputs(RenderError):
 
 class UnsupportedWorkflow(RenderError):
     """The workflow type cannot run with this recipe's inputs, outputs or commands."""
+
+
+class WorkflowTooLarge(RenderError):
+    """The workflow would pass a limit set below what Argo (etcd) can store."""

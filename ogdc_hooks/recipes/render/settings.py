@@ -33,6 +33,8 @@ class RenderSettings:
     viz_setup_image: str | None = None  # None: the runner image
     viz_resources: VizResources = field(default_factory=VizResources)
     viz_default_partition_size: int = 1000
+    max_templates: int = Settings.max_workflow_templates
+    max_bytes: int = Settings.max_workflow_bytes
 
     def __post_init__(self) -> None:
         for name in ("max_parallel_limit", "viz_default_partition_size"):
@@ -53,6 +55,8 @@ class RenderSettings:
             viz_setup_image=settings.viz_setup_image,
             viz_resources=settings.viz_resources,
             viz_default_partition_size=settings.viz_default_partition_size,
+            max_templates=settings.max_workflow_templates,
+            max_bytes=settings.max_workflow_bytes,
         )
 
     @property

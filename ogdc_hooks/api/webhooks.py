@@ -8,8 +8,6 @@ redelivery of a stored id gets 200 and is not processed again.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,7 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
-from ogdc_hooks.api.context import DRIVER_POOL, SETTINGS
+from ogdc_hooks.api.context import DRIVER_POOL, SETTINGS, SUPERVISOR
 from ogdc_hooks.api.errors import api_error
 from ogdc_hooks.api.openapi import operation
 from ogdc_hooks.api.security import public
@@ -51,13 +49,8 @@ async def intake_context(app: web.Application) -> AsyncIterator[None]:
     """Wake the workers (of every replica) shortly after deliveries are stored."""
     wake_up = WakeUp(app[DRIVER_POOL])
     app[WAKE_UP] = wake_up
-    task = asyncio.create_task(wake_up.run(), name="ogdc-wake-up")
-    try:
+    async with app[SUPERVISOR].running({"wake-up": wake_up.run}):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _body(request: web.Request) -> bytes:
@@ -94,7 +87,13 @@ async def github_webhook(request: web.Request) -> web.Response:
         )
     try:
         stored = await store_delivery(request.app[DRIVER_POOL], delivery, work)
-    except (OSError, asyncpg.PostgresError, SQLAlchemyError, TimeoutError) as err:
+    except (
+        OSError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        SQLAlchemyError,
+        TimeoutError,
+    ) as err:
         log_event(
             log,
             "webhook_not_stored",

@@ -1,14 +1,14 @@
 """The pipeline inside the service process: its worker and its workflow follower.
 
 Composed here, started with the application (`app.cleanup_ctx`) after the
-database, and stopped with it; a stopped worker's jobs are taken over by
-another replica once their leases run out.
+database, run by the application's supervisor (a task that fails is logged and
+restarted) and stopped with it; a stopping worker hands its running jobs back
+for another replica to take at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import tempfile
@@ -18,16 +18,17 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from ogdc_hooks.api.context import DATABASE, SETTINGS, USERS, StartupError
+from ogdc_hooks.api.context import DATABASE, SETTINGS, SUPERVISOR, USERS, StartupError
 from ogdc_hooks.argo.client import ArgoClient
 from ogdc_hooks.argo.engine import ArgoEngine
 from ogdc_hooks.forges.github.reporter import make_reporter
 from ogdc_hooks.forges.report import RunState
 from ogdc_hooks.jobs.queue import Job
+from ogdc_hooks.jobs.supervise import Health, Work
 from ogdc_hooks.jobs.worker import Worker
 from ogdc_hooks.pipeline import runs
 from ogdc_hooks.pipeline.context import PIPELINE, Pipeline
-from ogdc_hooks.pipeline.follow import follow
+from ogdc_hooks.pipeline.follow import follower_tasks
 from ogdc_hooks.pipeline.installations import handle_installation
 from ogdc_hooks.pipeline.notify import handle_report, record_report_failure
 from ogdc_hooks.pipeline.push import (
@@ -69,7 +70,7 @@ async def _push_error(pipeline: Pipeline, job: Job, error: str) -> None:
         )
 
 
-def build_worker(pipeline: Pipeline) -> Worker:
+def build_worker(pipeline: Pipeline, health: Health) -> Worker:
     bound = functools.partial
     return Worker(
         pipeline.database.engine,
@@ -89,6 +90,7 @@ def build_worker(pipeline: Pipeline) -> Worker:
         },
         slots=pipeline.settings.worker_slots,
         lease=float(pipeline.settings.job_lease_seconds),
+        health=health,
     )
 
 
@@ -126,18 +128,12 @@ async def pipeline_context(app: web.Application) -> AsyncIterator[None]:
             workdir=workdir,
         )
         app[PIPELINE] = pipeline
-        tasks = []
+        supervisor = app[SUPERVISOR]
+        works: dict[str, Work] = {}
         if settings.worker_slots:
-            tasks = [
-                asyncio.create_task(build_worker(pipeline).run(), name="ogdc-worker"),
-                asyncio.create_task(
-                    follow(pipeline, poll_interval=settings.argo_poll_seconds), name="ogdc-follow"
-                ),
-            ]
-        try:
+            works = {
+                **build_worker(pipeline, supervisor.health).tasks(),
+                **follower_tasks(pipeline, poll_interval=settings.argo_poll_seconds),
+            }
+        async with supervisor.running(works):
             yield
-        finally:
-            for task in tasks:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(*tasks, return_exceptions=True)

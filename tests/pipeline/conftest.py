@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import pytest
@@ -17,11 +16,10 @@ from tests.fakes.argo import FakeArgo, fake_argo
 from tests.fakes.github import AppKey, FakeGitHub, github_app_key
 from tests.support.gitserver import GitServer, git_server
 from tests.support.service import DEFAULT_SECRETS, Service
+from tests.support.waiting import wait_for
 from tests.webhooks.signing import signed_delivery
 
-__all__ = ["fake_argo", "git_server", "github_app_key"]
-
-T = TypeVar("T")
+__all__ = ["fake_argo", "git_server", "github_app_key", "wait_for"]
 
 SECRET = "webhook-secret-for-tests"
 APP_ID = 5151
@@ -41,22 +39,6 @@ output:
   type: temporary
 """
 SCRIPT = "gdalinfo /input_dir/*.tif > /output_dir/info.txt\n"
-
-
-async def wait_for(
-    probe: Callable[[], Awaitable[T] | T], *, within: float = 30.0, what: str = "condition"
-) -> T:
-    """Poll `probe` until it returns something truthy (bounded), without blocking the loop."""
-    deadline = time.monotonic() + within
-    while True:
-        value = probe()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value  # type: ignore[return-value]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 def push_payload(

@@ -59,6 +59,25 @@ class PostgresServer:
     def drop_database(self, name: str) -> None:
         asyncio.run(self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
+    async def terminate(self, database: str, *, like: str = "%", blocked: bool = False) -> int:
+        """End the sessions on `database` whose statement is LIKE `like` (only those waiting
+        for a lock if `blocked`), as a server restart or a failover would; how many."""
+        connection = await asyncpg.connect(
+            host=self.host, port=self.port, user=self.user, database="postgres"
+        )
+        try:
+            ended = await connection.fetchval(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid() AND query LIKE $2 "
+                "AND (NOT $3 OR wait_event_type = 'Lock')",
+                database,
+                like,
+                blocked,
+            )
+        finally:
+            await connection.close()
+        return int(ended)
+
 
 def _local_server_up(host: str = "127.0.0.1", port: int = 5432) -> bool:
     try:

@@ -163,7 +163,7 @@ async def test_worker_wakes_on_notify_without_polling(db: Database) -> None:
     worker = Worker(db.engine, {"test": handler}, slots=1, poll_interval=3600)
     task = asyncio.create_task(worker.run())
     try:
-        await wait_for(lambda: worker.idle, what="the worker to sleep")  # for an hour, unless
+        await wait_for(lambda: worker.idle, what="the worker to sleep")  # an hour, unless woken
         await _enqueue(db, "wake")
         await asyncio.wait_for(done.wait(), 10)
     finally:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 
 from tests.fakes.argo import FakeArgo, fake_argo
@@ -124,6 +125,26 @@ class Stack:
             return runs[-1] if runs else None
 
         return await wait_for(done, within=within, what=f"check {name} on {sha[:8]} completed")
+
+    async def database(self) -> asyncpg.Connection:
+        """A connection to the service's own database (close it after use)."""
+        env = self.service.env
+        return await asyncpg.connect(
+            host=env["OGDC_DB_HOST"],
+            port=int(env["OGDC_DB_PORT"]),
+            user=env["OGDC_DB_USERNAME"],
+            database=env["OGDC_DB_NAME"],
+        )
+
+    async def settled(self) -> bool:
+        """No job is queued or running: nothing more happens until something new arrives."""
+        connection = await self.database()
+        try:
+            return not await connection.fetchval(
+                "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')"
+            )
+        finally:
+            await connection.close()
 
     async def runs(self, **filters: str) -> list[dict[str, Any]]:
         status, page = await self.api("GET", "/runs", params={**filters, "limit": "100"})

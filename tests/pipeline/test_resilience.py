@@ -38,7 +38,7 @@ async def test_argo_outage_is_retried_and_submits_once(stack: Stack) -> None:
     before, after = _push(stack)
     await stack.deliver(push_payload(stack.git, before=before, after=after))
     await wait_for(lambda: stack.argo.created, within=60, what="a workflow after the outage")
-    await asyncio.sleep(2)
+    await wait_for(stack.settled, what="every job to be done")  # a second submit would be one
     assert len(stack.argo.created) == 1
 
 

@@ -67,7 +67,7 @@ async def test_a_poke_wakes_sleeping_workers_once_for_a_burst(
     wake_up = WakeUp(pool)
     tasks = [asyncio.create_task(worker.run()), asyncio.create_task(wake_up.run())]
     try:
-        await wait_for(lambda: worker.idle, what="the workers to sleep")  # for an hour, unless
+        await wait_for(lambda: worker.idle, what="the workers to sleep")  # an hour unless woken
         for index in range(5):
             delivery = parse_delivery(*signed_delivery(PUSH, SECRET, delivery=f"b{index}"), SECRET)
             assert await store_delivery(pool, delivery, "push")

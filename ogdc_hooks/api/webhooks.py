@@ -91,6 +91,7 @@ async def github_webhook(request: web.Request) -> web.Response:
         OSError,
         asyncpg.PostgresError,
         asyncpg.InterfaceError,
+        asyncpg.InternalClientError,  # a connection the server ended (MagicStack/asyncpg#1069)
         SQLAlchemyError,
         TimeoutError,
     ) as err:

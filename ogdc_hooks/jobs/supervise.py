@@ -77,13 +77,17 @@ class Supervisor:
 
     async def _keep(self, name: str, work: Work) -> None:
         loop = asyncio.get_running_loop()
+        myself = asyncio.current_task()
+        assert myself is not None
         failures = 0
         while True:
             started = loop.time()
             try:
                 await work()
                 raise RuntimeError(f"{name} returned; background tasks run until stopped")
-            except Exception as err:
+            except (Exception, asyncio.CancelledError) as err:
+                if isinstance(err, asyncio.CancelledError) and myself.cancelling():
+                    raise  # stopped by `running`; any other cancellation is a failure
                 failures = 1 if loop.time() - started > self.stable_after else failures + 1
                 delay = retry_delay(failures, base=self.restart_base, cap=self.restart_cap)
                 self.health.down(name, type(err).__name__)

@@ -65,6 +65,7 @@ class Worker:
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     )
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _started: asyncio.Event = field(default_factory=asyncio.Event)
     _held: dict[int, asyncio.Timeout] = field(default_factory=dict)  # job id -> its lease
     _listening: bool = False
     _asleep: int = 0
@@ -99,6 +100,7 @@ class Worker:
             driver.add_termination_listener(lambda _: lost.set())
             await driver.add_listener(queue.NOTIFY_CHANNEL, self._notified)
             self._listening = True
+            self._started.set()
             self._wake.set()  # jobs enqueued while nobody listened are claimed now
             await lost.wait()
             raise ConnectionError("the connection the worker listens for new jobs on was lost")
@@ -114,6 +116,7 @@ class Worker:
 
     async def _slot(self) -> None:
         loop = asyncio.get_running_loop()
+        await self._started.wait()  # the listener's first LISTEN: no notification is missed
         while True:
             # The database starts the lease after this moment: a deadline that cannot be late.
             deadline = loop.time() + self.lease * 0.9
@@ -212,18 +215,22 @@ class Worker:
             log.warning("job %s could not be handed back; left to its lease", job.id)
 
     async def _keep_leases(self) -> None:
-        """Renew the leases of running jobs; stop the handler of any that is no longer ours."""
+        """Renew the leases of running jobs; stop the handler of any that is no longer ours.
+
+        Renews at once when (re)started with jobs running, then every third of a lease.
+        """
         loop = asyncio.get_running_loop()
         while True:
-            sent, held = loop.time(), dict(self._held)
-            kept = await queue.renew(self.engine, self.name, self.lease, list(held))
-            self.health.beat(QUEUE_POLLED)
-            for job_id, lease in held.items():
-                if self._held.get(job_id) is not lease or lease.expired():
-                    continue  # finished (or stopped) meanwhile
-                if job_id in kept:
-                    lease.reschedule(sent + self.lease * 0.9)
-                else:
-                    log.warning("job %s was taken over by another worker", job_id)
-                    lease.reschedule(loop.time())
+            if self._held:
+                sent, held = loop.time(), dict(self._held)
+                kept = await queue.renew(self.engine, self.name, self.lease, list(held))
+                self.health.beat(QUEUE_POLLED)
+                for job_id, lease in held.items():
+                    if self._held.get(job_id) is not lease or lease.expired():
+                        continue  # finished (or stopped) meanwhile
+                    if job_id in kept:
+                        lease.reschedule(sent + self.lease * 0.9)
+                    else:
+                        log.warning("job %s was taken over by another worker", job_id)
+                        lease.reschedule(loop.time())
             await asyncio.sleep(self.lease / 3)

@@ -54,6 +54,17 @@ async def test_a_task_that_returns_is_restarted_too() -> None:
         await wait_for(lambda: len(runs) >= 2, what="a restart after returning")
 
 
+async def test_a_cancellation_nobody_asked_for_is_a_failure_too() -> None:
+    runs: list[None] = []
+
+    async def cancelled_from_within() -> None:
+        runs.append(None)
+        raise asyncio.CancelledError  # e.g. a library's timeout gone wrong
+
+    async with Supervisor(restart_base=0.05).running({"workflow watch": cancelled_from_within}):
+        await wait_for(lambda: len(runs) >= 2, what="a restart after the cancellation")
+
+
 async def test_leaving_the_block_stops_every_task() -> None:
     running: set[str] = set()
 

@@ -146,6 +146,14 @@ class Stack:
         finally:
             await connection.close()
 
+    def failed_tasks(self) -> set[object]:
+        """The background tasks the service logged as failed, each with its traceback."""
+        return {
+            line.get("task")
+            for line in self.service.log_lines()
+            if line.get("message") == "background_task_failed" and "exception" in line
+        }
+
     async def runs(self, **filters: str) -> list[dict[str, Any]]:
         status, page = await self.api("GET", "/runs", params={**filters, "limit": "100"})
         assert status == 200, page

@@ -161,7 +161,7 @@ class Worker:
             del self._held[job.id]
         await self._settle(job, error)
 
-    async def _run_handler(self, job: Job) -> BaseException | None:
+    async def _run_handler(self, job: Job) -> Exception | None:
         """What the handler raised (a crash is logged with its traceback), or None."""
         handler = self.handlers.get(job.kind)
         try:
@@ -175,7 +175,7 @@ class Worker:
             return err
         return None
 
-    async def _settle(self, job: Job, error: BaseException | None) -> None:
+    async def _settle(self, job: Job, error: Exception | None) -> None:
         """The bookkeeping; if it raises, the job is left to its lease and taken over."""
         if error is None:
             await queue.finish(self.engine, job, self.name)

@@ -5,7 +5,9 @@ To add routes, write a module with `routes = web.RouteTableDef()`,
 `API_MODULES`. Its routes need a token unless a handler is marked `@public`.
 To run something for the life of the process (a queue worker), add an async
 generator taking the app to `BACKGROUND_CONTEXTS`, after `database_context`,
-whose app keys (`DATABASE`, `USERS`) it may then use.
+whose app keys (`DATABASE`, `USERS`) it may then use; it starts its tasks with
+`app[SUPERVISOR].running(...)`, so that they are restarted when they fail and
+`/readyz` says when one is down.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ogdc_hooks.api.context import (
     LOGIN_THROTTLE,
     OPENAPI_DOCUMENT,
     SETTINGS,
+    SUPERVISOR,
     TOKENS,
     USERS,
     StartupError,
@@ -43,6 +46,7 @@ from ogdc_hooks.auth.tokens import TokenVerifier
 from ogdc_hooks.auth.users import UserStore
 from ogdc_hooks.db.engine import open_database, open_driver_pool
 from ogdc_hooks.db.migrate import migrate
+from ogdc_hooks.jobs.supervise import Supervisor
 from ogdc_hooks.logs import log_event
 from ogdc_hooks.pipeline.service import pipeline_context
 from ogdc_hooks.settings import Settings, SettingsError
@@ -134,6 +138,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[TOKENS] = TokenVerifier(settings.jwt_secret_key.reveal())
     app[METRICS] = Metrics()
+    app[SUPERVISOR] = Supervisor()
     document: dict[str, Any] = build_document(
         API_MODULES, root_path=settings.api_root_path, version=__version__
     )

@@ -11,6 +11,7 @@ from ogdc_hooks.auth.throttle import LoginThrottle
 from ogdc_hooks.auth.tokens import TokenVerifier
 from ogdc_hooks.auth.users import Account, UserStore
 from ogdc_hooks.db.engine import Database
+from ogdc_hooks.jobs.supervise import Supervisor
 from ogdc_hooks.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -21,6 +22,8 @@ USERS = web.AppKey("users", UserStore)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 TOKENS = web.AppKey("tokens", TokenVerifier)
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", dict[str, Any])
+# Every background task runs through it; `/readyz` reads its health registry.
+SUPERVISOR = web.AppKey("supervisor", Supervisor)
 
 # Set by the security middleware on every request that is not public.
 AUTHENTICATED_USER = web.RequestKey("authenticated_user", Account)

@@ -26,6 +26,8 @@ _DATABASE_UNAVAILABLE = (
     ConnectionError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    # asyncpg on a connection the server ended mid-statement (MagicStack/asyncpg#1069)
+    asyncpg.InternalClientError,
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
     asyncpg.InvalidCatalogNameError,

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
 from ogdc_hooks import __version__
-from ogdc_hooks.api.context import DATABASE
+from ogdc_hooks.api.context import DATABASE, SUPERVISOR
 from ogdc_hooks.api.errors import api_error
 from ogdc_hooks.api.openapi import operation
 from ogdc_hooks.api.security import public
@@ -45,7 +45,12 @@ async def healthz(request: web.Request) -> web.Response:
 @routes.get("/readyz")
 @public
 async def readyz(request: web.Request) -> web.Response:
-    """The database answers and its schema is at the newest migration."""
+    """The database answers, its schema is at the newest migration, and background work runs.
+
+    Background work runs when no supervised task is waiting for its restart and
+    the worker has reached the job queue (a claim or a lease renewal) within its
+    bound, the larger of 30 s and `OGDC_JOB_LEASE_SECONDS`.
+    """
     try:
         async with asyncio.timeout(READINESS_TIMEOUT):
             revision = await current_revision(request.app[DATABASE].engine)
@@ -54,6 +59,10 @@ async def readyz(request: web.Request) -> web.Response:
         raise api_error(503, "The database cannot be reached.") from None
     if revision != HEAD_REVISION:
         raise api_error(503, f"The database schema is at {revision}, not {HEAD_REVISION}.")
+    problems = request.app[SUPERVISOR].health.problems()
+    if problems:
+        log_event(log, "not_ready", level=logging.WARNING, reason="; ".join(problems))
+        raise api_error(503, f"Background work is not running: {'; '.join(problems)}.")
     return web.json_response(Status(status="ready").model_dump())
 
 
@@ -67,9 +76,12 @@ openapi_paths: dict[str, dict[str, Any]] = {
     "/healthz": {"get": operation("The process is up", responses={200: ("Up", Status)})},
     "/readyz": {
         "get": operation(
-            "The database answers and is migrated",
+            "The database answers and is migrated, and background work runs",
             responses={200: ("Ready for traffic", Status)},
-            errors={503: "Not ready: the database is unreachable or not migrated"},
+            errors={
+                503: "Not ready: the database is unreachable or not migrated, or a background "
+                "task is down"
+            },
         )
     },
     "/version": {

@@ -13,7 +13,6 @@ processed again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,7 +22,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
-from ogdc_hooks.api.context import DRIVER_POOL, SETTINGS
+from ogdc_hooks.api.context import DRIVER_POOL, SETTINGS, SUPERVISOR
 from ogdc_hooks.api.errors import api_error
 from ogdc_hooks.api.metrics import METRICS
 from ogdc_hooks.api.openapi import operation
@@ -81,13 +80,8 @@ async def intake_context(app: web.Application) -> AsyncIterator[None]:
     wake_up = WakeUp(app[DRIVER_POOL])
     app[WAKE_UP] = wake_up
     app[UNVERIFIED] = UnverifiedBytes(app[SETTINGS].webhook_unverified_bytes)
-    task = asyncio.create_task(wake_up.run(), name="ogdc-wake-up")
-    try:
+    async with app[SUPERVISOR].running({"wake-up": wake_up.run}):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _signed_body(request: web.Request, secret: str) -> bytes:
@@ -155,7 +149,14 @@ async def _receive(request: web.Request, seen: dict[str, str]) -> web.Response:
         )
     try:
         stored = await store_delivery(request.app[DRIVER_POOL], delivery, work)
-    except (OSError, asyncpg.PostgresError, SQLAlchemyError, TimeoutError) as err:
+    except (
+        OSError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,  # a connection the server ended (MagicStack/asyncpg#1069)
+        SQLAlchemyError,
+        TimeoutError,
+    ) as err:
         seen["answer"] = "unavailable"
         log_event(
             log,

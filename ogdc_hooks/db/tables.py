@@ -104,6 +104,8 @@ class Job(Base):
     state: Mapped[str] = mapped_column(String(20), nullable=False, server_default="queued")
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="8")
+    # Takeovers from a worker that died holding it; at two the job is given up as poisoned.
+    crashes: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     run_after: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )

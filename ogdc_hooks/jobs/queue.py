@@ -3,7 +3,9 @@
 A job is identified by its `dedupe_key` (e.g. `submit:<run id>`): asking for a
 job that exists re-queues it instead of adding a twin, and asking while it runs
 sets `again` so it runs once more afterwards with fresh data. A claimed job
-holds a lease; a worker that dies loses it, and the job is claimed again.
+holds a lease; a worker that dies loses it, and the job is claimed again. Such a
+takeover counts in `crashes`: a job that took two workers down with it is not
+run a third time (the worker gives it up as poisoned).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class Job:
     attempts: int
     max_attempts: int
     dedupe_key: str | None
+    crashes: int = 0  # times another worker took it over from one that died holding it
 
 
 _ENQUEUE = text(
@@ -38,6 +41,7 @@ _ENQUEUE = text(
       again = (jobs.state = 'running'),
       state = CASE WHEN jobs.state = 'running' THEN 'running' ELSE 'queued' END,
       attempts = CASE WHEN jobs.state = 'running' THEN jobs.attempts ELSE 0 END,
+      crashes = CASE WHEN jobs.state = 'running' THEN jobs.crashes ELSE 0 END,
       payload = EXCLUDED.payload,
       run_after = CASE WHEN jobs.state = 'running' THEN jobs.run_after ELSE EXCLUDED.run_after END,
       last_error = CASE WHEN jobs.state = 'running' THEN jobs.last_error ELSE NULL END,
@@ -75,7 +79,10 @@ async def enqueue(
 
 _CLAIM = text(
     """
-    UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1, locked_by = :worker,
+    UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1,
+      locked_by = CAST(:worker AS text),
+      crashes = jobs.crashes
+        + CASE WHEN jobs.state = 'running' AND jobs.locked_by <> :worker THEN 1 ELSE 0 END,
       lease_until = now() + make_interval(secs => :lease), updated_at = now()
     WHERE id = (
       SELECT id FROM jobs
@@ -85,31 +92,52 @@ _CLAIM = text(
       FOR UPDATE SKIP LOCKED
       LIMIT 1
     )
-    RETURNING id, kind, payload, attempts, max_attempts, dedupe_key
+    RETURNING id, kind, payload, attempts, max_attempts, dedupe_key, crashes
     """
 )
 
 
 async def claim(engine: AsyncEngine, worker: str, lease: float) -> Job | None:
-    """Take the oldest ready job (or one whose holder's lease ran out), if any."""
+    """Take the oldest ready job (or one whose holder's lease ran out), if any.
+
+    A job taken over from another worker counts as a crash of that worker; one
+    taken back by its own (living) worker after a failed bookkeeping does not.
+    """
     async with engine.begin() as connection:
         row = (await connection.execute(_CLAIM, {"worker": worker, "lease": lease})).first()
     if row is None:
         return None
-    return Job(row.id, row.kind, row.payload, row.attempts, row.max_attempts, row.dedupe_key)
+    return Job(
+        row.id, row.kind, row.payload, row.attempts, row.max_attempts, row.dedupe_key, row.crashes
+    )
 
 
-async def renew(engine: AsyncEngine, job: Job, worker: str, lease: float) -> bool:
-    """Extend the lease; False means the job is no longer ours (it was taken over)."""
+async def renew(engine: AsyncEngine, worker: str, lease: float, ids: list[int]) -> set[int]:
+    """Extend the leases of the jobs `ids`; those missing from the answer are no longer ours."""
     async with engine.begin() as connection:
         result = await connection.execute(
             text(
                 "UPDATE jobs SET lease_until = now() + make_interval(secs => :lease) "
-                "WHERE id = :id AND locked_by = :worker AND state = 'running'"
+                "WHERE id = ANY(CAST(:ids AS bigint[])) AND locked_by = :worker "
+                "AND state = 'running' RETURNING id"
             ),
-            {"id": job.id, "worker": worker, "lease": lease},
+            {"ids": ids, "worker": worker, "lease": lease},
         )
-    return result.rowcount == 1
+        return {int(job_id) for job_id in result.scalars()}
+
+
+async def release(engine: AsyncEngine, job: Job, worker: str) -> None:
+    """Hand a job back untouched (its worker stops): ready at once, the attempt not counted."""
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "UPDATE jobs SET state = 'queued', again = false, locked_by = NULL, "
+                "lease_until = NULL, attempts = greatest(attempts - 1, 0), run_after = now(), "
+                "updated_at = now() WHERE id = :id AND locked_by = :worker AND state = 'running'"
+            ),
+            {"id": job.id, "worker": worker},
+        )
+        await connection.execute(text("SELECT pg_notify(:c, '')"), {"c": NOTIFY_CHANNEL})
 
 
 async def finish(engine: AsyncEngine, job: Job, worker: str) -> None:
@@ -118,7 +146,8 @@ async def finish(engine: AsyncEngine, job: Job, worker: str) -> None:
         result = await connection.execute(
             text(
                 "UPDATE jobs SET state = CASE WHEN again THEN 'queued' ELSE 'done' END, "
-                "attempts = CASE WHEN again THEN 0 ELSE attempts END, again = false, "
+                "attempts = CASE WHEN again THEN 0 ELSE attempts END, "
+                "crashes = CASE WHEN again THEN 0 ELSE crashes END, again = false, "
                 "locked_by = NULL, lease_until = NULL, run_after = now(), updated_at = now() "
                 "WHERE id = :id AND locked_by = :worker AND state = 'running' RETURNING state"
             ),

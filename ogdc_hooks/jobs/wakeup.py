@@ -10,13 +10,10 @@ within milliseconds.
 from __future__ import annotations
 
 import asyncio
-import logging
 
 import asyncpg
 
 from ogdc_hooks.jobs.queue import NOTIFY_CHANNEL
-
-log = logging.getLogger(__name__)
 
 
 class WakeUp:
@@ -30,13 +27,17 @@ class WakeUp:
         self._poked.set()
 
     async def run(self) -> None:
-        """Send the coalesced notifications until cancelled."""
+        """Send the coalesced notifications until cancelled (run it supervised).
+
+        A notification that fails leaves the poke set, so the restarted task
+        sends it; workers poll as well, so a lost one only delays a job.
+        """
         while True:
             await self._poked.wait()
             self._poked.clear()
             try:
                 await self._pool.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
-            except (OSError, asyncpg.PostgresError) as err:
-                # Workers poll as well: a lost wake-up delays a job, it never loses one.
-                log.warning("could not notify workers: %s", err)
+            except BaseException:
+                self._poked.set()
+                raise
             await asyncio.sleep(self._interval)

@@ -17,7 +17,6 @@ read never holds up the others.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ from ogdc_hooks.argo.phases import Progress, progress_of
 from ogdc_hooks.forges.report import RunState
 from ogdc_hooks.jobs.backoff import retry_delay
 from ogdc_hooks.jobs.errors import PermanentError
+from ogdc_hooks.jobs.supervise import Work
 from ogdc_hooks.pipeline import runs
 from ogdc_hooks.pipeline.context import Pipeline
 
@@ -211,18 +211,11 @@ async def _poll(pipeline: Pipeline, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
-async def follow(pipeline: Pipeline, poll_interval: float = 30.0) -> None:
-    """Watch and poll until cancelled; does nothing without a workflow engine."""
+def follower_tasks(pipeline: Pipeline, poll_interval: float = 30.0) -> dict[str, Work]:
+    """The watch and the poll, by name, for a `Supervisor`; none without a workflow engine."""
     if pipeline.workflows is None:
-        return
-    tasks = [
-        asyncio.create_task(_watch(pipeline)),
-        asyncio.create_task(_poll(pipeline, poll_interval)),
-    ]
-    try:
-        await asyncio.gather(*tasks)
-    finally:
-        for task in tasks:
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*tasks, return_exceptions=True)
+        return {}
+    return {
+        "workflow watch": lambda: _watch(pipeline),
+        "workflow resync": lambda: _poll(pipeline, poll_interval),
+    }

@@ -1,8 +1,9 @@
 """The pipeline inside the service process: its worker and its workflow follower.
 
 Composed here, started with the application (`app.cleanup_ctx`) after the
-database, and stopped with it; a stopped worker's jobs are taken over by
-another replica once their leases run out.
+database, run by the application's supervisor (a task that fails is logged and
+restarted) and stopped with it; a stopping worker hands its running jobs back
+for another replica to take at once.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from ogdc_hooks.api.context import DATABASE, SETTINGS, USERS, StartupError
+from ogdc_hooks.api.context import DATABASE, SETTINGS, SUPERVISOR, USERS, StartupError
 from ogdc_hooks.api.metrics import METRICS
 from ogdc_hooks.argo.client import ArgoClient
 from ogdc_hooks.argo.engine import ArgoEngine
@@ -26,11 +27,12 @@ from ogdc_hooks.checkout import CHILDREN, remove_stale_checkouts
 from ogdc_hooks.forges.github.reporter import make_reporter
 from ogdc_hooks.forges.report import RunState
 from ogdc_hooks.jobs.queue import Job
+from ogdc_hooks.jobs.supervise import Health, Work
 from ogdc_hooks.jobs.worker import Worker
 from ogdc_hooks.logs import log_event
 from ogdc_hooks.pipeline import runs
 from ogdc_hooks.pipeline.context import PIPELINE, Limits, Pipeline
-from ogdc_hooks.pipeline.follow import follow
+from ogdc_hooks.pipeline.follow import follower_tasks
 from ogdc_hooks.pipeline.installations import handle_installation
 from ogdc_hooks.pipeline.notify import handle_report, record_report_failure
 from ogdc_hooks.pipeline.push import (
@@ -72,7 +74,7 @@ async def _push_error(pipeline: Pipeline, job: Job, error: str) -> None:
         )
 
 
-def build_worker(pipeline: Pipeline) -> Worker:
+def build_worker(pipeline: Pipeline, health: Health) -> Worker:
     bound = functools.partial
     return Worker(
         pipeline.database.engine,
@@ -93,6 +95,7 @@ def build_worker(pipeline: Pipeline) -> Worker:
         slots=pipeline.settings.worker_slots,
         lease=float(pipeline.settings.job_lease_seconds),
         record=lambda kind, outcome: pipeline.metrics.job_outcomes.labels(kind, outcome).inc(),
+        health=health,
     )
 
 
@@ -140,20 +143,19 @@ async def pipeline_context(app: web.Application) -> AsyncIterator[None]:
             limits=Limits.from_settings(settings),
         )
         app[PIPELINE] = pipeline
-        tasks = []
+        supervisor = app[SUPERVISOR]
+        works: dict[str, Work] = {}
         if settings.worker_slots:
-            tasks = [
-                asyncio.create_task(build_worker(pipeline).run(), name="ogdc-worker"),
-                asyncio.create_task(
-                    follow(pipeline, poll_interval=settings.argo_poll_seconds), name="ogdc-follow"
-                ),
-            ]
+            works = {
+                **build_worker(pipeline, supervisor.health).tasks(),
+                **follower_tasks(pipeline, poll_interval=settings.argo_poll_seconds),
+            }
+        stop_clones = contextlib.ExitStack()
         try:
-            yield
+            async with supervisor.running(works):
+                yield
+                # a clone in progress ends now, not when git is done, then the tasks stop
+                stop_clones.enter_context(CHILDREN.stopped())
         finally:
-            with CHILDREN.stopped():  # a clone in progress ends now, not when git is done
-                for task in tasks:
-                    task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.gather(*tasks, return_exceptions=True)
+            stop_clones.close()
             pipeline.recipe_workers.shutdown()

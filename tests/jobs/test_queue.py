@@ -13,11 +13,19 @@ from ogdc_hooks.jobs.errors import PermanentError, TransientError
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.jobs.worker import Worker
 from ogdc_hooks.pipeline import runs
+from tests.support.waiting import wait_for
 
 
 async def _enqueue(db: Database, key: str, **kwargs: object) -> int:
     async with db.engine.begin() as connection:
         return await queue.enqueue(connection, "test", {"key": key}, key=key, **kwargs)  # type: ignore[arg-type]
+
+
+async def _lease_ran_out(db: Database, job_id: int) -> bool:
+    """Whether the database's clock has passed the job's lease (as a claim sees it)."""
+    async with db.engine.connect() as connection:
+        statement = text("SELECT lease_until < now() FROM jobs WHERE id = :id")
+        return bool((await connection.execute(statement, {"id": job_id})).scalar_one())
 
 
 async def _states(db: Database) -> dict[str, tuple[str, int, bool]]:
@@ -66,12 +74,13 @@ async def test_expired_lease_is_taken_over_and_old_holder_cannot_finish(db: Data
     await _enqueue(db, "l")
     stale = await queue.claim(db.engine, "dead", 0.05)
     assert stale is not None
-    await asyncio.sleep(0.2)
+    await wait_for(lambda: _lease_ran_out(db, stale.id), what="the lease to run out")
     fresh = await queue.claim(db.engine, "alive", 30)
     assert fresh is not None and fresh.id == stale.id and fresh.attempts == 2
     await queue.finish(db.engine, stale, "dead")  # the old holder wakes up late
     assert (await _states(db))["l"][0] == "running"
-    assert not await queue.renew(db.engine, stale, "dead", 30)
+    assert await queue.renew(db.engine, "dead", 30, [stale.id]) == set()
+    assert await queue.renew(db.engine, "alive", 30, [fresh.id]) == {fresh.id}
     await queue.finish(db.engine, fresh, "alive")
     assert (await _states(db))["l"][0] == "done"
 
@@ -79,12 +88,12 @@ async def test_expired_lease_is_taken_over_and_old_holder_cannot_finish(db: Data
 async def _run_worker_until_state(worker: Worker, db: Database, key: str, state: str) -> None:
     """Run the worker until job `key` reaches `state` (bounded: 20 s)."""
     task = asyncio.create_task(worker.run())
+
+    async def reached() -> bool:
+        return (await _states(db))[key][0] == state
+
     try:
-        for _ in range(400):
-            if (await _states(db))[key][0] == state:
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"job {key} never reached {state}: {await _states(db)}")
+        await wait_for(reached, within=20, what=f"job {key} to be {state}")
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -156,7 +165,7 @@ async def test_worker_wakes_on_notify_without_polling(db: Database) -> None:
     worker = Worker(db.engine, {"test": handler}, slots=1, poll_interval=3600)
     task = asyncio.create_task(worker.run())
     try:
-        await asyncio.sleep(0.3)  # the worker is now asleep for an hour unless notified
+        await wait_for(lambda: worker.idle, what="the worker to sleep")  # an hour, unless woken
         await _enqueue(db, "wake")
         await asyncio.wait_for(done.wait(), 10)
     finally:

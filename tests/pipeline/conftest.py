@@ -5,24 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import asyncpg
 import pytest
 
 from tests.fakes.argo import FakeArgo, fake_argo
 from tests.fakes.github import AppKey, FakeGitHub, github_app_key
 from tests.support.gitserver import GitServer, git_server
 from tests.support.service import DEFAULT_SECRETS, Service
+from tests.support.waiting import wait_for
 from tests.webhooks.signing import signed_delivery
 
-__all__ = ["fake_argo", "git_server", "github_app_key"]
-
-T = TypeVar("T")
+__all__ = ["fake_argo", "git_server", "github_app_key", "wait_for"]
 
 SECRET = "webhook-secret-for-tests"
 APP_ID = 5151
@@ -42,22 +41,6 @@ output:
   type: temporary
 """
 SCRIPT = "gdalinfo /input_dir/*.tif > /output_dir/info.txt\n"
-
-
-async def wait_for(
-    probe: Callable[[], Awaitable[T] | T], *, within: float = 30.0, what: str = "condition"
-) -> T:
-    """Poll `probe` until it returns something truthy (bounded), without blocking the loop."""
-    deadline = time.monotonic() + within
-    while True:
-        value = probe()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value  # type: ignore[return-value]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 def push_payload(
@@ -143,6 +126,34 @@ class Stack:
             return runs[-1] if runs else None
 
         return await wait_for(done, within=within, what=f"check {name} on {sha[:8]} completed")
+
+    async def database(self) -> asyncpg.Connection:
+        """A connection to the service's own database (close it after use)."""
+        env = self.service.env
+        return await asyncpg.connect(
+            host=env["OGDC_DB_HOST"],
+            port=int(env["OGDC_DB_PORT"]),
+            user=env["OGDC_DB_USERNAME"],
+            database=env["OGDC_DB_NAME"],
+        )
+
+    async def settled(self) -> bool:
+        """No job is queued or running: nothing more happens until something new arrives."""
+        connection = await self.database()
+        try:
+            return not await connection.fetchval(
+                "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')"
+            )
+        finally:
+            await connection.close()
+
+    def failed_tasks(self) -> set[object]:
+        """The background tasks the service logged as failed, each with its traceback."""
+        return {
+            line.get("task")
+            for line in self.service.log_lines()
+            if line.get("message") == "background_task_failed" and "exception" in line
+        }
 
     async def runs(self, **filters: str) -> list[dict[str, Any]]:
         status, page = await self.api("GET", "/runs", params={**filters, "limit": "100"})

@@ -67,7 +67,7 @@ async def test_two_replicas_200_concurrent_deliveries_one_workflow_each(
         await wait_for(
             lambda: len(stack.argo.created) >= PUSHES, within=240, what=f"{PUSHES} workflows"
         )
-        await asyncio.sleep(3)  # any duplicate would have been created by now
+        await wait_for(stack.settled, within=120, what="every job to be done")  # no more submits
         commits = Counter(
             stack.argo.workflow(name)["metadata"]["annotations"]["ogdc/commit"]
             for name in stack.argo.created

@@ -6,6 +6,7 @@ import asyncio
 
 from tests.fakes.github import Fault
 from tests.pipeline.conftest import META, SCRIPT, Stack, push_payload, wait_for
+from tests.support.postgres import PostgresServer
 from tests.support.service import Service
 
 
@@ -38,7 +39,7 @@ async def test_argo_outage_is_retried_and_submits_once(stack: Stack) -> None:
     before, after = _push(stack)
     await stack.deliver(push_payload(stack.git, before=before, after=after))
     await wait_for(lambda: stack.argo.created, within=60, what="a workflow after the outage")
-    await asyncio.sleep(2)
+    await wait_for(stack.settled, what="every job to be done")  # a second submit would be one
     assert len(stack.argo.created) == 1
 
 
@@ -60,6 +61,23 @@ async def test_kill_9_mid_run_then_restart_finishes_the_run(stack: Stack) -> Non
         assert stack.argo.created == [name]
     finally:
         await asyncio.to_thread(restarted.stop)
+
+
+async def test_every_session_of_the_service_ended_while_following_the_run_finishes_it(
+    stack: Stack, postgres: PostgresServer, database: str
+) -> None:
+    before, after = _push(stack)
+    await stack.deliver(push_payload(stack.git, before=before, after=after))
+    [name] = await wait_for(lambda: stack.argo.created, what="a workflow")
+    await wait_for(stack.settled, what="the submit and its reports to be done")
+    # The follower, the listener, the worker's and the intake's pools: all cut at once.
+    assert await postgres.terminate(database) >= 2
+    stack.argo.set_phase(name, "Succeeded")
+    done = await stack.check_completed(after, "ogdc/sea-ice", within=60)
+    assert done.conclusion == "success"
+    assert stack.service.process is not None and stack.service.process.poll() is None
+    await wait_for(lambda: asyncio.to_thread(stack.service.is_ready), what="ready again")
+    assert "job listener" in stack.failed_tasks()  # its connection cut: logged, and back
 
 
 async def test_kill_9_while_cloning_loses_nothing(stack: Stack) -> None:
@@ -109,3 +127,28 @@ async def test_a_workflow_created_but_not_recorded_is_found_not_created_again(
     run = await wait_for(submitted, within=60, what="the run to record its workflow")
     assert stack.argo.created == [run["workflow_name"]]
     assert stack.argo.count("POST", "/api/v1/workflows") == 1
+
+
+async def test_a_push_whose_worker_dies_twice_is_stopped_as_poisoned(stack: Stack) -> None:
+    before, after = _push(stack)
+    stack.git.delay_next(1, 120)  # the clone hangs: the push job stays claimed
+    await stack.deliver(push_payload(stack.git, before=before, after=after))
+    services = []
+    try:
+        for clones in (1, 2):  # the first service, then the one that takes the job over
+            await wait_for(lambda n=clones: len(stack.git.requests) >= n, what="a clone to start")
+            stack.service.kill()  # as if the job had crashed the process
+            stack.git.delay_next(1, 120)
+            stack.service = Service(stack.service.env)
+            services.append(stack.service)
+            await asyncio.to_thread(stack.service.start)
+        done = await stack.check_completed(after, "ogdc", within=60)
+        assert done.conclusion == "failure"
+        assert "crashed the worker running it twice" in done.output["summary"]
+        [run] = await stack.runs(commit=after)
+        assert "crashed the worker running it twice" in str(run["message"])
+        assert len(stack.git.requests) == 2  # not cloned a third time
+        assert stack.argo.created == []
+    finally:
+        for service in services:
+            await asyncio.to_thread(service.stop)

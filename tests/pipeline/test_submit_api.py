@@ -77,6 +77,16 @@ async def test_bad_submissions_get_clear_errors(stack: Stack) -> None:
     assert status == 422
 
 
+async def _read_until(stream: asyncio.StreamReader, word: bytes) -> bytes:
+    """The lines `stream` gives up to and with the first one holding `word` (all, at its end)."""
+    lines = b""
+    while line := await stream.readline():
+        lines += line
+        if word in line:
+            break
+    return lines
+
+
 async def test_cli_submit_waits_and_exits_with_the_final_state(stack: Stack) -> None:
     _publish(stack)
     env = {
@@ -102,11 +112,12 @@ async def test_cli_submit_waits_and_exits_with_the_final_state(stack: Stack) -> 
     )
     [name] = await wait_for(lambda: stack.argo.created, what="the CLI's workflow")
     stack.argo.set_phase(name, "Running")
-    await asyncio.sleep(2.5)
+    assert process.stdout is not None
+    printed = await asyncio.wait_for(_read_until(process.stdout, b"running"), 60)
     stack.argo.set_phase(name, "Failed", message="step-1 ran out of memory")
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 3, (out, err)  # failed in Argo (README: exit codes)
-    text = out.decode()
+    text = (printed + out).decode()
     assert name in text
     assert "running" in text
     assert "ran out of memory" in text

@@ -13,6 +13,7 @@ from ogdc_hooks.jobs.wakeup import WakeUp
 from ogdc_hooks.jobs.worker import Worker
 from ogdc_hooks.webhooks.events import parse_delivery
 from ogdc_hooks.webhooks.store import store_delivery
+from tests.support.waiting import wait_for
 from tests.webhooks.signing import signed_delivery
 from tests.webhooks.test_events import PUSH, SECRET
 
@@ -66,15 +67,12 @@ async def test_a_poke_wakes_sleeping_workers_once_for_a_burst(
     wake_up = WakeUp(pool)
     tasks = [asyncio.create_task(worker.run()), asyncio.create_task(wake_up.run())]
     try:
-        await asyncio.sleep(0.3)  # both workers now sleep for an hour unless woken
+        await wait_for(lambda: worker.idle, what="the workers to sleep")  # an hour unless woken
         for index in range(5):
             delivery = parse_delivery(*signed_delivery(PUSH, SECRET, delivery=f"b{index}"), SECRET)
             assert await store_delivery(pool, delivery, "push")
             wake_up.poke()
-        for _ in range(100):
-            if len(handled) == 5:
-                break
-            await asyncio.sleep(0.05)
+        await wait_for(lambda: len(handled) >= 5, within=10, what="five deliveries handled")
         assert sorted(handled) == [f"b{index}" for index in range(5)]
     finally:
         for task in tasks:

@@ -21,7 +21,7 @@ from tests.pipeline.conftest import (
 from tests.support.gitserver import GitServer
 from tests.support.service import Service
 
-CHECK = "ogdc/sea-ice"
+CHECK = "ogdc/recipes/sea-ice"
 
 
 async def _pushed(stack: Stack) -> tuple[str, str]:

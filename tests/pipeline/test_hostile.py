@@ -176,7 +176,7 @@ async def test_a_meta_of_100k_unknown_keys_keeps_few_problems(stack: Stack) -> N
         after = await push_recipes(
             stack, {"recipes/sea-ice/meta.yml": META + unknown, "recipes/sea-ice/recipe.sh": SCRIPT}
         )
-        done = await stack.check_completed(after, "ogdc/sea-ice", within=120)
+        done = await stack.check_completed(after, "ogdc/recipes/sea-ice", within=120)
     assert done.conclusion == "failure"
     [run] = await stack.runs(commit=after)
     status, detail = await stack.api("GET", f"/runs/{run['id']}")
@@ -196,7 +196,7 @@ async def test_a_recipe_of_200k_commands_is_refused_before_rendering(stack: Stac
         after = await push_recipes(
             stack, {"recipes/sea-ice/meta.yml": META, "recipes/sea-ice/recipe.sh": script}
         )
-        done = await stack.check_completed(after, "ogdc/sea-ice", within=120)
+        done = await stack.check_completed(after, "ogdc/recipes/sea-ice", within=120)
     assert done.conclusion == "failure"
     assert "200000 commands, more than the limit of 500" in done.output["summary"]
     assert stack.argo.created == []

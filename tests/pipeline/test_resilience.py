@@ -73,7 +73,7 @@ async def test_every_session_of_the_service_ended_while_following_the_run_finish
     # The follower, the listener, the worker's and the intake's pools: all cut at once.
     assert await postgres.terminate(database) >= 2
     stack.argo.set_phase(name, "Succeeded")
-    done = await stack.check_completed(after, "ogdc/sea-ice", within=60)
+    done = await stack.check_completed(after, "ogdc/recipes/sea-ice", within=60)
     assert done.conclusion == "success"
     assert stack.service.process is not None and stack.service.process.poll() is None
     await wait_for(lambda: asyncio.to_thread(stack.service.is_ready), what="ready again")

@@ -121,6 +121,9 @@ class RunView(BaseModel):
     problems: list[dict[str, Any]]
     report_error: str | None
     reports: bool  # whether the run is shown on its commit
+    progress: str | None = Field(
+        description="Argo's done/total steps while known (the partitions of a parallel run)"
+    )
     created_at: datetime
     updated_at: datetime
 

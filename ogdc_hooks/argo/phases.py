@@ -8,6 +8,7 @@ on failure, which steps failed and why.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,7 @@ class Progress:
     state: RunState
     message: str | None = None
     failed_steps: tuple[FailedStep, ...] = ()
+    steps: str | None = None  # Argo's "done/total" pods, e.g. the partitions of a parallel run
 
     @property
     def summary(self) -> str:
@@ -52,6 +54,9 @@ class Progress:
         return "; ".join(parts) or self.state.value
 
 
+_STEPS = re.compile(r"\d{1,9}/\d{1,9}")
+
+
 def progress_of(workflow: Mapping[str, Any]) -> Progress:
     """Map a workflow (as the Argo Server returns it) to our state, message and failed steps.
 
@@ -62,7 +67,9 @@ def progress_of(workflow: Mapping[str, Any]) -> Progress:
     state = _STATES.get(str(status.get("phase") or ""), RunState.SUBMITTED)
     message = status.get("message") or None
     failed = _failed_steps(_mapping(status.get("nodes"))) if state is RunState.FAILED else ()
-    return Progress(state, str(message) if message else None, failed)
+    steps = status.get("progress")
+    counted = steps if isinstance(steps, str) and _STEPS.fullmatch(steps) else None
+    return Progress(state, str(message) if message else None, failed, counted)
 
 
 def output_artifact_node(workflow: Mapping[str, Any], artifact_name: str) -> str | None:

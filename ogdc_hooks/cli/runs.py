@@ -104,9 +104,12 @@ def _run_path(run_id: str, suffix: str = "") -> str:
 
 async def follow(api: ApiClient, run_id: str, poll: float = WAIT_POLL_SECONDS) -> RunState:
     """Print each state change of the run until it finishes; return the final state."""
-    seen = 0
+    seen, steps = 0, None
     while True:
         run = await api.request("GET", _run_path(run_id))
+        if run.get("progress") and run["progress"] != steps:
+            steps = run["progress"]
+            print(f"{run['updated_at'][:19]}  {run['recipe']}: {steps} steps done", flush=True)
         events = run.get("events") or []
         for event in events[seen:]:
             line = describe(run["recipe"], RunState(event["state"]), event.get("message"))
@@ -217,6 +220,7 @@ def _show_command(args: argparse.Namespace) -> int:
         ("ref", run.get("ref") or "-"),
         ("trigger", f"{run['trigger']} by {run.get('requested_by') or 'unknown'}"),
         ("workflow", run.get("workflow_name") or "-"),
+        ("progress", f"{run['progress']} steps done" if run.get("progress") else "-"),
     ]
     print(table(("", ""), facts))
     for problem in run.get("problems") or []:

@@ -174,6 +174,7 @@ class Run(Base):
     # False: the run is only recorded, never shown on the commit (an API submission by
     # someone who may not act on the repository, or of a directory outside recipes/).
     reports: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    progress: Mapped[str | None] = mapped_column(String(32))  # Argo's "done/total" steps
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 

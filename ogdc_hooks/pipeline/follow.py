@@ -69,6 +69,8 @@ async def apply(
         changed = await runs.change_state(
             connection, run_id, progress.state, message, only_from=allowed, workflow_name=name
         )
+        if progress.steps is not None:
+            await runs.record_progress(connection, run_id, progress.steps)
         if changed and progress.state.finished:
             ran_for = await runs.seconds_since_submitted(connection, run_id)
     if ran_for is not None:

@@ -62,6 +62,7 @@ class RunRecord:
     installation_id: int | None
     delivery_id: str | None
     reports: bool
+    progress: str | None
     created_at: datetime
     updated_at: datetime
 
@@ -212,6 +213,15 @@ async def change_state(
     )
     await ask_for_report(connection, run_id)
     return True
+
+
+async def record_progress(connection: AsyncConnection, run_id: uuid.UUID, steps: str) -> None:
+    """Argo's "done/total" steps of a run, when they changed; no event, no report."""
+    await connection.execute(
+        update(RUNS)
+        .where(RUNS.c.id == run_id, RUNS.c.progress.is_distinct_from(steps))
+        .values(progress=steps, updated_at=func.now())
+    )
 
 
 async def update_fields(connection: AsyncConnection, run_id: uuid.UUID, **fields: Any) -> None:

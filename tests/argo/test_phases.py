@@ -94,3 +94,11 @@ def test_output_artifact_node_finds_published_zip() -> None:
     assert output_artifact_node(wf(status), "published_zip") == "b"
     assert output_artifact_node(wf(status), "other") is None
     assert output_artifact_node(wf(None), "published_zip") is None
+
+
+@pytest.mark.parametrize(
+    ("progress", "steps"),
+    [("3/10", "3/10"), ("0/1", "0/1"), ("3 of 10", None), (7, None), (None, None)],
+)
+def test_argos_progress_counts_steps_only_in_its_own_form(progress: Any, steps: str | None) -> None:
+    assert progress_of({"status": {"phase": "Running", "progress": progress}}).steps == steps

@@ -306,11 +306,14 @@ class FakeArgo:
         *,
         message: str | None = None,
         failed_nodes: Mapping[str, str] | None = None,
+        progress: str | None = None,
     ) -> None:
-        """Move a workflow to `phase`; `failed_nodes` maps step names to their failure message."""
+        """Move a workflow to `phase`; `failed_nodes` maps step names to their failure message,
+        `progress` is the controller's `status.progress` ("done/total" pods, argo-workflows'
+        `wfv1.Progress`)."""
         if phase not in PHASES:
             raise ValueError(f"unknown Argo phase {phase!r}; one of {PHASES}")
-        self._call(lambda: self._finish(name, phase, message, failed_nodes or {}))
+        self._call(lambda: self._finish(name, phase, message, failed_nodes or {}, progress))
 
     def add_output_artifact(
         self,
@@ -615,13 +618,20 @@ class FakeArgo:
         return self._workflows[name]
 
     def _finish(
-        self, name: str, phase: str, message: str | None, failed_nodes: Mapping[str, str]
+        self,
+        name: str,
+        phase: str,
+        message: str | None,
+        failed_nodes: Mapping[str, str],
+        progress: str | None = None,
     ) -> None:
         """Move to `phase`; a completed workflow is also archived (and labelled so) at once."""
         archive = self.archive_enabled and phase in FINISHED
 
         def change(workflow: dict[str, Any]) -> None:
             _apply_phase(workflow, phase, message, failed_nodes)
+            if progress is not None:
+                workflow["status"]["progress"] = progress
             if archive:
                 workflow["metadata"]["labels"][ARCHIVING_LABEL] = "Archived"
 

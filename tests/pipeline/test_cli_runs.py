@@ -16,7 +16,7 @@ import yaml
 
 from tests.fakes.argo import FakeArgo
 from tests.fakes.github import FakeGitHub
-from tests.pipeline.conftest import META, SCRIPT, Stack, running_stack, wait_for
+from tests.pipeline.conftest import META, SCRIPT, Stack, allowing, running_stack, wait_for
 from tests.support.gitserver import GitServer
 from tests.support.service import DEFAULT_SECRETS
 
@@ -68,7 +68,9 @@ async def dry_stack(
     stack_env: dict[str, str], github: FakeGitHub, fake_argo: FakeArgo, git_server: GitServer
 ) -> AsyncIterator[Stack]:
     """The service without an Argo Server: every run is a dry run."""
-    env = {k: v for k, v in stack_env.items() if not k.startswith("ARGO_")}
+    env = allowing(
+        {k: v for k, v in stack_env.items() if not k.startswith("ARGO_")}, git_server.url
+    )
     async with running_stack(env, github, fake_argo, git_server) as running:
         yield running
 
@@ -146,20 +148,37 @@ async def test_watch_prints_each_change_until_the_run_ends(stack: Stack) -> None
     submitted = await cli(stack, *_submit_args(stack), "--json")
     assert submitted.returncode == 0, submitted.stderr
     answer = json.loads(submitted.stdout)
-    watcher = asyncio.create_task(cli(stack, "runs", "watch", answer["run_id"]))
+    watcher = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ogdc_hooks",
+        "runs",
+        "watch",
+        answer["run_id"],
+        env=_env(stack),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert watcher.stdout is not None
+    printed: list[str] = []
+
+    async def until_printed(words: str) -> None:
+        """Read the watcher's lines until one has `words` (it polls; the test waits for it)."""
+        async with asyncio.timeout(60):
+            while not any(words in line for line in printed):
+                printed.append((await watcher.stdout.readline()).decode())
+                assert printed[-1], f"watch ended before printing {words!r}: {printed}"
+
     [name] = await wait_for(lambda: stack.argo.created, what="the workflow")
-    stack.argo.set_phase(name, "Running")
-
-    async def running() -> bool:
-        _, run = await stack.api("GET", f"/runs/{answer['run_id']}")
-        return bool(run["state"] == "running")
-
-    await wait_for(running, what="the run to be running")
-    stack.argo.set_phase(name, "Succeeded")
-    done = await asyncio.wait_for(watcher, 90)
-    assert done.returncode == 0, (done.stdout, done.stderr)
-    assert "recipes/sea-ice: running in Argo" in done.stdout
-    assert "recipes/sea-ice: succeeded" in done.stdout.splitlines()[-1]
+    for steps in ("1/4", "3/4"):  # Argo's status.progress as partitions finish
+        stack.argo.set_phase(name, "Running", progress=steps)
+        await until_printed(f"recipes/sea-ice: {steps} steps done")
+    assert any("recipes/sea-ice: running in Argo" in line for line in printed)
+    stack.argo.set_phase(name, "Succeeded", progress="4/4")
+    rest, errors = await asyncio.wait_for(watcher.communicate(), 90)
+    lines = printed + rest.decode().splitlines()
+    assert watcher.returncode == 0, (lines, errors)
+    assert "recipes/sea-ice: succeeded" in lines[-1]
     status = await cli(stack, "status", name)
     assert (status.returncode, status.stdout.split(":")[0]) == (0, name)
 

@@ -75,12 +75,16 @@ async def record_head(connection: AsyncConnection, head: Head) -> None:
 
 
 async def seen_heads(engine: AsyncEngine) -> list[Head]:
+    columns = select(
+        BranchHead.repository,
+        BranchHead.clone_url,
+        BranchHead.default_branch,
+        BranchHead.commit_sha,
+        BranchHead.installation_id,
+    )
     async with engine.connect() as connection:
-        rows = (await connection.execute(select(BranchHead))).scalars().all()
-    return [
-        Head(r.repository, r.clone_url, r.default_branch, r.commit_sha, r.installation_id)
-        for r in rows
-    ]
+        rows = (await connection.execute(columns.order_by(BranchHead.repository))).all()
+    return [Head(*row) for row in rows]
 
 
 def synthetic_push(head: Head, current: str, author: str | None) -> Delivery:

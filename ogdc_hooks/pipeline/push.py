@@ -125,9 +125,8 @@ def unknown_pusher_message(login: str | None, swept: bool = False) -> str:
         return (
             "No push webhook for this commit reached ogdc-hooks; the branch-head sweep found "
             f"it. GitHub links its author to {author}, which is not a known, active ogdc-hooks "
-            "user, so nothing was submitted. Push again as a known user, or have an admin add "
-            f"the author (`ogdc-hooks create-user NAME PASSWORD --github-login "
-            f"{login or 'LOGIN'}`) and re-run this check."
+            "user, so nothing was submitted. Push again as a known user (an admin adds one "
+            f"with `ogdc-hooks create-user NAME PASSWORD --github-login {login or 'LOGIN'}`)."
         )
     who = f"@{login}" if login else "The pusher"
     return (

@@ -138,11 +138,11 @@ class Reconciler:
         return 0, int(queued)
 
     async def _redeliver(self, hook: Hook, since: datetime) -> int:
-        attempts = await self._deliveries.attempts(hook, since)
-        known = await self._known({attempt.guid for attempt in attempts})
+        candidates = missed(await self._deliveries.attempts(hook, since), HANDLED_EVENTS)
+        known = await self._known({attempt.guid for attempt in candidates})
         count = 0
-        for attempt in missed(attempts, HANDLED_EVENTS, known):
-            if await self._ask(hook, attempt):
+        for attempt in candidates:
+            if attempt.guid not in known and await self._ask(hook, attempt):
                 count += 1
         return count
 

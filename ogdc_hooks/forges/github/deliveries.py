@@ -75,21 +75,16 @@ def parse_attempt(item: Any) -> Attempt | None:
         return None
 
 
-def missed(
-    attempts: Iterable[Attempt], wanted: Collection[str], have: Collection[str]
-) -> list[Attempt]:
-    """The newest attempt of every GUID worth a redelivery: its event is `wanted`
-    (`event` or `event.action`), no attempt of it succeeded, and it is not in `have`
-    (stored, or asked for before). Oldest first, so that pushes arrive in order."""
+def missed(attempts: Iterable[Attempt], wanted: Collection[str]) -> list[Attempt]:
+    """The newest attempt of every GUID whose event is `wanted` (`event` or `event.action`)
+    and none of whose attempts succeeded; oldest first, so that pushes arrive in order."""
     by_guid: dict[str, list[Attempt]] = {}
     for attempt in attempts:
         by_guid.setdefault(attempt.guid, []).append(attempt)
     chosen = [
         max(group, key=lambda attempt: attempt.id)
-        for guid, group in by_guid.items()
-        if guid not in have
-        and not any(attempt.succeeded for attempt in group)
-        and _wanted(group[0], wanted)
+        for group in by_guid.values()
+        if not any(attempt.succeeded for attempt in group) and _wanted(group[0], wanted)
     ]
     return sorted(chosen, key=lambda attempt: attempt.delivered_at)
 

@@ -8,8 +8,11 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from ogdc_hooks.pipeline.reconcile import RECONCILE_LOCK_KEY
 from tests.fakes.argo import FakeArgo
 from tests.fakes.github import FakeGitHub, Fault
 from tests.fakes.github_hooks import Target
@@ -26,6 +29,7 @@ from tests.pipeline.conftest import (
     wait_for,
 )
 from tests.support.gitserver import GitServer
+from tests.support.postgres import PostgresServer
 from tests.support.service import Service
 
 HOUR = 3600.0
@@ -171,6 +175,40 @@ async def test_github_failing_ends_a_run_and_the_next_one_recovers(
         assert await _metric(stack, "ogdc_reconcile_runs_total", outcome="error") >= 2
         attempts = github.webhooks.of_hook(hook.hook_id, lost.guid)
         assert [a.redelivery for a in attempts] == [False, True]
+
+
+@pytest.fixture
+async def other_replica(postgres: PostgresServer, database: str) -> AsyncIterator[Any]:
+    """A session on the test's database, as another replica's would be."""
+    connection = await asyncpg.connect(postgres.dsn(database))
+    yield connection
+    await connection.close()
+
+
+async def test_while_another_replica_reconciles_this_one_skips(
+    stack_env: dict[str, str],
+    github: FakeGitHub,
+    fake_argo: FakeArgo,
+    git_server: GitServer,
+    other_replica: Any,
+) -> None:
+    before, after = _history(git_server)
+    await other_replica.execute("SELECT pg_advisory_lock($1)", RECONCILE_LOCK_KEY)
+    async with _app_stack(stack_env, github, fake_argo, git_server, OGDC_RECONCILE_SECONDS="1") as (
+        stack,
+        hook,
+    ):
+        lost = await github.send_webhook(
+            "push", push_payload(git_server, before=before, after=after), reachable=False
+        )
+        await _runs_at_least(stack, 2, outcome="skipped")
+        assert github.requests_to("GET", r"^/app/hook/deliveries") == []
+        await other_replica.execute("SELECT pg_advisory_unlock($1)", RECONCILE_LOCK_KEY)
+
+        def redelivered() -> object:
+            return len(github.webhooks.of_hook(hook.hook_id, lost.guid)) == 2
+
+        await wait_for(redelivered, within=60, what="the redelivery once the lock is free")
 
 
 async def test_zero_seconds_turns_reconciling_off(

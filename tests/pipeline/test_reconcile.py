@@ -93,7 +93,7 @@ async def test_a_push_the_service_never_got_is_redelivered_at_start_and_checked(
     async with running_stack(stack_env, github, fake_argo, git_server, service) as stack:
         [name] = await wait_for(lambda: fake_argo.created, within=60, what="a workflow")
         fake_argo.set_phase(name, "Succeeded")
-        done = await stack.check_completed(after, "ogdc/sea-ice")
+        done = await stack.check_completed(after, "ogdc/recipes/sea-ice")
         assert done.conclusion == "success"
 
         first, again = github.webhooks.of_hook(hook.hook_id, lost.guid)
@@ -278,7 +278,7 @@ async def test_token_mode_redelivers_through_a_readable_repository_webhook(
         )
 
         def other_reported() -> object:
-            return github.status_history(REPO, other, "ogdc/other")
+            return github.status_history(REPO, other, "ogdc/recipes/other")
 
         await wait_for(other_reported, within=60, what="the lost push's status")
         attempts = github.webhooks.of_hook(hook.hook_id, lost.guid)
@@ -308,7 +308,7 @@ async def test_token_mode_without_webhook_access_sweeps_the_missed_head(
         github.repositories[REPO].authors[missed] = KNOWN_LOGIN.lower()
 
         def swept() -> object:
-            return github.status_history(REPO, missed, "ogdc/glaciers")
+            return github.status_history(REPO, missed, "ogdc/recipes/glaciers")
 
         await wait_for(swept, within=60, what="the swept head's status")
         names = await wait_for(lambda: fake_argo.created[1:], what="the swept workflow")

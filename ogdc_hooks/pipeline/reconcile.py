@@ -27,7 +27,6 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from sqlalchemy import delete, select, text, union
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ogdc_hooks.checkout import GitError
 from ogdc_hooks.db.tables import Delivery, Redelivery
@@ -37,7 +36,7 @@ from ogdc_hooks.forges.github.reporter import GitHubReporter
 from ogdc_hooks.jobs.errors import TransientError
 from ogdc_hooks.jobs.wakeup import WakeUp
 from ogdc_hooks.logs import log_event
-from ogdc_hooks.metrics import Metrics
+from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.sweep import Head, seen_heads, sweep_head
 from ogdc_hooks.webhooks.events import HANDLED_EVENTS
 
@@ -53,21 +52,21 @@ class Reconciler:
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        pipeline: Pipeline,
         pool: asyncpg.Pool,
         forge: GitHubReporter,
         wake_up: WakeUp,
-        metrics: Metrics,
         *,
         lookback: timedelta,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._engine = engine
+        self._pipeline = pipeline
+        self._engine = pipeline.database.engine
         self._pool = pool
         self._forge = forge
         self._deliveries = HookDeliveries(forge.client)
         self._wake_up = wake_up
-        self._metrics = metrics
+        self._metrics = pipeline.metrics
         self._lookback = lookback
         self._clock = clock
 
@@ -121,7 +120,7 @@ class Reconciler:
         if hooks:
             return sum([await self._redeliver(hook, since) for hook in hooks]), 0
         try:
-            queued = await sweep_head(self._engine, self._pool, self._forge, head)
+            queued = await sweep_head(self._pipeline, self._pool, self._forge, head)
         except (GitError, PermanentForgeError) as err:
             log_event(
                 log,

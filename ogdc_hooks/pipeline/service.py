@@ -129,11 +129,10 @@ def reconcile_tasks(app: web.Application, pipeline: Pipeline) -> dict[str, Work]
         log_event(log, "reconcile_off", reason=why)
         return {}
     reconciler = Reconciler(
-        pipeline.database.engine,
+        pipeline,
         app[DRIVER_POOL],
         pipeline.forge,
         app[WAKE_UP],
-        pipeline.metrics,
         lookback=timedelta(hours=settings.reconcile_lookback_hours),
     )
     interval = settings.reconcile_seconds

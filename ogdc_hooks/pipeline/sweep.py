@@ -1,8 +1,8 @@
 """The branch-head sweep: a push whose webhook never arrived, found by comparing heads.
 
 Every push job records its repository and, for the default branch, the commit
-it took (`branch_heads`). The sweep asks git (`ls-remote`, the hardened git of
-`checkout.py`) for the head of each such default branch; a head that differs
+it took (`branch_heads`). The sweep asks the git server for the head of each
+such default branch (`refs.resolve_ref`, under the lookup limits); a head that differs
 and that no stored push names becomes a synthetic push delivery, stored and
 queued exactly like a webhook's (same dedupe, same reporting), diffed against
 the recorded commit. Its pusher is the GitHub account GitHub links the head
@@ -12,7 +12,6 @@ and is refused with a failing check or status like any unknown pusher otherwise.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from dataclasses import dataclass
@@ -22,9 +21,10 @@ import asyncpg
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ogdc_hooks.checkout import resolve_ref
 from ogdc_hooks.db.tables import BranchHead
 from ogdc_hooks.forges.github.reporter import GitHubReporter
+from ogdc_hooks.pipeline.context import Pipeline
+from ogdc_hooks.refs import resolve_ref
 from ogdc_hooks.webhooks.events import Delivery
 from ogdc_hooks.webhooks.store import store_delivery
 
@@ -118,19 +118,24 @@ def synthetic_push(head: Head, current: str, author: str | None) -> Delivery:
 
 
 async def sweep_head(
-    engine: AsyncEngine, pool: asyncpg.Pool, forge: GitHubReporter, head: Head
+    pipeline: Pipeline, pool: asyncpg.Pool, forge: GitHubReporter, head: Head
 ) -> bool:
     """Queue the default branch's head as a push when it moved without a stored push;
     True when a push was queued. Raises `GitError` or a forge error when it cannot ask."""
     if head.commit_sha is None:
         return False
     token = await forge.clone_token(head.repository, head.installation_id)
-    current = await asyncio.to_thread(
-        resolve_ref, head.clone_url, f"refs/heads/{head.default_branch}", token
+    current = await resolve_ref(
+        pipeline.session,
+        head.clone_url,
+        f"refs/heads/{head.default_branch}",
+        token,
+        timeout_s=pipeline.limits.lookup_timeout_s,
+        max_refs=pipeline.limits.max_refs,
     )
     if current is None or current == head.commit_sha:
         return False
-    async with engine.connect() as connection:
+    async with pipeline.database.engine.connect() as connection:
         stored = await connection.scalar(
             _PUSH_STORED, {"repository": head.repository, "sha": current}
         )

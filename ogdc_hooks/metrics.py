@@ -192,11 +192,11 @@ class Metrics:
         )
         self.reconcile_heads_swept = counter(
             "ogdc_reconcile_heads_swept",
-            "Branch heads reconciliation found without any run and queued for handling.",
+            "Default-branch heads without a delivered push, queued as pushes by reconciliation.",
         )
         self.reconcile_runs = counter(
             "ogdc_reconcile_runs",
-            "Reconciliation passes by outcome: ok, error.",
+            "Reconciliation passes by outcome: ok, skipped (another replica held the lock), error.",
             ("outcome",),
         )
 

@@ -40,6 +40,7 @@ def test_defaults_are_the_seeds() -> None:
     assert settings.github_api_url == "https://api.github.com"
     assert (settings.log_format, settings.log_level) == ("text", "INFO")
     assert settings.run_deadline_hours == 48
+    assert (settings.reconcile_seconds, settings.reconcile_lookback_hours) == (300, 72)
     assert settings.data_dir == Path("/tmp/x")
 
 
@@ -69,8 +70,11 @@ def test_every_variable_is_read() -> None:
             "OGDC_CREDENTIAL_REPOSITORIES": "QGreenland-Net/ogdc-recipes, qgnet/*",
             "OGDC_LOG_FORMAT": "JSON",
             "OGDC_LOG_LEVEL": "debug",
+            "OGDC_RECONCILE_SECONDS": "0",
+            "OGDC_RECONCILE_LOOKBACK_HOURS": "168",
         }
     )
+    assert (settings.reconcile_seconds, settings.reconcile_lookback_hours) == (0, 168)
     assert not settings.embedded_db and not settings.dry_run
     assert (settings.db_host, settings.db_port, settings.db_name) == ("db.example", 6543, "other")
     assert settings.argo_workflows_service_url == "https://argo.example"
@@ -138,6 +142,9 @@ def test_a_real_database_needs_every_secret(missing: str) -> None:
         ("OGDC_CLONE_MAX_FILES", "0", "must be at least 1"),
         ("OGDC_WEBHOOK_UNVERIFIED_BYTES", "1024", "must be at least 26214400"),
         ("OGDC_HTTP_READ_TIMEOUT_SECONDS", "soon", "must be a whole number"),
+        ("OGDC_RECONCILE_SECONDS", "-1", "must be at least 0"),
+        ("OGDC_RECONCILE_LOOKBACK_HOURS", "0", "must be at least 1"),
+        ("OGDC_RECONCILE_LOOKBACK_HOURS", "three days", "must be a whole number"),
     ],
 )
 def test_a_malformed_value_names_its_variable(name: str, value: str, message: str) -> None:

@@ -191,3 +191,27 @@ class RunEvent(Base):
     state: Mapped[str] = mapped_column(String(20), nullable=False)
     message: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = _created()
+
+
+class Redelivery(Base):
+    """A delivery GitHub was asked to send again; a GUID is asked for at most once."""
+
+    __tablename__ = "redeliveries"
+
+    guid: Mapped[str] = mapped_column(String(100), primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(BigInteger, nullable=False)  # GitHub's delivery id
+    hook: Mapped[str] = mapped_column(String(400), nullable=False)  # "app" or "owner/name#hook"
+    asked_at: Mapped[datetime] = _created()
+
+
+class BranchHead(Base):
+    """A repository pushes came from, and the last default-branch commit a push job took."""
+
+    __tablename__ = "branch_heads"
+
+    repository: Mapped[str] = mapped_column(String(300), primary_key=True)
+    clone_url: Mapped[str] = mapped_column(Text, nullable=False)
+    default_branch: Mapped[str] = mapped_column(String(300), nullable=False)
+    commit_sha: Mapped[str | None] = mapped_column(String(64))
+    installation_id: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = _updated()

@@ -29,6 +29,7 @@ from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.prepare import prepare, record
 from ogdc_hooks.pipeline.runs import NewRun, RunRecord
 from ogdc_hooks.pipeline.sources import on_forge, without_credentials
+from ogdc_hooks.pipeline.sweep import SWEPT, Head, record_head
 from ogdc_hooks.recipes.load import find_recipe_dirs, recipe_dir_of
 from ogdc_hooks.refs import resolve_ref
 from ogdc_hooks.webhooks.events import ZERO_SHA
@@ -50,6 +51,7 @@ class PushFacts:
     pusher: str | None
     installation_id: int | None
     delivery_id: str
+    swept: bool = False  # found by the branch-head sweep, not delivered by a webhook
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any], delivery_id: str) -> PushFacts:
@@ -67,11 +69,23 @@ class PushFacts:
             pusher=sender.get("login"),
             installation_id=installation.get("id"),
             delivery_id=delivery_id,
+            swept=bool(payload.get(SWEPT)),
         )
 
     @property
     def on_default_branch(self) -> bool:
         return self.branch == self.default_branch
+
+    @property
+    def head(self) -> Head:
+        """What the branch-head sweep compares with later."""
+        return Head(
+            self.repository,
+            self.clone_url,
+            self.default_branch,
+            self.after if self.on_default_branch else None,
+            self.installation_id,
+        )
 
 
 def diff_base(push: PushFacts) -> str | None:
@@ -105,7 +119,15 @@ def dry_run_reason(
     return None
 
 
-def unknown_pusher_message(login: str | None) -> str:
+def unknown_pusher_message(login: str | None, swept: bool = False) -> str:
+    if swept:
+        author = f"@{login}" if login else "no GitHub account"
+        return (
+            "No push webhook for this commit reached ogdc-hooks; the branch-head sweep found "
+            f"it. GitHub links its author to {author}, which is not a known, active ogdc-hooks "
+            "user, so nothing was submitted. Push again as a known user (an admin adds one "
+            f"with `ogdc-hooks create-user NAME PASSWORD --github-login {login or 'LOGIN'}`)."
+        )
     who = f"@{login}" if login else "The pusher"
     return (
         f"{who} pushed this commit, but is not a known, active ogdc-hooks user, so nothing "
@@ -195,11 +217,12 @@ async def handle_push(pipeline: Pipeline, job: Job) -> None:
     push = PushFacts.from_payload(await delivery_payload(pipeline, delivery), delivery)
     user = await pipeline.users.by_github_login(push.pusher) if push.pusher else None
     engine = pipeline.database.engine
+    async with engine.begin() as connection:
+        await record_head(connection, push.head)
     if user is None or not user.is_active:
         async with engine.begin() as connection:
-            rejected = push_run(
-                push, "", RunState.REJECTED, None, unknown_pusher_message(push.pusher)
-            )
+            message = unknown_pusher_message(push.pusher, push.swept)
+            rejected = push_run(push, "", RunState.REJECTED, None, message)
             await runs.create_run(connection, rejected)
         log.info("push to %s by unknown user %s rejected", push.repository, push.pusher)
         return

@@ -14,17 +14,19 @@ import functools
 import logging
 import tempfile
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
-from ogdc_hooks.api.context import DATABASE, SETTINGS, SUPERVISOR, USERS, StartupError
+from ogdc_hooks.api.context import DATABASE, DRIVER_POOL, SETTINGS, SUPERVISOR, USERS, StartupError
 from ogdc_hooks.api.metrics import METRICS
+from ogdc_hooks.api.webhooks import WAKE_UP
 from ogdc_hooks.argo.client import ArgoClient
 from ogdc_hooks.argo.engine import ArgoEngine
 from ogdc_hooks.checkout import CHILDREN, remove_stale_checkouts
-from ogdc_hooks.forges.github.reporter import make_reporter
+from ogdc_hooks.forges.github.reporter import GitHubReporter, make_reporter
 from ogdc_hooks.forges.report import RunState
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.jobs.supervise import Health, Work
@@ -43,6 +45,7 @@ from ogdc_hooks.pipeline.push import (
     push_run,
     run_id_of,
 )
+from ogdc_hooks.pipeline.reconcile import Reconciler, reconcile_forever
 from ogdc_hooks.pipeline.rerun import handle_rerequest
 from ogdc_hooks.pipeline.submit import handle_submit
 from ogdc_hooks.recipes.render import RenderSettings
@@ -117,6 +120,25 @@ def _checkout_root() -> Path:
     return root
 
 
+def reconcile_tasks(app: web.Application, pipeline: Pipeline) -> dict[str, Work]:
+    """Looking for missed deliveries, for a `Supervisor`; none when turned off or without
+    GitHub."""
+    settings = pipeline.settings
+    if not settings.reconcile_seconds or not isinstance(pipeline.forge, GitHubReporter):
+        why = "no GitHub App or token" if settings.reconcile_seconds else "OGDC_RECONCILE_SECONDS=0"
+        log_event(log, "reconcile_off", reason=why)
+        return {}
+    reconciler = Reconciler(
+        pipeline,
+        app[DRIVER_POOL],
+        pipeline.forge,
+        app[WAKE_UP],
+        lookback=timedelta(hours=settings.reconcile_lookback_hours),
+    )
+    interval = settings.reconcile_seconds
+    return {"reconcile": lambda: reconcile_forever(reconciler, interval=interval)}
+
+
 async def pipeline_context(app: web.Application) -> AsyncIterator[None]:
     """Build the pipeline, run its worker and follower for the life of the app."""
     settings, metrics = app[SETTINGS], app[METRICS]
@@ -149,6 +171,7 @@ async def pipeline_context(app: web.Application) -> AsyncIterator[None]:
             works = {
                 **build_worker(pipeline, supervisor.health).tasks(),
                 **follower_tasks(pipeline, poll_interval=settings.argo_poll_seconds),
+                **reconcile_tasks(app, pipeline),
             }
         stop_clones = contextlib.ExitStack()
         try:

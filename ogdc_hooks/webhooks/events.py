@@ -138,15 +138,22 @@ def parse_verified(headers: Mapping[str, str], body: bytes) -> Delivery:
     )
 
 
+# The job each handled event asks for, by `event` or `event.action`.
+_JOB_KINDS = {
+    "push": "push",
+    "check_run.rerequested": "rerequest",
+    "installation": "installation",
+    "installation_repositories": "installation",
+}
+HANDLED_EVENTS = frozenset(_JOB_KINDS)
+
+
 def plan_work(delivery: Delivery) -> str | None:
     """The job kind a delivery asks for, or None when it is acknowledged and ignored."""
-    if delivery.event == "push":
-        return "push" if is_branch_push(delivery.payload) else None
-    if delivery.event == "check_run" and delivery.action == "rerequested":
-        return "rerequest"
-    if delivery.event in ("installation", "installation_repositories"):
-        return "installation"
-    return None
+    kind = _JOB_KINDS.get(delivery.event) or _JOB_KINDS.get(f"{delivery.event}.{delivery.action}")
+    if kind == "push" and not is_branch_push(delivery.payload):
+        return None
+    return kind
 
 
 def is_branch_push(payload: Mapping[str, Any]) -> bool:

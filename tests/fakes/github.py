@@ -7,7 +7,9 @@ GitHub's validation rules and limits, commit statuses, repositories and
 their installation, a collaborator's permission (`GET /repos/{owner}/{repo}/
 collaborators/{username}/permission`: `permission` is admin, write, read or
 none, with maintain folded into write and triage into read, as GitHub's docs
-say), primary rate limits, and faults injected on demand
+say), commits' authors, webhooks (the App's and repositories': deliveries
+sent, kept, listed with cursor paging and redelivered, see `github_hooks`),
+primary rate limits, and faults injected on demand
 (5xx, 429 with Retry-After, exhausted or secondary rate limits, hangs,
 dropped connections). Everything it was told is kept in memory for tests.
 
@@ -34,6 +36,8 @@ import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.fakes.github_hooks import Deliveries, HookDelivery, Target, Url
 
 DOCS = "https://docs.github.com/rest"
 API_VERSIONS = {"2022-11-28", "2026-03-10"}
@@ -177,6 +181,7 @@ class Repository:
     commits: set[str] | None = None  # None: every well-formed SHA exists
     # lower-case login -> role (admin, maintain, write, triage, read); others have none
     collaborators: dict[str, str] = field(default_factory=dict)
+    authors: dict[str, str] = field(default_factory=dict)  # sha -> login GitHub links it to
 
     def has_commit(self, sha: str) -> bool:
         return bool(SHA.fullmatch(sha)) and (self.commits is None or sha in self.commits)
@@ -197,6 +202,7 @@ class Token:
     expires_at: float | None
     login: str = "ogdc-bot"
     revoked: bool = False
+    hooks: bool = False  # may administer repository webhooks (admin:repo_hook, or repo)
 
 
 @dataclass
@@ -335,6 +341,8 @@ class FakeGitHub:
         self._used: dict[str, tuple[int, float]] = {}  # bucket -> (used, window reset)
         self._faults: list[_Injection] = []
         self._ids = iter(range(1_000_001, 10**9))
+        self.webhooks = Deliveries(clock, lambda: next(self._ids))
+        self.app_webhook: Target | None = None
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -376,11 +384,41 @@ class FakeGitHub:
         """Give the GitHub user `login` a role on `repository` (admin, maintain, write, ...)."""
         self.repositories[repository.lower()].collaborators[login.lower()] = role
 
-    def add_token(self, value: str | None = None, *, login: str = "ogdc-bot") -> str:
-        """A personal access token that may use every repository; returns its value."""
+    def add_token(
+        self, value: str | None = None, *, login: str = "ogdc-bot", hooks: bool = False
+    ) -> str:
+        """A personal access token that may use every repository (and, with `hooks`,
+        administer their webhooks); returns its value."""
         value = value or "ghp_" + secrets.token_hex(18)
-        self.tokens[value] = Token(value, None, None, login)
+        self.tokens[value] = Token(value, None, None, login, hooks=hooks)
         return value
+
+    def set_app_webhook(self, app_id: int, url: Url, secret: str) -> Target:
+        """The App's webhook: where its deliveries go (`url` is asked when sending)."""
+        self.app_webhook = Target(url, secret, next(self._ids), None, app_id)
+        self.webhooks.targets[self.app_webhook.hook_id] = self.app_webhook
+        return self.app_webhook
+
+    def add_repository_hook(self, full_name: str, url: Url, secret: str) -> Target:
+        repository = self.repositories[full_name.lower()]
+        target = Target(url, secret, next(self._ids), repository.full_name, repository.id)
+        self.webhooks.targets[target.hook_id] = target
+        return target
+
+    async def send_webhook(
+        self,
+        event: str,
+        payload: dict[str, Any],
+        *,
+        hook: Target | None = None,
+        reachable: bool = True,
+        at: float | None = None,
+    ) -> HookDelivery:
+        """Deliver an event through `hook` (the App's webhook by default), as GitHub would;
+        `reachable=False` records it as failed (the service's ingress answered 502)."""
+        target = hook or self.app_webhook
+        assert target is not None, "set_app_webhook or add_repository_hook first"
+        return await self.webhooks.send(target, event, payload, reachable=reachable, at=at)
 
     def revoke(self, token: str) -> None:
         self.tokens[token].revoked = True
@@ -434,6 +472,16 @@ class FakeGitHub:
             ("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs", self._list_check_runs),
             ("POST", "/repos/{owner}/{repo}/statuses/{sha}", self._create_status),
             ("GET", "/repos/{owner}/{repo}/commits/{ref}/statuses", self._list_statuses),
+            ("GET", "/repos/{owner}/{repo}/commits/{ref}", self._commit),
+            ("GET", "/app/hook/deliveries", self._app_deliveries),
+            ("POST", "/app/hook/deliveries/{delivery_id}/attempts", self._app_redeliver),
+            ("GET", "/repos/{owner}/{repo}/hooks", self._repository_hooks),
+            ("GET", "/repos/{owner}/{repo}/hooks/{hook_id}/deliveries", self._hook_deliveries),
+            (
+                "POST",
+                "/repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}/attempts",
+                self._hook_redeliver,
+            ),
         ]
         for method, path, handler in routes:
             app.router.add_route(method, self.prefix + path, handler)
@@ -446,6 +494,7 @@ class FakeGitHub:
         return self.url
 
     async def stop(self) -> None:
+        await self.webhooks.drain()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -681,6 +730,92 @@ class FakeGitHub:
         body = {"permission": permission, "role_name": role, "user": {"login": login}}
         return self._reply(caller, body)
 
+    async def _commit(self, request: web.Request) -> web.Response:
+        """A commit, with the account GitHub links its author to (None when it links none)."""
+        caller = self._as_token(request)
+        repository = self._repo(request, caller)
+        sha = request.match_info["ref"]
+        if not repository.has_commit(sha):
+            raise _Answer(422, f"No commit found for SHA: {sha}")
+        login = repository.authors.get(sha)
+        person = {"name": login or "Someone", "email": "someone@example.org", "date": _iso(0)}
+        body = {
+            "sha": sha,
+            "commit": {"author": person, "committer": person, "message": "change"},
+            "author": {"login": login, "type": "User"} if login else None,
+        }
+        return self._reply(caller, body)
+
+    # ------------------------------------------------------------ webhooks (github_hooks)
+
+    def _app_target(self, caller: _Caller) -> Target:
+        if self.app_webhook is None or caller.app_id != self.app_webhook.target_id:
+            raise _Answer(404, "Not Found")
+        return self.app_webhook
+
+    async def _app_deliveries(self, request: web.Request) -> web.Response:
+        caller = self._as_app(request)
+        return self._deliveries_page(request, caller, self._app_target(caller))
+
+    async def _app_redeliver(self, request: web.Request) -> web.Response:
+        caller = self._as_app(request)
+        return self._redeliver(request, caller, self._app_target(caller))
+
+    def _hook_target(self, request: web.Request) -> tuple[_Caller, Target]:
+        caller, repository = self._hook_caller(request)
+        target = self.webhooks.targets.get(_int(request.match_info["hook_id"]))
+        if target is None or (target.repository or "").lower() != repository.full_name.lower():
+            raise _Answer(404, "Not Found")
+        return caller, target
+
+    def _hook_caller(self, request: web.Request) -> tuple[_Caller, Repository]:
+        caller = self._as_token(request)
+        repository = self._repo(request, caller)
+        assert caller.token is not None
+        if not caller.token.hooks:
+            if caller.token.installation_id is not None:
+                raise _Answer(403, "Resource not accessible by integration")
+            raise _Answer(404, "Not Found")
+        return caller, repository
+
+    async def _repository_hooks(self, request: web.Request) -> web.Response:
+        caller, repository = self._hook_caller(request)
+        hooks = [
+            {
+                "type": "Repository",
+                "id": target.hook_id,
+                "name": "web",
+                "active": True,
+                "events": ["push", "check_run"],
+                "config": {"url": target.url(), "content_type": "json", "insecure_ssl": "0"},
+            }
+            for target in self.webhooks.targets.values()
+            if (target.repository or "").lower() == repository.full_name.lower()
+        ]
+        return self._page(request, caller, hooks, None)
+
+    async def _hook_deliveries(self, request: web.Request) -> web.Response:
+        caller, target = self._hook_target(request)
+        return self._deliveries_page(request, caller, target)
+
+    async def _hook_redeliver(self, request: web.Request) -> web.Response:
+        caller, target = self._hook_target(request)
+        return self._redeliver(request, caller, target)
+
+    def _deliveries_page(
+        self, request: web.Request, caller: _Caller, target: Target
+    ) -> web.Response:
+        try:
+            items, link = self.webhooks.page(request, target.hook_id)
+        except ValueError as err:
+            raise _invalid(str(err)) from None
+        return self._json(items, 200, {**self._rate_headers(caller), **link})
+
+    def _redeliver(self, request: web.Request, caller: _Caller, target: Target) -> web.Response:
+        if not self.webhooks.redeliver(target.hook_id, _int(request.match_info["delivery_id"])):
+            raise _Answer(404, "Not Found")
+        return self._reply(caller, {}, 202)
+
     # ------------------------------------------------------------ check runs
 
     def _app_caller(self, request: web.Request) -> tuple[_Caller, Repository, int]:
@@ -859,6 +994,14 @@ class FakeGitHub:
 
 
 # ---------------------------------------------------------------------------- check-run rules
+
+
+def _int(value: str) -> int:
+    """A numeric path parameter; GitHub answers 404 for anything else."""
+    try:
+        return int(value)
+    except ValueError:
+        raise _Answer(404, "Not Found") from None
 
 
 def _object(body: Any) -> dict[str, Any]:

@@ -140,7 +140,7 @@ class AppCredentials:
                 "/app/installations/{installation_id}/access_tokens",
                 {"installation_id": str(installation_id)},
                 key="app",
-                jwt=await self._app_jwt(),
+                jwt=await self.app_jwt(),
             )
             token = parse_installation_token(answer)
             self._tokens[installation_id] = token
@@ -158,7 +158,7 @@ class AppCredentials:
             "/repos/{owner}/{repo}/installation",
             {"owner": owner, "repo": name},
             key="app",
-            jwt=await self._app_jwt(),
+            jwt=await self.app_jwt(),
         )
         try:
             installation_id = int(answer["id"])
@@ -167,8 +167,9 @@ class AppCredentials:
         self._installations[repository.lower()] = installation_id
         return installation_id
 
-    async def _app_jwt(self) -> str:
-        """The App's JWT, signed again (off the event loop) once it is `JWT_REUSE` old."""
+    async def app_jwt(self) -> str:
+        """The App's JWT (for `/app/...`, which refuses installation tokens), signed again
+        (off the event loop) once it is `JWT_REUSE` old."""
         now = self._transport.clock()
         if self._jwt is None or now - self._jwt[1] >= JWT_REUSE:
             token = await asyncio.to_thread(app_jwt, self._app_id, self._key, now)

@@ -101,6 +101,22 @@ class GitHubReporter:
             raise PermanentForgeError(f"GitHub named no default branch for {repository}")
         return branch
 
+    async def commit_author(
+        self, repository: str, sha: str, installation_id: int | None = None
+    ) -> str | None:
+        """The GitHub account GitHub links the commit's author to (by the author's email),
+        None when it links none (`GET /repos/{owner}/{repo}/commits/{ref}`)."""
+        answer = await self.client.call(
+            "GET",
+            "/repos/{owner}/{repo}/commits/{ref}",
+            {"ref": sha},
+            repository=repository,
+            installation_id=installation_id,
+        )
+        author = answer.get("author") if isinstance(answer, dict) else None
+        login = author.get("login") if isinstance(author, dict) else None
+        return login if isinstance(login, str) and login else None
+
     async def _check_run(
         self, report: CommitReport, previous_id: int | None, installation_id: int | None
     ) -> int:

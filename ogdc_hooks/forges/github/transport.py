@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any, Literal, TypeVar
 
 import aiohttp
@@ -102,6 +102,31 @@ class Transport:
             return [item async for item in pages]
 
         return await self._guarded(f"GET {url}", key, (oauth_token,), send)
+
+    async def items(
+        self,
+        url: str,
+        url_vars: Mapping[str, str] | None = None,
+        *,
+        key: str,
+        oauth_token: str | None = None,
+        jwt: str | None = None,
+    ) -> AsyncGenerator[Any, None]:
+        """The items of a paginated list one by one (following `Link: rel="next"`, whatever
+        its cursor); each page is one guarded request, and leaving the loop asks for no more."""
+        auth: dict[str, Any] = {"oauth_token": oauth_token, "jwt": jwt, "extra_headers": HEADERS}
+        pages = self._gh.getiter(url, url_vars, iterable_key=None, **auth)
+        try:
+            while True:
+                try:
+                    item = await self._guarded(
+                        f"GET {url}", key, (oauth_token, jwt), pages.__anext__
+                    )
+                except StopAsyncIteration:
+                    return
+                yield item
+        finally:
+            await pages.aclose()
 
     async def _guarded(
         self,

@@ -15,6 +15,7 @@ from ogdc_hooks.pipeline.offload import RecipeWorkers
 from ogdc_hooks.pipeline.ports import Forge, WorkflowEngine
 from ogdc_hooks.recipes.render import RenderSettings
 from ogdc_hooks.recipes.validate import LoadPolicy
+from ogdc_hooks.refs import resolve_ref
 from ogdc_hooks.settings import Settings
 
 
@@ -57,6 +58,17 @@ class Pipeline:
     metrics: Metrics
     limits: Limits = Limits()
     recipe_workers: RecipeWorkers = field(default_factory=RecipeWorkers)
+
+    async def resolve_ref(self, clone_url: str, ref: str, token: str | None) -> str | None:
+        """The commit `ref` names at `clone_url`, within this process's lookup limits."""
+        return await resolve_ref(
+            self.session,
+            clone_url,
+            ref,
+            token,
+            timeout_s=self.limits.lookup_timeout_s,
+            max_refs=self.limits.max_refs,
+        )
 
 
 PIPELINE = web.AppKey("pipeline", Pipeline)  # set by the pipeline's background context

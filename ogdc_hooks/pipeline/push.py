@@ -31,7 +31,6 @@ from ogdc_hooks.pipeline.runs import NewRun, RunRecord
 from ogdc_hooks.pipeline.sources import on_forge, without_credentials
 from ogdc_hooks.pipeline.sweep import SWEPT, Head, record_head
 from ogdc_hooks.recipes.load import find_recipe_dirs, recipe_dir_of
-from ogdc_hooks.refs import resolve_ref
 from ogdc_hooks.webhooks.events import ZERO_SHA
 
 log = logging.getLogger(__name__)
@@ -200,13 +199,8 @@ async def _base_sha(pipeline: Pipeline, push: PushFacts, token: str | None) -> s
     if base != "default":
         return base
     try:
-        return await resolve_ref(
-            pipeline.session,
-            push.clone_url,
-            f"refs/heads/{push.default_branch}",
-            token,
-            timeout_s=pipeline.limits.lookup_timeout_s,
-            max_refs=pipeline.limits.max_refs,
+        return await pipeline.resolve_ref(
+            push.clone_url, f"refs/heads/{push.default_branch}", token
         )
     except GitError as err:
         raise _git_failure(err) from None

@@ -22,7 +22,6 @@ from ogdc_hooks.pipeline.push import dry_run_reason
 from ogdc_hooks.pipeline.runs import NewRun, RunRecord
 from ogdc_hooks.pipeline.sources import RecipeSource, on_forge
 from ogdc_hooks.recipes.load import recipe_dir_of
-from ogdc_hooks.refs import resolve_ref
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +52,7 @@ UNREADABLE = (
 
 async def _commit(pipeline: Pipeline, source: RecipeSource, token: str | None) -> str:
     try:
-        sha = await resolve_ref(
-            pipeline.session,
-            source.clone_url,
-            source.ref,
-            token,
-            timeout_s=pipeline.limits.lookup_timeout_s,
-            max_refs=pipeline.limits.max_refs,
-        )
+        sha = await pipeline.resolve_ref(source.clone_url, source.ref, token)
     except GitError as err:
         log_event(log, "submission_unreadable", repository=source.repository, error=str(err))
         raise SubmissionRefused(422, UNREADABLE) from None

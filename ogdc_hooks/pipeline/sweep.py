@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ogdc_hooks.db.tables import BranchHead
 from ogdc_hooks.forges.github.reporter import GitHubReporter
 from ogdc_hooks.pipeline.context import Pipeline
-from ogdc_hooks.refs import resolve_ref
 from ogdc_hooks.webhooks.events import Delivery
 from ogdc_hooks.webhooks.store import store_delivery
 
@@ -125,14 +124,7 @@ async def sweep_head(
     if head.commit_sha is None:
         return False
     token = await forge.clone_token(head.repository, head.installation_id)
-    current = await resolve_ref(
-        pipeline.session,
-        head.clone_url,
-        f"refs/heads/{head.default_branch}",
-        token,
-        timeout_s=pipeline.limits.lookup_timeout_s,
-        max_refs=pipeline.limits.max_refs,
-    )
+    current = await pipeline.resolve_ref(head.clone_url, f"refs/heads/{head.default_branch}", token)
     if current is None or current == head.commit_sha:
         return False
     async with pipeline.database.engine.connect() as connection:

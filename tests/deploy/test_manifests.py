@@ -211,7 +211,10 @@ def test_every_secret_is_a_reference_and_none_holds_a_value(rendered: Rendered) 
 
 
 def test_the_secret_settings_are_every_secret_the_service_reads() -> None:
-    env = {name: "x" * 40 for name in SECRET_SETTINGS} | {"OGDC_DB_HOST": "db", "GITHUB_APP_ID": "1"}
+    env = {name: "x" * 40 for name in SECRET_SETTINGS} | {
+        "OGDC_DB_HOST": "db",
+        "GITHUB_APP_ID": "1",
+    }
     settings = load_settings(env)
     secret_fields = [f.name for f in dataclasses.fields(Settings) if "Secret" in str(f.type)]
     assert secret_fields

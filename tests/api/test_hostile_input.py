@@ -41,7 +41,7 @@ def test_runs_filters_with_a_nul_or_an_offset_past_bigint_are_422(api: Api, admi
 def test_a_workflow_name_with_a_nul_is_404(api: Api, admin: str) -> None:
     for path in ("/status/a%00b", "/output/a%00b"):
         detail = _detail(api, "GET", path, admin, 404)
-        assert detail == "No workflow of that name was submitted by ogdc-hooks."
+        assert detail == "No run has that id or workflow name; GET /runs lists them."
 
 
 def test_deeply_nested_json_is_400(api: Api, admin: str) -> None:

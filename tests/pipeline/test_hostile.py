@@ -20,12 +20,14 @@ from typing import Any
 import aiohttp
 import pytest
 
+from ogdc_hooks.pipeline.submission import UNREADABLE
 from tests.fakes.argo import FakeArgo
 from tests.fakes.github import FakeGitHub
 from tests.pipeline.conftest import (
     META,
     SCRIPT,
     Stack,
+    allowing,
     push_payload,
     running_stack,
     wait_for,
@@ -122,17 +124,35 @@ async def test_endless_progress_noise_then_a_bad_pack_is_refused_once(stack: Sta
     assert peak_memory(stack.service) < MEMORY_BOUND
 
 
-async def test_endless_refs_during_submit_are_counted_and_refused(stack: Stack) -> None:
-    with hostile_git("refs") as hostile:
+@contextlib.asynccontextmanager
+async def stack_allowing_hostile(
+    mode: str, env: dict[str, str], github: FakeGitHub, argo: FakeArgo, git: GitServer
+) -> AsyncIterator[tuple[Stack, Any]]:
+    """A stack whose `/submit` may fetch from a hostile server (an operator allowed its host),
+    so that the attack reaches git and not only the host check."""
+    with hostile_git(mode) as hostile:
+        async with running_stack(allowing(env, git.url, hostile.url), github, argo, git) as stack:
+            yield stack, hostile
+
+
+async def test_endless_refs_during_submit_are_counted_and_refused(
+    stack_env: dict[str, str], github: FakeGitHub, fake_argo: FakeArgo, git_server: GitServer
+) -> None:
+    async with stack_allowing_hostile("refs", stack_env, github, fake_argo, git_server) as (
+        stack,
+        hostile,
+    ):
         async with healthz_answers(stack.service):
             status, body = await stack.api(
                 "POST",
                 "/submit",
                 json={"recipe_path": hostile.clone_url("recipes"), "ref": "main", "path": "r/x"},
             )
-    assert status == 422, body
-    assert "more than 1000 refs" in body["detail"] and "OGDC_GIT_MAX_REFS" in body["detail"]
-    assert peak_memory(stack.service) < MEMORY_BOUND
+        assert status == 422, body
+        assert body["detail"] == UNREADABLE  # the user learns nothing of what answered
+        log = stack.service.log_text()  # the operator learns which limit stopped it
+        assert "more than 1000 refs" in log and "OGDC_GIT_MAX_REFS" in log
+        assert peak_memory(stack.service) < MEMORY_BOUND
 
 
 async def test_unsigned_bodies_are_refused_within_the_unverified_budget(stack: Stack) -> None:
@@ -227,12 +247,17 @@ async def test_a_redirect_is_refused_and_the_token_stays_with_its_origin(stack: 
     assert stack.git.requests == []
 
 
-async def test_servers_that_never_answer_delay_only_their_own_submissions(stack: Stack) -> None:
-    tip = stack.git.commit("recipes", {"README.md": "x\n"})
-    after = stack.git.commit(
-        "recipes", {"recipes/sea-ice/meta.yml": META, "recipes/sea-ice/recipe.sh": SCRIPT}
-    )
-    with hostile_git("silent") as hostile:
+async def test_servers_that_never_answer_delay_only_their_own_submissions(
+    stack_env: dict[str, str], github: FakeGitHub, fake_argo: FakeArgo, git_server: GitServer
+) -> None:
+    async with stack_allowing_hostile("silent", stack_env, github, fake_argo, git_server) as (
+        stack,
+        hostile,
+    ):
+        tip = stack.git.commit("recipes", {"README.md": "x\n"})
+        after = stack.git.commit(
+            "recipes", {"recipes/sea-ice/meta.yml": META, "recipes/sea-ice/recipe.sh": SCRIPT}
+        )
         form = {"recipe_path": hostile.clone_url("recipes"), "ref": "main", "path": "r/x"}
         stuck = [asyncio.create_task(stack.api("POST", "/submit", json=form)) for _ in range(12)]
         await wait_for(lambda: len(hostile.requests) == 12, what="12 lookups waiting")

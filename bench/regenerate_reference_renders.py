@@ -13,6 +13,7 @@ claims instead of urls, stages turned off.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
@@ -81,10 +82,13 @@ def regenerate(version: str) -> None:
 
 
 def main() -> None:
-    versions = sys.argv[1:] or list(REFERENCES)
-    unknown = sorted(set(versions) - set(REFERENCES))
-    if unknown:
-        sys.exit(f"unknown version {unknown[0]}; choose from {', '.join(REFERENCES)}")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "versions", nargs="*", metavar="VERSION", help=f"{', '.join(REFERENCES)} (default: all)"
+    )
+    versions = parser.parse_args().versions or list(REFERENCES)
+    for unknown in sorted(set(versions) - set(REFERENCES)):
+        parser.error(f"unknown version {unknown}; choose from {', '.join(REFERENCES)}")
     for version in versions:
         regenerate(version)
 

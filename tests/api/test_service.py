@@ -217,3 +217,11 @@ def test_a_database_that_does_not_exist_says_how_to_create_it(api_env: dict[str,
     [line] = result.stderr.strip().splitlines()
     assert "the database 'no_such_database_here' does not exist there: create it (createdb" in line
     assert "sqlalche.me" not in line and "Traceback" not in result.stderr
+
+
+def test_a_short_jwt_key_stops_the_start_with_one_line(api_env: dict[str, str]) -> None:
+    result = _run_serve({**api_env, "OGDC_JWT_SECRET_KEY": "short"})
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("ogdc-hooks: error: OGDC_JWT_SECRET_KEY: must have at least 32 ")
+    assert "token_urlsafe" in line and "short" not in line  # the value is never echoed

@@ -170,7 +170,7 @@ def push_payload(clone_url: str, before: str, after: str) -> dict[str, Any]:
     }
 
 
-def _signed_headers(body: bytes) -> dict[str, str]:
+def signed_headers(body: bytes) -> dict[str, str]:
     digest = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     return {
         "Content-Type": "application/json",
@@ -235,7 +235,7 @@ def _row(name: str, level: int, result: LoadResult) -> str:
 
 def measure_intake(pg: PostgresServer, args: argparse.Namespace) -> None:
     body = json.dumps(push_payload("https://github.com/qgnet/recipes.git", "a" * 40, "b" * 40))
-    headers = _signed_headers(body.encode())
+    headers = signed_headers(body.encode())
     print(f"push payload: {len(body)} bytes; {args.duration:.0f} s per level\n")
     base_db = pg.create_database()
     ours_db = pg.create_database()
@@ -355,7 +355,7 @@ def measure_push_to_submitted(pg: PostgresServer, args: argparse.Namespace) -> N
                 },
             )
             body = json.dumps(push_payload(git.clone_url("recipes"), tip, after)).encode()
-            headers = _signed_headers(body) | {"X-GitHub-Delivery": str(uuid.uuid4())}
+            headers = signed_headers(body) | {"X-GitHub-Delivery": str(uuid.uuid4())}
             known = len(argo.created)
             started = time.monotonic()
             urllib.request.urlopen(

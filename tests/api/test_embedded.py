@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.api.conftest import Api
+from tests.support.postgres import stop_embedded
 from tests.support.service import Service
 
 _GENERATED = re.compile(r"^  admin password\s+(\S+) \(generated; shown only now", re.MULTILINE)
@@ -26,10 +27,7 @@ def data_dir() -> Iterator[Path]:
     (pytest keeps its temporary root private)."""
     directory = Path(tempfile.mkdtemp(prefix="ogdc-embedded-")) / "ogdc-data"
     yield directory
-    if (directory / "pgdata" / "postmaster.pid").exists():
-        import pgserver
-
-        pgserver.get_server(directory / "pgdata", cleanup_mode="stop").cleanup()
+    stop_embedded(directory / "pgdata")
     shutil.rmtree(directory.parent, ignore_errors=True)
 
 

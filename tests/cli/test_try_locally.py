@@ -9,13 +9,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.data import ROOT
+from tests.support.postgres import stop_embedded
 
 STEPS = re.compile(r"<!-- try-locally -->\n```sh\n(.*?)```\n<!-- /try-locally -->", re.S)
 
@@ -33,14 +33,7 @@ def workdir() -> Iterator[Path]:
     when the tests run as root (see tests/api/test_embedded.py)."""
     directory = Path(tempfile.mkdtemp(prefix="ogdc-try-"))
     yield directory
-    pgdata = directory / "ogdc-dev-data" / "pgdata"
-    deadline = time.monotonic() + 60
-    while (pgdata / "postmaster.pid").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)  # the service stops its database as it exits (kill %1 is a SIGTERM)
-    if (pgdata / "postmaster.pid").exists():
-        import pgserver
-
-        pgserver.get_server(pgdata, cleanup_mode="stop").cleanup()
+    stop_embedded(directory / "ogdc-dev-data" / "pgdata", within=60)  # kill %1 is a SIGTERM
     shutil.rmtree(directory, ignore_errors=True)
 
 

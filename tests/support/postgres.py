@@ -20,6 +20,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,18 @@ def start_postgres() -> PostgresServer:
     keeper = pgserver.get_server(Path(tempfile.mkdtemp(prefix="ogdc-pg-")), cleanup_mode="stop")
     parts = urlsplit(keeper.get_uri())
     return PostgresServer(parse_qs(parts.query)["host"][0], parts.port or 5432, keeper=keeper)
+
+
+def stop_embedded(pgdata: Path, within: float = 0.0) -> None:
+    """Stop an embedded server a test's service left running in `pgdata`, after giving the
+    service `within` seconds to stop it itself (it does, as it exits)."""
+    deadline = time.monotonic() + within
+    while (pgdata / "postmaster.pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if (pgdata / "postmaster.pid").exists():
+        import pgserver
+
+        pgserver.get_server(pgdata, cleanup_mode="stop").cleanup()
 
 
 def postgres_binaries() -> Path | None:

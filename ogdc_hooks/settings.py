@@ -130,6 +130,23 @@ class Settings:
     def github_app_mode(self) -> bool:
         return self.github_app_id is not None and self.github_app_private_key is not None
 
+    @property
+    def github_host(self) -> str:
+        """The configured GitHub among forges: the host its users' logins are kept under."""
+        return github_host(self.github_api_url)
+
+
+def github_host(api_url: str) -> str:
+    """The host that names the GitHub at `api_url`: github.com for https://api.github.com,
+    else the API's own host[:port] (https://ghe.example.com/api/v3: ghe.example.com)."""
+    parts = urlsplit(api_url)
+    host = (parts.hostname or "").lower()
+    if host == "api.github.com":
+        return "github.com"
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    return f"{host}:{parts.port}" if parts.port else host
+
 
 def _text(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name)

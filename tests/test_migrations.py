@@ -1,16 +1,21 @@
-"""Migrations: from empty to head, idempotent, race-free, and in step with `db/tables.py`."""
+"""Migrations: from empty to head, idempotent, race-free, and in step with `db/tables.py`;
+and 0006 (forge logins) on a database the previous schema filled, up and down."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from ogdc_hooks.db.engine import Database, open_database
-from ogdc_hooks.db.migrate import current_revision, head_revision, migrate
+from ogdc_hooks.db.migrate import alembic_config, current_revision, head_revision, migrate
 from ogdc_hooks.db.tables import Base
 from ogdc_hooks.settings import load_settings
 
@@ -65,3 +70,98 @@ async def test_two_processes_migrating_at_once_migrate_once(db_env: dict[str, st
     finally:
         await first.close()
         await second.close()
+
+
+def _step(revision: str, *, down: bool = False) -> Callable[[Connection], None]:
+    """Upgrade (or downgrade) to exactly `revision`, as `ogdc-hooks migrate` would."""
+
+    def run(connection: Connection) -> None:
+        (command.downgrade if down else command.upgrade)(alembic_config(connection), revision)
+        connection.commit()
+
+    return run
+
+
+async def _rows(database: Database, query: str, **values: object) -> set[tuple[object, ...]]:
+    async with database.engine.connect() as connection:
+        return {tuple(row) for row in await connection.execute(text(query), values)}
+
+
+async def _execute(database: Database, query: str, **values: object) -> None:
+    async with database.engine.begin() as connection:
+        await connection.execute(text(query), values)
+
+
+_ADD_USER = "INSERT INTO users (name, password_hash, github_login) VALUES (:name, 'x', :login)"
+_ADD_LOGIN = "INSERT INTO forge_logins (user_id, host, login) VALUES (:user, :host, :login)"
+
+
+async def test_0006_moves_github_logins_to_forge_logins_and_back(
+    db_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_API_URL", "https://ghe.example.com/api/v3")
+    database = await _open(db_env)
+    try:
+        async with database.engine.connect() as connection:
+            await connection.run_sync(_step("0005"))
+        for name, login in (("ann", "Ann-GH"), ("bob", None), ("cy", "cy")):
+            await _execute(database, _ADD_USER, name=name, login=login)
+        ids = dict(await _rows(database, "SELECT name, id FROM users"))
+        async with database.engine.connect() as connection:
+            await connection.run_sync(_step("0006"))
+
+        moved = await _rows(database, "SELECT user_id, host, login FROM forge_logins")
+        assert moved == {
+            (ids["ann"], "ghe.example.com", "Ann-GH"),
+            (ids["cy"], "ghe.example.com", "cy"),
+        }
+        async with database.engine.connect() as connection:
+            columns = await connection.run_sync(
+                lambda sync: {c["name"] for c in inspect(sync).get_columns("users")}
+            )
+        assert "github_login" not in columns
+
+        # Unique ignoring case on one host; the same login in another case on another is fine.
+        with pytest.raises(IntegrityError, match="forge_logins_host_login_lower_key"):
+            await _execute(
+                database, _ADD_LOGIN, user=ids["bob"], host="ghe.example.com", login="ANN-gh"
+            )
+        await _execute(database, _ADD_LOGIN, user=ids["bob"], host="codeberg.org", login="ANN-gh")
+        with pytest.raises(IntegrityError, match="forge_logins_pkey"):  # one login a host
+            await _execute(database, _ADD_LOGIN, user=ids["ann"], host="ghe.example.com", login="x")
+
+        async with database.engine.connect() as connection:
+            await connection.run_sync(_step("0005", down=True))
+        restored = await _rows(database, "SELECT name, github_login FROM users")
+        assert restored == {("ann", "Ann-GH"), ("bob", None), ("cy", "cy")}
+        with pytest.raises(IntegrityError, match="users_github_login_lower_key"):
+            await _execute(database, _ADD_USER, name="dee", login="ANN-gh")
+    finally:
+        await database.close()
+
+
+@pytest.mark.parametrize(
+    ("api_url", "host"),
+    [
+        (None, "github.com"),
+        ("https://api.github.com", "github.com"),
+        ("https://GHE.example.com/api/v3", "ghe.example.com"),
+        ("http://127.0.0.1:8080", "127.0.0.1:8080"),
+    ],
+)
+async def test_0006_files_logins_under_the_configured_githubs_host(
+    db_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, api_url: str | None, host: str
+) -> None:
+    if api_url is None:
+        monkeypatch.delenv("GITHUB_API_URL", raising=False)
+    else:
+        monkeypatch.setenv("GITHUB_API_URL", api_url)
+    database = await _open(db_env)
+    try:
+        async with database.engine.connect() as connection:
+            await connection.run_sync(_step("0005"))
+        await _execute(database, _ADD_USER, name="ann", login="ann")
+        await migrate(database.engine)
+        assert await _rows(database, "SELECT host, login FROM forge_logins") == {(host, "ann")}
+    finally:
+        await database.close()

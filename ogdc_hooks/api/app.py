@@ -99,7 +99,7 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
                 log_event(log, "migrated", from_revision=found, to_revision=HEAD_REVISION)
             lookups = await open_driver_pool(database.engine)
             opened.push_async_callback(lookups.close)
-            users = UserStore(database.sessions, lookups)
+            users = UserStore(database.sessions, lookups, settings.github_host)
             changed = await users.ensure_admin(settings.admin_password.reveal())
             if changed is not None:
                 log_event(log, f"admin_{changed}", user="admin")

@@ -1,27 +1,30 @@
-"""The user store: every query on the `users` table, returning plain `Account` values.
+"""The user store: every query on `users` and `forge_logins`, returning plain `Account`s.
 
 Handlers and workers get `Account`s, never ORM objects, so nothing lazy-loads
 outside a session and the password hash never travels further than login.
 Looking a user up by name happens on every authenticated request, so it goes
 straight through asyncpg (`lookups`); everything else goes through SQLAlchemy.
+A user has at most one login per forge instance (its host); `github_login` is the
+one on the configured GitHub, kept for the API and CLI that name it so.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
 import asyncpg
 from sqlalchemy import bindparam, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ogdc_hooks.auth.passwords import hash_password, verify_nothing, verify_password
 from ogdc_hooks.auth.tokens import Subject
-from ogdc_hooks.db.tables import User
+from ogdc_hooks.db.tables import ForgeLogin, User
 
 ADMIN_NAME: Final = "admin"
 
@@ -38,7 +41,8 @@ class Account:
     id: int
     token_version: int
     name: str
-    github_login: str | None
+    forge_logins: Mapping[str, str]  # host -> login, e.g. {"github.com": "alice"}
+    github_login: str | None  # the login on the configured GitHub, if any
     is_admin: bool
     is_active: bool
     created_at: datetime
@@ -46,66 +50,114 @@ class Account:
 
 
 class UserExists(Exception):
-    """Another user already has this name or GitHub login; `field` says which."""
+    """Another user already has this name or a forge login; `field` says which field."""
 
-    def __init__(self, field: str, value: str) -> None:
-        super().__init__(f"a user with {field} {value!r} already exists")
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
         self.field = field
 
 
-# The columns of an Account, compiled once into the SQL asyncpg runs for a lookup by name.
+class NameTaken(UserExists):
+    def __init__(self, name: str) -> None:
+        super().__init__("name", f"a user with name {name!r} already exists")
+
+
+class LoginTaken(UserExists):
+    """Another user has `login` on `host` (in some case: logins are matched ignoring it)."""
+
+    def __init__(self, host: str, login: str) -> None:
+        super().__init__(
+            "forge_logins",
+            f"another user already has the login {login!r} on {host} "
+            "(logins are matched ignoring case)",
+        )
+        self.host = host
+        self.login = login
+
+
+def _aggregated(column: Any) -> Any:
+    """`column` of a user's forge logins as one array, in the order of their hosts."""
+    return (
+        select(func.array_agg(aggregate_order_by(column, ForgeLogin.host)))
+        .where(ForgeLogin.user_id == User.id)
+        .scalar_subquery()
+    )
+
+
+# The columns of an Account; the lookup by name is compiled once into the SQL asyncpg runs.
 _ACCOUNT_COLUMNS = (
     User.id,
     User.token_version,
     User.name,
-    User.github_login,
     User.is_admin,
     User.is_active,
     User.created_at,
     User.updated_at,
+    _aggregated(ForgeLogin.host).label("hosts"),
+    _aggregated(ForgeLogin.login).label("logins"),
 )
 _ACCOUNT_BY_NAME = str(
     select(*_ACCOUNT_COLUMNS)
     .where(User.name == bindparam("name"))
     .compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
 )
-_CONSTRAINT_FIELDS = {"users_name_key": "name", "users_github_login_lower_key": "github_login"}
 
 
-def _storable(text: str) -> bool:
+def _storable(*texts: str) -> bool:
     """PostgreSQL text cannot hold NUL: such a name or login matches no row."""
-    return "\x00" not in text
+    return all("\x00" not in text for text in texts)
 
 
-def _account(user: User) -> Account:
-    return Account(
-        id=user.id,
-        token_version=user.token_version,
-        name=user.name,
-        github_login=user.github_login,
-        is_admin=user.is_admin,
-        is_active=user.is_active,
-        created_at=user.created_at,
-        updated_at=user.updated_at,
-    )
+def _account(row: Mapping[Any, Any], github_host: str) -> Account:
+    fields = dict(row)
+    logins = dict(zip(fields.pop("hosts") or (), fields.pop("logins") or (), strict=True))
+    return Account(**fields, forge_logins=logins, github_login=logins.get(github_host))
 
 
-def _conflict(err: IntegrityError, values: dict[str, Any]) -> UserExists | None:
+def _conflict(err: IntegrityError, name: str) -> UserExists | None:
     constraint = getattr(err.orig.__cause__, "constraint_name", None) if err.orig else None
-    field = _CONSTRAINT_FIELDS.get(str(constraint))
-    return UserExists(field, str(values.get(field))) if field else None
+    return NameTaken(name) if constraint == "users_name_key" else None
+
+
+async def _set_logins(
+    session: AsyncSession, user_id: int, changes: Mapping[str, str | None]
+) -> None:
+    """Give the user these forge logins (None: none on that host); `LoginTaken` when another
+    user has one. A clash inserts nothing, so the one that clashed is known for certain."""
+    for host, login in changes.items():
+        await session.execute(
+            delete(ForgeLogin).where(ForgeLogin.user_id == user_id, ForgeLogin.host == host)
+        )
+        if login is None:
+            continue
+        added = await session.scalar(
+            insert(ForgeLogin)
+            .values(user_id=user_id, host=host, login=login)
+            .on_conflict_do_nothing()
+            .returning(ForgeLogin.user_id)
+        )
+        if added is None:
+            raise LoginTaken(host, login)
 
 
 class UserStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], lookups: asyncpg.Pool) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        lookups: asyncpg.Pool,
+        github_host: str = "github.com",
+    ) -> None:
         self._sessions = sessions
         self._lookups = lookups
+        self.github_host = github_host  # whose logins `github_login` means
 
-    async def _find(self, name: str) -> User | None:
-        if not _storable(name):
-            return None
-        async with self._sessions() as session:
-            return await session.scalar(select(User).where(User.name == name))
+    async def _read(self, session: AsyncSession, *where: Any) -> list[Account]:
+        rows = await session.execute(select(*_ACCOUNT_COLUMNS).where(*where).order_by(User.name))
+        return [_account(row, self.github_host) for row in rows.mappings()]
+
+    async def _one(self, session: AsyncSession, user_id: int) -> Account:
+        [account] = await self._read(session, User.id == user_id)
+        return account
 
     async def get(self, name: str) -> Account | None:
         if not _storable(name):
@@ -115,7 +167,7 @@ class UserStore:
         except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError):
             # A pooled connection died (database restarted): once more on a fresh one.
             row = await self._lookups.fetchrow(_ACCOUNT_BY_NAME, name)
-        return Account(**row) if row else None
+        return _account(row, self.github_host) if row else None
 
     async def active(self, subject: Subject) -> Account | None:
         """The user a token names, if it still exists (the same row, not a namesake created
@@ -127,52 +179,70 @@ class UserStore:
             return None
         return account
 
-    async def by_github_login(self, login: str) -> Account | None:
-        """The user who pushes as `login` (GitHub logins are case-insensitive)."""
-        if not _storable(login):
+    async def by_forge_login(self, host: str, login: str) -> Account | None:
+        """The user who is `login` on the forge at `host` (matched ignoring case, as forges
+        match logins)."""
+        if not _storable(host, login):
             return None
+        owns = select(ForgeLogin.user_id).where(
+            ForgeLogin.host == host.lower(), func.lower(ForgeLogin.login) == login.lower()
+        )
         async with self._sessions() as session:
-            user = await session.scalar(
-                select(User).where(func.lower(User.github_login) == login.lower())
-            )
-        return _account(user) if user else None
+            found = await self._read(session, User.id.in_(owns))
+        return found[0] if found else None
+
+    async def by_github_login(self, login: str) -> Account | None:
+        """The user who pushes as `login` on the configured GitHub."""
+        return await self.by_forge_login(self.github_host, login)
 
     async def list(self) -> list[Account]:
         async with self._sessions() as session:
-            users = await session.scalars(select(User).order_by(User.name))
-            return [_account(user) for user in users]
+            return await self._read(session)
 
     async def authenticate(self, name: str, password: str) -> Account | None:
         """The active user with this name and password, else None, in the same time either way."""
-        user = await self._find(name)
+        if not _storable(name):
+            await verify_nothing(password)
+            return None
+        async with self._sessions() as session:
+            user = await session.scalar(select(User).where(User.name == name))
         if user is None:
             await verify_nothing(password)
             return None
         ok, new_hash = await verify_password(password, user.password_hash)
         if not ok or not user.is_active:
             return None
-        if new_hash is not None:
-            await self._write(name, {"password_hash": new_hash})
-        return _account(user)
+        return await self._write(name, {"password_hash": new_hash} if new_hash else {})
+
+    def _logins(
+        self, github_login: str | _Unset | None, forge_logins: Mapping[str, str | None]
+    ) -> dict[str, str | None]:
+        """The forge-login changes, `github_login` being the one on the configured GitHub."""
+        changes = {host.lower(): login for host, login in forge_logins.items()}
+        if not isinstance(github_login, _Unset):
+            changes[self.github_host] = github_login
+        return changes
 
     async def create(
-        self, name: str, password: str, github_login: str | None = None, *, is_admin: bool = False
+        self,
+        name: str,
+        password: str,
+        github_login: str | None = None,
+        *,
+        forge_logins: Mapping[str, str] | None = None,
+        is_admin: bool = False,
     ) -> Account:
-        values: dict[str, Any] = {"name": name, "github_login": github_login}
-        user = User(
-            name=name,
-            password_hash=await hash_password(password),
-            github_login=github_login,
-            is_admin=is_admin,
-        )
+        """A new user with these logins; `UserExists` says which name or login is taken."""
+        user = User(name=name, password_hash=await hash_password(password), is_admin=is_admin)
+        logins = {h: v for h, v in self._logins(github_login, forge_logins or {}).items() if v}
         try:
             async with self._sessions() as session, session.begin():
                 session.add(user)
                 await session.flush()
-                await session.refresh(user)
+                await _set_logins(session, user.id, logins)
+                return await self._one(session, user.id)
         except IntegrityError as err:
-            raise _conflict(err, values) or err from None
-        return _account(user)
+            raise _conflict(err, name) or err from None
 
     async def update(
         self,
@@ -180,34 +250,41 @@ class UserStore:
         *,
         password: str | _Unset = UNSET,
         github_login: str | _Unset | None = UNSET,
+        forge_logins: Mapping[str, str | None] | None = None,
         active: bool | _Unset = UNSET,
     ) -> Account | None:
-        """Change the given fields; None when no such user exists."""
+        """Change the given fields; None when no such user exists.
+
+        `forge_logins` sets a login per host, or removes it (None); hosts not named keep
+        theirs. `github_login` is the login on the configured GitHub.
+        """
         values: dict[str, Any] = {}
         if not isinstance(password, _Unset):
             values["password_hash"] = await hash_password(password)
             values["token_version"] = User.token_version + 1  # ends the tokens issued before
-        if not isinstance(github_login, _Unset):
-            values["github_login"] = github_login
         if not isinstance(active, _Unset):
             values["is_active"] = active
-        return await self._write(name, values)
+        return await self._write(name, values, self._logins(github_login, forge_logins or {}))
 
-    async def _write(self, name: str, values: dict[str, Any]) -> Account | None:
+    async def _write(
+        self, name: str, values: dict[str, Any], logins: Mapping[str, str | None] | None = None
+    ) -> Account | None:
         if not _storable(name):
             return None
-        statement = (
-            update(User)
-            .where(User.name == name)
-            .values(**values, updated_at=func.now())
-            .returning(User)
-        )
-        try:
-            async with self._sessions() as session, session.begin():
-                user = await session.scalar(statement)
-        except IntegrityError as err:
-            raise _conflict(err, values) or err from None
-        return _account(user) if user else None
+        statement: Any = select(User.id).where(User.name == name)  # nothing changes
+        if values or logins:
+            statement = (
+                update(User)
+                .where(User.name == name)
+                .values(**values, updated_at=func.now())
+                .returning(User.id)
+            )
+        async with self._sessions() as session, session.begin():
+            user_id = await session.scalar(statement)
+            if user_id is None:
+                return None
+            await _set_logins(session, user_id, logins or {})
+            return await self._one(session, user_id)
 
     async def delete(self, name: str) -> bool:
         if not _storable(name):

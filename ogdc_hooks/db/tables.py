@@ -26,6 +26,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+HOST_MAX = 255  # host[:port] of a forge instance
+LOGIN_MAX = 40  # Forgejo and Gitea allow 40, GitHub 39
+
 
 class Base(DeclarativeBase):
     pass
@@ -42,23 +45,38 @@ def _updated() -> Mapped[datetime]:
 
 
 class User(Base):
-    """A person allowed to use the API and, through `github_login`, to push recipes."""
+    """A person allowed to use the API and, through their `ForgeLogin`s, to push recipes."""
 
     __tablename__ = "users"
-    __table_args__ = (
-        Index("users_github_login_lower_key", func.lower(text("github_login")), unique=True),
-    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(150), unique=True, nullable=False)
     password_hash: Mapped[str] = mapped_column(Text, nullable=False)
-    github_login: Mapped[str | None] = mapped_column(String(39))
     is_admin: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
     # Carried in every token with the id; a password change bumps it, ending older tokens.
     token_version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
+
+
+class ForgeLogin(Base):
+    """A user's login on one forge instance (`host`: github.com, codeberg.org, ...).
+
+    One login per user and instance; on an instance a login belongs to one user,
+    ignoring case (GitHub and Forgejo both match logins ignoring case).
+    """
+
+    __tablename__ = "forge_logins"
+    __table_args__ = (
+        Index("forge_logins_host_login_lower_key", "host", func.lower(text("login")), unique=True),
+    )
+
+    user_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    host: Mapped[str] = mapped_column(String(HOST_MAX), primary_key=True)
+    login: Mapped[str] = mapped_column(String(LOGIN_MAX), nullable=False)
 
 
 class LoginFailure(Base):

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from ogdc_hooks.auth.unknown_pusher import unknown_pusher_message
 from ogdc_hooks.checkout import GitError, changed_paths, checkout, run_git
 from ogdc_hooks.db.tables import Delivery
 from ogdc_hooks.forges.report import RunState
@@ -118,22 +119,10 @@ def dry_run_reason(
     return None
 
 
-def unknown_pusher_message(login: str | None, swept: bool = False) -> str:
-    if swept:
-        author = f"@{login}" if login else "no GitHub account"
-        return (
-            "No push webhook for this commit reached ogdc-hooks; the branch-head sweep found "
-            f"it. GitHub links its author to {author}, which is not a known, active ogdc-hooks "
-            "user, so nothing was submitted. Push again as a known user (an admin adds one "
-            f"with `ogdc-hooks create-user NAME PASSWORD --github-login {login or 'LOGIN'}`)."
-        )
-    who = f"@{login}" if login else "The pusher"
-    return (
-        f"{who} pushed this commit, but is not a known, active ogdc-hooks user, so nothing "
-        "was submitted. An ogdc-hooks admin must add them, e.g. "
-        f"`ogdc-hooks create-user NAME PASSWORD --github-login {login or 'LOGIN'}`, "
-        "then push again or re-run this check."
-    )
+def pushers_forge(pipeline: Pipeline) -> tuple[str, str]:
+    """The label and host of the forge pushes come from (today: the configured GitHub)."""
+    host = pipeline.settings.github_host
+    return ("GitHub" if host == "github.com" else f"GitHub at {host}"), host
 
 
 def _git_failure(err: GitError) -> Exception:
@@ -215,7 +204,9 @@ async def handle_push(pipeline: Pipeline, job: Job) -> None:
         await record_head(connection, push.head)
     if user is None or not user.is_active:
         async with engine.begin() as connection:
-            message = unknown_pusher_message(push.pusher, push.swept)
+            message = unknown_pusher_message(
+                *pushers_forge(pipeline), push.pusher, swept=push.swept
+            )
             rejected = push_run(push, "", RunState.REJECTED, None, message)
             await runs.create_run(connection, rejected)
         log.info("push to %s by unknown user %s rejected", push.repository, push.pusher)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from ogdc_hooks.auth.unknown_pusher import headline_of
 from ogdc_hooks.forges.report import CommitReport, RunState
 from ogdc_hooks.pipeline.runs import RunRecord
 from ogdc_hooks.recipes.problems import Problem
@@ -60,6 +61,8 @@ def commit_report(run: RunRecord, *, ui_base: str | None, namespace: str) -> Com
     title = _TITLES[run.state]
     if not run.recipe and run.state is RunState.SUCCEEDED:
         title = "Push accepted"  # a refused push, handled again once its pusher was added
+    if run.state is RunState.REJECTED and run.message:
+        title = headline_of(run.message)  # who pushed and what an admin must do
     problems = _problems(run)
     if run.state is RunState.INVALID and problems:
         errors = sum(1 for p in problems if p.severity == "error")

@@ -12,12 +12,13 @@ import logging
 import uuid
 from typing import Any
 
+from ogdc_hooks.auth.unknown_pusher import unknown_pusher_message
 from ogdc_hooks.forges.report import RunState
 from ogdc_hooks.jobs import queue
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.pipeline import runs
 from ogdc_hooks.pipeline.context import Pipeline
-from ogdc_hooks.pipeline.push import delivery_payload, unknown_pusher_message
+from ogdc_hooks.pipeline.push import delivery_payload, pushers_forge
 from ogdc_hooks.pipeline.runs import NewRun, RunRecord
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,8 @@ async def _retry_rejected_push(pipeline: Pipeline, rejected: RunRecord, by: str)
                 connection,
                 rejected.id,
                 RunState.REJECTED,
-                f"{unknown_pusher_message(pusher)} (Re-run by @{by}: still not a known user.)",
+                f"{unknown_pusher_message(*pushers_forge(pipeline), pusher)} "
+                f"(Re-run by @{by}: still not a known user.)",
             )
             return
         accepted = await runs.change_state(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -15,9 +15,11 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from ogdc_hooks.api.bodies import FORM, JSON, form_boolean, read_body
 from ogdc_hooks.api.context import LOGIN_THROTTLE, SETTINGS, USERS
@@ -26,7 +28,7 @@ from ogdc_hooks.api.openapi import operation
 from ogdc_hooks.api.security import UNAUTHORIZED_HEADERS, admin_only, authenticated_user, public
 from ogdc_hooks.auth import rules
 from ogdc_hooks.auth.tokens import Subject, issue_token
-from ogdc_hooks.auth.users import ADMIN_NAME, UNSET, Account, UserExists
+from ogdc_hooks.auth.users import ADMIN_NAME, UNSET, Account, LoginTaken, UserExists
 from ogdc_hooks.logs import log_event
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,60 @@ OptionalGithubLogin = Annotated[
     rules.GithubLogin | None,
     BeforeValidator(_blank_is_none),
     Field(json_schema_extra=_document_blank),
+]
+
+
+def _bad(message: str) -> PydanticCustomError:
+    return PydanticCustomError("forge_logins", message)
+
+
+def _forge_logins(removable: bool) -> Callable[[Any, ValidationInfo], Any]:
+    """A "before" validator that says what is wrong with a forge-login mapping in words
+    (pydantic's own errors would name a pattern); what it passes, the schema accepts."""
+
+    def check(value: Any, info: ValidationInfo) -> Any:
+        if isinstance(info.context, dict) and info.context.get("form"):
+            raise _bad("can only be given in a JSON body (a form field holds text, not a mapping)")
+        if not isinstance(value, dict):
+            raise _bad('must be an object mapping hosts to logins, e.g. {"codeberg.org": "alice"}')
+        if len(value) > rules.FORGE_LOGINS_MAX:
+            raise _bad(f"may name at most {rules.FORGE_LOGINS_MAX} hosts at once")
+        for host, login in value.items():
+            problem = rules.forge_host_problem(host)
+            if login is None and not removable:
+                problem = problem or f"the login on {host} is null; leave the host out instead"
+            elif login is not None:
+                text = login if isinstance(login, str) else ""
+                problem = problem or (
+                    rules.forge_login_problem(text) if text else f"the login on {host} must be text"
+                )
+            if problem:
+                raise _bad(problem)
+        return value
+
+    return check
+
+
+_FORGE_LOGINS_DESCRIPTION = (
+    "The user's logins on forges, as an object mapping each forge's host (lower case, "
+    'with :port if not the default) to the login there, e.g. {"github.com": "alice", '
+    '"codeberg.org": "alice-c"}: one login a host, each host\'s logins unique ignoring case. '
+    "The configured GitHub's host holds the same login as `github_login`."
+)
+NewForgeLogins = Annotated[
+    dict[rules.ForgeHost, rules.ForgeLogin],
+    BeforeValidator(_forge_logins(removable=False)),
+    Field(max_length=rules.FORGE_LOGINS_MAX, description=_FORGE_LOGINS_DESCRIPTION),
+]
+ForgeLoginChanges = Annotated[
+    dict[rules.ForgeHost, rules.ForgeLogin | None],
+    BeforeValidator(_forge_logins(removable=True)),
+    Field(
+        max_length=rules.FORGE_LOGINS_MAX,
+        description=_FORGE_LOGINS_DESCRIPTION
+        + " A host with a login sets it (replacing the user's login there), a host with "
+        "null removes it, hosts left out keep theirs (JSON merge patch, RFC 7396).",
+    ),
 ]
 
 
@@ -93,15 +149,24 @@ class NewUserForm(BaseModel):
     github_login: OptionalGithubLogin = None
 
 
+class NewUser(NewUserForm):
+    """A new user as JSON, which can also carry forge logins (a form cannot)."""
+
+    forge_logins: NewForgeLogins = Field(default_factory=dict)
+
+
 class UserChanges(BaseModel):
-    """Only the fields given change; `github_login: null` (or empty in a form) removes it."""
+    """Only the fields given change; `github_login: null` (or empty in a form) removes it,
+    and so does null for a host in `forge_logins`."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra=_not_null("password", "active", min_properties=1)
+        extra="forbid",
+        json_schema_extra=_not_null("password", "active", min_properties=1),
     )
 
     password: rules.Password | None = None
     github_login: OptionalGithubLogin = None
+    forge_logins: ForgeLoginChanges = Field(default_factory=dict)
     active: StrictBool | None = None
 
     _form_active = field_validator("active", mode="before")(form_boolean)
@@ -112,13 +177,14 @@ class UserChanges(BaseModel):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} must not be null")
         if not self.model_fields_set:
-            raise ValueError("give at least one of password, github_login, active")
+            raise ValueError("give at least one of password, github_login, forge_logins, active")
         return self
 
 
 class UserView(BaseModel):
     name: str
-    github_login: str | None
+    github_login: str | None = Field(description="The login on the configured GitHub, if any")
+    forge_logins: dict[str, str] = Field(description=_FORGE_LOGINS_DESCRIPTION)
     is_admin: bool
     active: bool
     created_at: datetime
@@ -129,6 +195,7 @@ class UserView(BaseModel):
         return cls(
             name=account.name,
             github_login=account.github_login,
+            forge_logins=dict(account.forge_logins),
             is_admin=account.is_admin,
             active=account.is_active,
             created_at=account.created_at,
@@ -148,8 +215,35 @@ def _json(model: BaseModel, status: int = 200) -> web.Response:
     return web.json_response(model.model_dump(mode="json"), status=status)
 
 
-def _conflict(error: UserExists) -> web.HTTPException:
-    return api_error(409, str(error))
+def _conflict(error: UserExists, github_host: str, github_login: str | None) -> web.HTTPException:
+    """409 naming what is taken; `github_login:` first when that field asked for it."""
+    named = isinstance(error, LoginTaken) and error.host == github_host and github_login
+    return api_error(409, f"github_login: {error}" if named else str(error))
+
+
+def _github_rules(request: web.Request, logins: Mapping[str, str | None]) -> str:
+    """The configured GitHub's host; 422 when `logins` gives it a login GitHub cannot have."""
+    host = request.app[SETTINGS].github_host
+    login = logins.get(host)
+    problem = rules.forge_login_problem(login, github=True) if login else None
+    if problem:
+        raise api_error(422, f"forge_logins: {problem} (on {host}, the configured GitHub)")
+    return host
+
+
+def _merged(
+    github_login: str | None, given: bool, logins: Mapping[str, str | None], github_host: str
+) -> None:
+    """422 when `github_login` and `forge_logins` name two logins on the configured GitHub."""
+    if not given or github_host not in logins:
+        return
+    other = logins[github_host]
+    if (other or "").lower() != (github_login or "").lower():
+        raise api_error(
+            422,
+            f"github_login: is the login on {github_host}, which forge_logins gives "
+            "another one; give it once",
+        )
 
 
 routes = web.RouteTableDef()
@@ -193,11 +287,15 @@ async def current_user(request: web.Request) -> web.Response:
 @routes.post("/create_user")
 @admin_only
 async def create_user(request: web.Request) -> web.Response:
-    form = await read_body(request, NewUserForm, (FORM, JSON))
+    form = await read_body(request, NewUser, (FORM, JSON))
+    github_host = _github_rules(request, form.forge_logins)
+    _merged(form.github_login, form.github_login is not None, form.forge_logins, github_host)
     try:
-        account = await request.app[USERS].create(form.username, form.password, form.github_login)
+        account = await request.app[USERS].create(
+            form.username, form.password, form.github_login, forge_logins=form.forge_logins
+        )
     except UserExists as err:
-        raise _conflict(err) from None
+        raise _conflict(err, github_host, form.github_login) from None
     log_event(log, "user_created", user=account.name, by=authenticated_user(request).name)
     return _json(Message(message=f'User with username "{account.name}" created.'), status=201)
 
@@ -219,15 +317,18 @@ async def change_user(request: web.Request) -> web.Response:
         raise api_error(409, "You cannot disable your own account.")
     if name == ADMIN_NAME and "password" in given:
         raise api_error(409, "The admin's password follows OGDC_ADMIN_PASSWORD; change it there.")
+    github_host = _github_rules(request, changes.forge_logins)
+    _merged(changes.github_login, "github_login" in given, changes.forge_logins, github_host)
     try:
         account = await request.app[USERS].update(
             name,
             password=changes.password if changes.password is not None else UNSET,
             github_login=changes.github_login if "github_login" in given else UNSET,
+            forge_logins=changes.forge_logins,
             active=changes.active if changes.active is not None else UNSET,
         )
     except UserExists as err:
-        raise _conflict(err) from None
+        raise _conflict(err, github_host, changes.github_login) from None
     if account is None:
         raise api_error(404, f"No user named {name!r}.")
     log_event(
@@ -275,21 +376,21 @@ openapi_paths: dict[str, dict[str, Any]] = {
     "/create_user": {
         "post": operation(
             "Create a user (admin only)",
-            body={FORM: NewUserForm, JSON: NewUserForm},
+            body={FORM: NewUserForm, JSON: NewUser},
             responses={201: ("The user was created", Message)},
-            errors={409: "A user with this name or GitHub login exists"},
+            errors={409: "A user with this name exists, or another user has one of the logins"},
         )
     },
     "/users": {"get": operation("Every user (admin only)", responses={200: ("Users", UserList)})},
     "/users/{name}": {
         "patch": operation(
-            "Change a user's password, GitHub login or active flag (admin only)",
+            "Change a user's password, GitHub login, forge logins or active flag (admin only)",
             parameters=[_NAME_PARAMETER],
             body={JSON: UserChanges, FORM: UserChanges},
             responses={200: ("The user as changed", UserView)},
             errors={
                 404: "No such user",
-                409: "The GitHub login is taken, or the change would lock the admin out",
+                409: "A login is taken on its forge, or the change would lock the admin out",
             },
         ),
         "delete": operation(
@@ -305,6 +406,7 @@ openapi_models: tuple[type[BaseModel], ...] = (
     TokenResponse,
     CurrentUser,
     NewUserForm,
+    NewUser,
     UserChanges,
     UserView,
     UserList,

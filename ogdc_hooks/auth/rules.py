@@ -29,14 +29,15 @@ GITHUB_LOGIN_PATTERN = r"^[A-Za-z0-9](?:-?[A-Za-z0-9])*$"
 # - . _ between them. Every GitHub login is one too.
 FORGE_LOGIN_MAX = LOGIN_MAX
 FORGE_LOGIN_PATTERN = r"^[A-Za-z0-9]+(?:[-._][A-Za-z0-9]+)*$"
-# A forge instance: a DNS name (or IPv4 address) with an optional port, matched ignoring case.
+# A forge instance: a DNS name (or IPv4 address) in lower case, with an optional port.
 FORGE_HOST_MAX = HOST_MAX
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-FORGE_HOST_PATTERN = rf"^{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?$"
+_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+_PORT = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+FORGE_HOST_PATTERN = rf"^{_LABEL}(?:\.{_LABEL})*(?::{_PORT})?$"
 FORGE_LOGINS_MAX = 32  # hosts in one request
 
 FORGE_LOGIN_WORDS = "letters and digits, with single - . or _ between them"
-FORGE_HOST_WORDS = "a host name such as codeberg.org, with an optional :port"
+FORGE_HOST_WORDS = "a host name in lower case, such as codeberg.org, with an optional :port"
 GITHUB_LOGIN_WORDS = "letters, digits and single hyphens, not at either end"
 
 Username = Annotated[
@@ -66,7 +67,7 @@ ForgeHost = Annotated[
         max_length=FORGE_HOST_MAX,
         pattern=FORGE_HOST_PATTERN,
         examples=["codeberg.org"],
-        description=f"a forge instance: {FORGE_HOST_WORDS} (stored in lower case)",
+        description=f"a forge instance: {FORGE_HOST_WORDS}",
     ),
 ]
 ForgeLogin = Annotated[
@@ -92,10 +93,7 @@ def forge_host_problem(host: str) -> str | None:
     if len(host) > FORGE_HOST_MAX:
         return f"the host has more than {FORGE_HOST_MAX} characters"
     if not re.fullmatch(FORGE_HOST_PATTERN, host):
-        return f"{host!r} is not {FORGE_HOST_WORDS}"
-    port = host.rpartition(":")[2] if ":" in host else None
-    if port is not None and not 0 < int(port) <= 65535:
-        return f"{host!r} has a port outside 1-65535"
+        return f"{host!r} is not {FORGE_HOST_WORDS} (1-65535)"
     return None
 
 
@@ -117,14 +115,15 @@ def forge_login_problem(login: str, *, github: bool = False) -> str | None:
 
 
 def split_forge_login(text: str) -> tuple[str, str]:
-    """HOST[:PORT]:LOGIN as (host in lower case, login); ValueError says what is wrong.
+    """HOST[:PORT]:LOGIN as (host in lower case, login); ValueError says what is wrong in
+    words.
 
     A login never holds a colon, so the last one separates them.
     """
     host, colon, login = text.rpartition(":")
     if not colon:
         raise ValueError(f"{text!r} has no colon: give HOST:LOGIN, e.g. codeberg.org:alice")
-    problem = forge_host_problem(host) or forge_login_problem(login)
+    problem = forge_host_problem(host.lower()) or forge_login_problem(login)
     if problem:
         raise ValueError(f"{text!r} is not HOST:LOGIN: {problem}")
     return host.lower(), login

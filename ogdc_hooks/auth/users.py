@@ -234,7 +234,8 @@ class UserStore:
     ) -> Account:
         """A new user with these logins; `UserExists` says which name or login is taken."""
         user = User(name=name, password_hash=await hash_password(password), is_admin=is_admin)
-        logins = {h: v for h, v in self._logins(github_login, forge_logins or {}).items() if v}
+        given = UNSET if github_login is None else github_login
+        logins = {h: v for h, v in self._logins(given, forge_logins or {}).items() if v}
         try:
             async with self._sessions() as session, session.begin():
                 session.add(user)

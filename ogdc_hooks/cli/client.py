@@ -255,12 +255,15 @@ class ApiClient:
     ) -> Any:
         """Send one request to `path` (under `OGDC_API_URL`) and return its JSON answer.
 
-        Form values under a key containing `password` are treated as secrets.
+        Form and JSON-object values under a key containing `password` are treated as secrets.
         """
         if self._session is None:
             raise RuntimeError("ApiClient is used outside `async with`")
-        if form:
-            self._sent_secrets += [v for k, v in form.items() if "password" in k.lower()]
+        for fields in (form, json_body):
+            if isinstance(fields, Mapping):
+                self._sent_secrets += [
+                    v for k, v in fields.items() if "password" in k.lower() and isinstance(v, str)
+                ]
         headers = {"Authorization": f"Bearer {await self.token()}"} if authenticated else {}
         shown = f"{method} {path}"
         try:

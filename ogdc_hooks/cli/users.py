@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 from urllib.parse import quote
 
+from ogdc_hooks.auth.rules import forge_host_problem, split_forge_login
 from ogdc_hooks.cli.client import ApiClient, ApiError, run_api
 from ogdc_hooks.cli.errors import CommandError
 from ogdc_hooks.cli.output import add_json_flag, print_json, table
@@ -26,6 +27,53 @@ class UserRow:
     github_login: str | None
     admin: bool
     active: bool
+    forge_logins: tuple[tuple[str, str], ...] = ()  # (host, login), by host
+
+    @property
+    def other_logins(self) -> bool:
+        """Whether the user has a login on a forge besides the configured GitHub."""
+        return len(self.forge_logins) > (1 if self.github_login else 0)
+
+
+def _forge_login(text: str) -> tuple[str, str]:
+    """argparse's reading of HOST:LOGIN: a usage error in words when it is not one."""
+    try:
+        return split_forge_login(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _forge_host(text: str) -> str:
+    """argparse's reading of a forge HOST (lower-cased): a usage error in words if not one."""
+    problem = forge_host_problem(text.lower())
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text.lower()
+
+
+def _add_forge_login_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--forge-login",
+        metavar="HOST:LOGIN",
+        type=_forge_login,
+        action="append",
+        default=[],
+        help="the user's login on the forge at HOST, e.g. codeberg.org:alice or "
+        "github.com:alice (HOST as in the forge's web address, with :PORT if it has one; "
+        "matched ignoring case); repeat for several forges",
+    )
+
+
+def _forge_logins(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """The `--forge-login` options as host -> login; a usage error when a host comes twice."""
+    logins: dict[str, str] = {}
+    for host, login in pairs:
+        if host in logins:
+            raise CommandError(
+                f"--forge-login names {host} twice; a user has one login a host", exit_code=2
+            )
+        logins[host] = login
+    return logins
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -42,6 +90,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     create.add_argument(
         "--github-login", metavar="LOGIN", help="the user's GitHub login (matched ignoring case)"
     )
+    _add_forge_login_option(create)
     create.set_defaults(func=_create_user_command)
 
     users = subparsers.add_parser(
@@ -56,7 +105,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     listing.set_defaults(func=_list_command)
     update = actions.add_parser(
         "update",
-        help="change a user's password, GitHub login or whether it may log in",
+        help="change a user's password, GitHub or forge logins, or whether it may log in",
         description="Change what is given and nothing else. The admin's own password follows "
         "OGDC_ADMIN_PASSWORD and cannot be changed here.",
     )
@@ -69,6 +118,15 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     update.add_argument(
         "--github-login", metavar="LOGIN", help="the user's GitHub login; '' removes it"
     )
+    _add_forge_login_option(update)
+    update.add_argument(
+        "--remove-forge-login",
+        metavar="HOST",
+        type=_forge_host,
+        action="append",
+        default=[],
+        help="remove the user's login on the forge at HOST; repeat for several",
+    )
     active = update.add_mutually_exclusive_group()
     active.add_argument("--disable", action="store_true", help="refuse its logins and pushes")
     active.add_argument("--enable", action="store_true", help="allow its logins and pushes again")
@@ -80,13 +138,19 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 async def create_user(
-    api: ApiClient, username: str, password: str, github_login: str | None = None
+    api: ApiClient,
+    username: str,
+    password: str,
+    github_login: str | None = None,
+    forge_logins: dict[str, str] | None = None,
 ) -> str:
     """Create the user; returns the server's confirmation."""
-    form = {"username": username, "password": password}
+    body: dict[str, Any] = {"username": username, "password": password}
     if github_login is not None:
-        form["github_login"] = github_login
-    answer = await api.request("POST", "/create_user", form=form)
+        body["github_login"] = github_login
+    if forge_logins:
+        body["forge_logins"] = forge_logins
+    answer = await api.request("POST", "/create_user", json_body=body)
     return _message(answer, f"User {username!r} created.")
 
 
@@ -116,22 +180,35 @@ def parse_users(document: Any) -> list[UserRow]:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise ApiError("the API answered GET /users with an entry that has no name")
         login = entry.get("github_login")
+        logins = entry.get("forge_logins")
         rows.append(
             UserRow(
                 name=entry["name"],
                 github_login=login if isinstance(login, str) else None,
                 admin=entry.get("is_admin") is True,
                 active=entry.get("active") is True,
+                forge_logins=tuple(
+                    sorted(
+                        (host, value)
+                        for host, value in (logins if isinstance(logins, dict) else {}).items()
+                        if isinstance(value, str)
+                    )
+                ),
             )
         )
     return rows
 
 
 def format_table(rows: list[UserRow]) -> str:
-    """A plain-text table with one line per user."""
+    """A plain-text table with one line per user; a FORGE LOGINS column (HOST:LOGIN, comma
+    separated) when some user has a login on a forge besides the configured GitHub."""
+    header = ("NAME", "GITHUB LOGIN", "ADMIN", "ACTIVE")
+    lines = [(r.name, r.github_login or "-", _yes_no(r.admin), _yes_no(r.active)) for r in rows]
+    if not any(r.other_logins for r in rows):
+        return table(header, lines)
+    logins = [",".join(f"{host}:{login}" for host, login in r.forge_logins) or "-" for r in rows]
     return table(
-        ("NAME", "GITHUB LOGIN", "ADMIN", "ACTIVE"),
-        [(r.name, r.github_login or "-", _yes_no(r.admin), _yes_no(r.active)) for r in rows],
+        (*header, "FORGE LOGINS"), [(*line, more) for line, more in zip(lines, logins, strict=True)]
     )
 
 
@@ -140,7 +217,12 @@ def _yes_no(flag: bool) -> str:
 
 
 def _create_user_command(args: argparse.Namespace) -> int:
-    print(run_api(lambda api: create_user(api, args.username, args.password, args.github_login)))
+    logins = _forge_logins(args.forge_login)
+    print(
+        run_api(
+            lambda api: create_user(api, args.username, args.password, args.github_login, logins)
+        )
+    )
     return 0
 
 
@@ -159,11 +241,19 @@ def update_fields(args: argparse.Namespace, stdin: TextIO) -> dict[str, Any]:
         fields["password"] = stdin.readline().rstrip("\r\n")
     if args.github_login is not None:
         fields["github_login"] = args.github_login or None
+    logins: dict[str, str | None] = {**_forge_logins(args.forge_login)}
+    for host in args.remove_forge_login:
+        if host in logins:
+            raise CommandError(f"{host} is both given a login and removed; choose one", exit_code=2)
+        logins[host] = None
+    if logins:
+        fields["forge_logins"] = logins
     if args.disable or args.enable:
         fields["active"] = args.enable
     if not fields:
         raise CommandError(
-            "nothing to change: give --password-stdin, --github-login, --disable or --enable"
+            "nothing to change: give --password-stdin, --github-login, --forge-login, "
+            "--remove-forge-login, --disable or --enable"
         )
     return fields
 

@@ -36,3 +36,30 @@ def test_table_pads_columns_and_marks_missing_logins() -> None:
         "admin  -             yes    yes",
         "bo     b-gh          no     no",
     ]
+
+
+def test_parse_users_reads_forge_logins_by_host() -> None:
+    document = {
+        "users": [
+            {
+                "name": "cy",
+                "github_login": "cy",
+                "forge_logins": {"github.com": "cy", "codeberg.org": "Cy-C"},
+                "is_admin": False,
+                "active": True,
+            }
+        ]
+    }
+    [row] = parse_users(document)
+    assert row.forge_logins == (("codeberg.org", "Cy-C"), ("github.com", "cy"))
+
+
+def test_table_shows_forge_logins_only_when_someone_has_one_beyond_github() -> None:
+    github_only = UserRow("bo", "b-gh", False, True, (("github.com", "b-gh"),))
+    assert format_table([github_only]).splitlines()[0].split()[-1] == "ACTIVE"
+    other = UserRow("cy", None, False, True, (("codeberg.org", "cy"), ("forge.lab", "c")))
+    assert format_table([github_only, other]).splitlines() == [
+        "NAME  GITHUB LOGIN  ADMIN  ACTIVE  FORGE LOGINS",
+        "bo    b-gh          no     yes     github.com:b-gh",
+        "cy    -             no     yes     codeberg.org:cy,forge.lab:c",
+    ]

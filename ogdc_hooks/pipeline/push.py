@@ -121,8 +121,7 @@ def dry_run_reason(
 
 def pushers_forge(pipeline: Pipeline) -> tuple[str, str]:
     """The label and host of the forge pushes come from (today: the configured GitHub)."""
-    host = pipeline.settings.github_host
-    return ("GitHub" if host == "github.com" else f"GitHub at {host}"), host
+    return "GitHub", pipeline.settings.github_host
 
 
 def _git_failure(err: GitError) -> Exception:

@@ -4,8 +4,12 @@ commit, and GitHub's token mode (commit statuses) with an authenticated clone.""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from collections import Counter
+from urllib.parse import urlsplit
 
 from tests.fakes.argo import FakeArgo
 from tests.fakes.github import FakeGitHub
@@ -20,7 +24,7 @@ from tests.pipeline.conftest import (
     wait_for,
 )
 from tests.support.gitserver import GitServer
-from tests.support.service import Service
+from tests.support.service import DEFAULT_SECRETS, Service
 from tests.webhooks.signing import signed_delivery
 
 PUSHES = 40
@@ -122,3 +126,69 @@ async def test_token_mode_reports_statuses_and_clones_with_the_token(
             assert any(r.authorized for r in git_server.requests)
     finally:
         await github.stop()
+
+
+async def test_token_mode_an_unknown_pushers_status_says_who_and_the_command_that_lets_in(
+    db_env: dict[str, str], fake_argo: FakeArgo, git_server: GitServer
+) -> None:
+    github = FakeGitHub()
+    await github.start()
+    token = github.add_token()
+    github.add_repository(REPO)
+    env = {
+        **db_env,
+        **DEFAULT_SECRETS,
+        "GITHUB_WEBHOOK_SECRET": SECRET,
+        "GITHUB_API_URL": github.url,
+        "GITHUB_TOKEN": token,
+        "ARGO_WORKFLOWS_SERVICE_URL": fake_argo.url,
+        "ARGO_TOKEN": fake_argo.token,
+    }
+    host = urlsplit(github.url).netloc  # the fake GitHub's host:port names it among forges
+    try:
+        async with running_stack(env, github, fake_argo, git_server) as stack:
+            before = git_server.commit("recipes", {"README.md": "x\n"})
+            after = git_server.commit(
+                "recipes", {"recipes/sea-ice/meta.yml": META, "recipes/sea-ice/recipe.sh": SCRIPT}
+            )
+            payload = push_payload(git_server, before=before, after=after, sender="Stranger")
+            del payload["installation"]
+            await stack.deliver(payload)
+            [status] = await wait_for(
+                lambda: github.status_history(REPO, after, "ogdc"), within=40, what="the refusal"
+            )
+            assert status.state == "failure"
+            description = status.description or ""
+            assert len(description) <= 140
+            command = f"ogdc-hooks users update NAME --forge-login {host}:Stranger"
+            assert description == (
+                f"@Stranger on GitHub is not an ogdc-hooks user. An admin runs: {command}"
+            )
+            assert fake_argo.created == []
+
+            # The admin does exactly what the status says, for a user named "nora".
+            admin = {
+                "OGDC_API_URL": stack.service.url,
+                "OGDC_API_USERNAME": "admin",
+                "OGDC_API_PASSWORD": DEFAULT_SECRETS["OGDC_ADMIN_PASSWORD"],
+            }
+            assert _cli("create-user", "nora", "nora-password", env=admin).returncode == 0
+            words = command.split()[1:]
+            done = _cli(*[("nora" if word == "NAME" else word) for word in words], env=admin)
+            assert done.returncode == 0, done.stderr
+            await stack.deliver(payload)  # a new delivery of the same push
+            await wait_for(lambda: fake_argo.created, what="the push run at last")
+    finally:
+        await github.stop()
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OGDC_")}
+    return subprocess.run(
+        [sys.executable, "-m", "ogdc_hooks", *args],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

@@ -88,10 +88,25 @@ _FORGE_LOGINS_DESCRIPTION = (
     '"codeberg.org": "alice-c"}: one login a host, each host\'s logins unique ignoring case. '
     "The configured GitHub's host holds the same login as `github_login`."
 )
+
+
+def _only_hosts(schema: dict[str, Any]) -> None:
+    """Say what pydantic's schema of the mapping leaves out: keys other than hosts are
+    refused, and the bound is on the number of hosts."""
+    schema["maxProperties"] = schema.pop("maxLength")
+    [pattern] = schema["patternProperties"]
+    schema["propertyNames"]["pattern"] = pattern
+    schema["additionalProperties"] = False
+
+
 NewForgeLogins = Annotated[
     dict[rules.ForgeHost, rules.ForgeLogin],
     BeforeValidator(_forge_logins(removable=False)),
-    Field(max_length=rules.FORGE_LOGINS_MAX, description=_FORGE_LOGINS_DESCRIPTION),
+    Field(
+        max_length=rules.FORGE_LOGINS_MAX,
+        description=_FORGE_LOGINS_DESCRIPTION,
+        json_schema_extra=_only_hosts,
+    ),
 ]
 ForgeLoginChanges = Annotated[
     dict[rules.ForgeHost, rules.ForgeLogin | None],
@@ -101,6 +116,7 @@ ForgeLoginChanges = Annotated[
         description=_FORGE_LOGINS_DESCRIPTION
         + " A host with a login sets it (replacing the user's login there), a host with "
         "null removes it, hosts left out keep theirs (JSON merge patch, RFC 7396).",
+        json_schema_extra=_only_hosts,
     ),
 ]
 
@@ -155,9 +171,8 @@ class NewUser(NewUserForm):
     forge_logins: NewForgeLogins = Field(default_factory=dict)
 
 
-class UserChanges(BaseModel):
-    """Only the fields given change; `github_login: null` (or empty in a form) removes it,
-    and so does null for a host in `forge_logins`."""
+class UserChangesForm(BaseModel):
+    """Only the fields given change; `github_login: null` (or empty in a form) removes it."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -166,19 +181,25 @@ class UserChanges(BaseModel):
 
     password: rules.Password | None = None
     github_login: OptionalGithubLogin = None
-    forge_logins: ForgeLoginChanges = Field(default_factory=dict)
     active: StrictBool | None = None
 
     _form_active = field_validator("active", mode="before")(form_boolean)
 
     @model_validator(mode="after")
-    def _given_fields_not_null(self) -> UserChanges:
+    def _given_fields_not_null(self) -> UserChangesForm:
         for name in ("password", "active"):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} must not be null")
         if not self.model_fields_set:
             raise ValueError("give at least one of password, github_login, forge_logins, active")
         return self
+
+
+class UserChanges(UserChangesForm):
+    """The changes as JSON, which can also carry forge logins: null for a host removes
+    its login."""
+
+    forge_logins: ForgeLoginChanges = Field(default_factory=dict)
 
 
 class UserView(BaseModel):
@@ -386,7 +407,7 @@ openapi_paths: dict[str, dict[str, Any]] = {
         "patch": operation(
             "Change a user's password, GitHub login, forge logins or active flag (admin only)",
             parameters=[_NAME_PARAMETER],
-            body={JSON: UserChanges, FORM: UserChanges},
+            body={JSON: UserChanges, FORM: UserChangesForm},
             responses={200: ("The user as changed", UserView)},
             errors={
                 404: "No such user",
@@ -407,6 +428,7 @@ openapi_models: tuple[type[BaseModel], ...] = (
     CurrentUser,
     NewUserForm,
     NewUser,
+    UserChangesForm,
     UserChanges,
     UserView,
     UserList,

@@ -55,6 +55,15 @@ def _bad(message: str) -> PydanticCustomError:
     return PydanticCustomError("forge_logins", message)
 
 
+def _login_problem(host: str, login: Any, removable: bool) -> str | None:
+    """What is wrong with the value a host maps to, in words; None when nothing is."""
+    if login is None:
+        return None if removable else f"the login on {host} is null; leave the host out instead"
+    if not isinstance(login, str):
+        return f"the login on {host} must be text"
+    return rules.forge_login_problem(login)
+
+
 def _forge_logins(removable: bool) -> Callable[[Any, ValidationInfo], Any]:
     """A "before" validator that says what is wrong with a forge-login mapping in words
     (pydantic's own errors would name a pattern); what it passes, the schema accepts."""
@@ -67,14 +76,7 @@ def _forge_logins(removable: bool) -> Callable[[Any, ValidationInfo], Any]:
         if len(value) > rules.FORGE_LOGINS_MAX:
             raise _bad(f"may name at most {rules.FORGE_LOGINS_MAX} hosts at once")
         for host, login in value.items():
-            problem = rules.forge_host_problem(host)
-            if login is None and not removable:
-                problem = problem or f"the login on {host} is null; leave the host out instead"
-            elif login is not None:
-                text = login if isinstance(login, str) else ""
-                problem = problem or (
-                    rules.forge_login_problem(text) if text else f"the login on {host} must be text"
-                )
+            problem = rules.forge_host_problem(host) or _login_problem(host, login, removable)
             if problem:
                 raise _bad(problem)
         return value

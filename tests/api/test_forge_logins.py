@@ -128,6 +128,7 @@ def test_deleting_a_user_frees_its_logins(api: Api, admin: str) -> None:
         ({"forge_logins": {"codeberg.org": "a" * 41}}, "41 characters, more than 40"),
         ({"forge_logins": {"codeberg.org": None}}, "the login on codeberg.org is null"),
         ({"forge_logins": {"codeberg.org": 7}}, "the login on codeberg.org must be text"),
+        ({"forge_logins": {"codeberg.org": ""}}, "the login is empty"),
         ({"forge_logins": {"github.com": "a_b"}}, "is not a GitHub login"),
         ({"forge_logins": {f"h{n}.org": "a" for n in range(33)}}, "at most 32 hosts"),
         ({"github_login": "alice", "forge_logins": {"github.com": "bob"}}, "give it once"),

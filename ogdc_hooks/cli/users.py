@@ -82,8 +82,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "create-user",
         help="create an API user (as the admin of OGDC_API_USERNAME/OGDC_API_PASSWORD)",
         description="Create a user of the API at OGDC_API_URL. Needs admin credentials in "
-        "OGDC_API_USERNAME and OGDC_API_PASSWORD. A GitHub login lets that user's pushes "
-        "submit recipes.",
+        "OGDC_API_USERNAME and OGDC_API_PASSWORD. A GitHub login (or a login on another "
+        "forge, --forge-login HOST:LOGIN) lets that user's pushes there submit recipes.",
     )
     create.add_argument("username", metavar="USERNAME")
     create.add_argument("password", metavar="PASSWORD")

@@ -135,6 +135,19 @@ class Settings:
         """The configured GitHub among forges: the host its users' logins are kept under."""
         return github_host(self.github_api_url)
 
+    @property
+    def github_web_url(self) -> str:
+        """GitHub's web address for GITHUB_API_URL (github.com, or an Enterprise host)."""
+        parts = urlsplit(self.github_api_url)
+        if parts.netloc == "api.github.com":
+            return "https://github.com"
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def forge_web_urls(self) -> tuple[str, ...]:
+        """The web addresses of the configured forges: where submissions fetch by default."""
+        return (self.github_web_url,)
+
 
 def github_host(api_url: str) -> str:
     """The host that names the GitHub at `api_url`: github.com for https://api.github.com,

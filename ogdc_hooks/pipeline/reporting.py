@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from ogdc_hooks.auth.unknown_pusher import headline_of
-from ogdc_hooks.forges.report import CommitReport, RunState
+from ogdc_hooks.forges.base import CommitReport, RunState
 from ogdc_hooks.pipeline.runs import RunRecord
 from ogdc_hooks.recipes.problems import Problem
 

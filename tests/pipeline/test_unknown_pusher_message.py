@@ -27,6 +27,7 @@ def _rejected(message: str) -> RunRecord:
     now = datetime.now(UTC)
     return RunRecord(
         id=uuid.uuid4(),
+        forge="github.com",
         repository="qgnet/recipes",
         clone_url="https://github.com/qgnet/recipes.git",
         commit_sha="c" * 40,

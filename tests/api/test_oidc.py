@@ -15,7 +15,6 @@ import base64
 import hashlib
 import hmac
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -26,31 +25,20 @@ import requests
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tests.api.conftest import Api
-from tests.support.oidc_provider import Provider, running_provider
+from tests.support.oidc_provider import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    REDIRECT_URI,
+    Provider,
+    client_secrets,
+    running_provider,
+    sign_in_at,
+)
 from tests.support.postgres import PostgresServer
 from tests.support.service import DEFAULT_SECRETS, LISTENING, Service
 from tests.support.waiting import wait_for
 
-CLIENT_ID = "ogdc-hooks"
-# http, so that the login cookie is not Secure: the service under test is plain HTTP.
-REDIRECT_URI = "http://ogdc.example/api/authorize"
-sso_secret = "client-secret-that-must-never-be-logged"
 REFUSED = {"detail": "Could not validate credentials."}
-
-
-def secrets_file(directory: Path, provider_url: str) -> Path:
-    path = directory / "client_secrets.json"
-    path.write_text(
-        json.dumps(
-            {
-                "server_metadata_url": f"{provider_url}/.well-known/openid-configuration",
-                "client_id": CLIENT_ID,
-                "client_secret": sso_secret,
-                "redirect_uris": [REDIRECT_URI],
-            }
-        )
-    )
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +51,7 @@ def provider() -> Iterator[Provider]:
 def sso(
     module_db_env: dict[str, str], provider: Provider, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Api]:
-    path = secrets_file(tmp_path_factory.mktemp("oidc"), provider.url)
+    path = client_secrets(tmp_path_factory.mktemp("oidc"), provider.url)
     env = {
         **module_db_env,
         "OIDC_CLIENT_SECRETS_FILE": str(path),
@@ -73,28 +61,8 @@ def sso(
         yield Api(service)
 
 
-def _user(provider: Provider, *, admin: bool = False) -> tuple[str, str]:
-    """A new user at the provider: its subject and its preferred_username."""
-    sub, name = uuid.uuid4().hex, f"sso-{uuid.uuid4().hex[:8]}"
-    claims: dict[str, object] = {"preferred_username": name, "email": f"{name}@example.org"}
-    if admin:
-        claims["realm_access"] = {"roles": ["ogdc:admin", "offline_access"]}
-    provider.set_user(sub, claims)
-    return sub, name
-
-
-def _sign_in(api: Api, provider: Provider, sub: str) -> requests.Response:
-    """The browser's way: /login, the provider's sign-in, the redirect back to /authorize."""
-    browser = requests.Session()
-    login = browser.get(f"{api.url}/login", allow_redirects=False, timeout=10)
-    assert login.status_code == 302, login.text
-    back = provider.sign_in(login.headers["Location"], sub)
-    assert back.startswith(REDIRECT_URI + "?")
-    return browser.get(f"{api.url}/authorize?{urlsplit(back).query}", timeout=30)
-
-
 def _tokens(api: Api, provider: Provider, sub: str) -> dict[str, str]:
-    response = _sign_in(api, provider, sub)
+    response = sign_in_at(api.url, provider, sub)
     assert response.status_code == 200, response.text
     return dict(response.json()["token"])
 
@@ -107,7 +75,7 @@ def _refused(api: Api, token: str) -> None:
 
 
 def test_code_flow_with_pkce_signs_in_and_creates_the_user(sso: Api, provider: Provider) -> None:
-    sub, name = _user(provider)
+    sub, name = provider.new_user()
     browser = requests.Session()
     login = browser.get(f"{sso.url}/login", allow_redirects=False, timeout=10)
     assert login.status_code == 302
@@ -137,7 +105,7 @@ def test_code_flow_with_pkce_signs_in_and_creates_the_user(sso: Api, provider: P
 
 
 def test_the_admin_role_makes_an_admin(sso: Api, provider: Provider) -> None:
-    sub, _ = _user(provider, admin=True)
+    sub, _ = provider.new_user(admin=True)
     token = _tokens(sso, provider, sub)["access_token"]
     assert sso.call("GET", "/users", token).status_code == 200
 
@@ -145,7 +113,7 @@ def test_the_admin_role_makes_an_admin(sso: Api, provider: Provider) -> None:
 def test_a_disabled_user_is_refused_though_the_provider_signs_it_in(
     sso: Api, provider: Provider
 ) -> None:
-    sub, name = _user(provider)
+    sub, name = provider.new_user()
     token = _tokens(sso, provider, sub)["access_token"]
     changed = sso.call("PATCH", f"/users/{name}", sso.admin_token(), json={"active": False})
     assert changed.status_code == 200, changed.text
@@ -153,7 +121,7 @@ def test_a_disabled_user_is_refused_though_the_provider_signs_it_in(
 
 
 def test_a_state_that_is_not_this_browsers_is_400(sso: Api, provider: Provider) -> None:
-    sub, _ = _user(provider)
+    sub, _ = provider.new_user()
     browser = requests.Session()
     login = browser.get(f"{sso.url}/login", allow_redirects=False, timeout=10)
     back = parse_qs(urlsplit(provider.sign_in(login.headers["Location"], sub)).query)
@@ -175,7 +143,7 @@ def test_a_state_that_is_not_this_browsers_is_400(sso: Api, provider: Provider) 
 
 
 def test_refresh_gives_a_new_access_token(sso: Api, provider: Provider) -> None:
-    sub, name = _user(provider)
+    sub, name = provider.new_user()
     tokens = _tokens(sso, provider, sub)
     response = sso.call("POST", "/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert response.status_code == 200, response.text
@@ -191,7 +159,7 @@ def test_refresh_gives_a_new_access_token(sso: Api, provider: Provider) -> None:
 
 
 def test_a_rotated_key_is_fetched_and_the_old_one_dropped(sso: Api, provider: Provider) -> None:
-    sub, name = _user(provider)
+    sub, name = provider.new_user()
     before = _tokens(sso, provider, sub)["access_token"]
     assert sso.call("GET", "/user", before).status_code == 200
     provider.rotate_key()
@@ -203,13 +171,13 @@ def test_a_rotated_key_is_fetched_and_the_old_one_dropped(sso: Api, provider: Pr
 
 def test_a_token_of_another_issuer_is_refused(sso: Api) -> None:
     with running_provider() as other:
-        sub, _ = _user(other)
+        sub, _ = other.new_user()
         token = other.tokens(CLIENT_ID, sub, REDIRECT_URI)["access_token"]
     _refused(sso, token)
 
 
 def test_a_token_for_another_client_is_refused(sso: Api, provider: Provider) -> None:
-    sub, _ = _user(provider)
+    sub, _ = provider.new_user()
     token = provider.tokens("another-client", sub, REDIRECT_URI)["access_token"]
     assert jwt.decode(token, options={"verify_signature": False})["aud"] == "another-client"
     _refused(sso, token)
@@ -219,10 +187,10 @@ def test_an_expired_token_is_refused(
     module_db_env: dict[str, str], tmp_path: Path, sso: Api
 ) -> None:
     with running_provider(lifetime=-120) as expiring:
-        sub, _ = _user(expiring)
+        sub, _ = expiring.new_user()
         env = {
             **module_db_env,
-            "OIDC_CLIENT_SECRETS_FILE": str(secrets_file(tmp_path, expiring.url)),
+            "OIDC_CLIENT_SECRETS_FILE": str(client_secrets(tmp_path, expiring.url)),
         }
         with Service(env) as service:
             api = Api(service)
@@ -243,7 +211,7 @@ def _forged(token: str, header: dict[str, object], key: bytes | None) -> str:
 
 
 def test_alg_none_and_hs256_with_the_public_key_are_refused(sso: Api, provider: Provider) -> None:
-    sub, _ = _user(provider)
+    sub, _ = provider.new_user()
     token = _tokens(sso, provider, sub)["access_token"]
     kid = jwt.get_unverified_header(token)["kid"]
     _refused(sso, _forged(token, {"alg": "none", "typ": "JWT", "kid": kid}, None))
@@ -280,7 +248,7 @@ def test_a_provider_that_cannot_be_reached_is_not_ready_and_login_is_503(
     env = {
         **postgres.env(name),
         **DEFAULT_SECRETS,
-        "OIDC_CLIENT_SECRETS_FILE": str(secrets_file(tmp_path, url)),
+        "OIDC_CLIENT_SECRETS_FILE": str(client_secrets(tmp_path, url)),
     }
     service = Service(env)
     service.launch()
@@ -295,7 +263,7 @@ def test_a_provider_that_cannot_be_reached_is_not_ready_and_login_is_503(
         assert (
             login.json()["detail"] == "The sign-in provider cannot be reached; try again shortly."
         )
-        assert sso_secret not in service.log_text()
+        assert CLIENT_SECRET not in service.log_text()
     finally:
         service.stop()
         postgres.drop_database(name)

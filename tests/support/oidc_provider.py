@@ -17,10 +17,13 @@ authlib's own extension points, not by hand-made tokens or keys:
   as Keycloak's key rotation does; the JWKS then publishes only the new key.
 
 `lifetime` sets how long access tokens live (negative: already expired).
+`client_secrets` writes the `OIDC_CLIENT_SECRETS_FILE` of a service using the
+provider, and `sign_in_at` runs a browser's sign-in at such a service.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -28,6 +31,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -41,6 +45,29 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from oidc_provider_mock import _app as mock_app
 
 from ogdc_hooks.auth.oidc import pkce_pair
+
+CLIENT_ID = "ogdc-hooks"
+CLIENT_SECRET = "client-secret-that-must-never-be-logged"
+# http, so that the login cookie is not Secure: the services under test are plain HTTP.
+# In production this is the service's public /authorize; here the test's "browser"
+# carries the provider's redirect to the service itself.
+REDIRECT_URI = "http://ogdc.example/api/authorize"
+
+
+def client_secrets(directory: Path, provider_url: str) -> Path:
+    """An `OIDC_CLIENT_SECRETS_FILE` as ogdc-runner's chart mounts it, for `provider_url`."""
+    path = directory / "client_secrets.json"
+    path.write_text(
+        json.dumps(
+            {
+                "server_metadata_url": f"{provider_url}/.well-known/openid-configuration",
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+                "redirect_uris": [REDIRECT_URI],
+            }
+        )
+    )
+    return path
 
 
 class _StrictCodeChallenge(CodeChallenge):
@@ -91,6 +118,16 @@ class Provider:
         response = requests.put(f"{self.url}/users/{sub}", json=claims, timeout=10)
         assert response.status_code == 204, response.text
 
+    def new_user(self, *, admin: bool = False) -> tuple[str, str]:
+        """A new user here: its subject and its preferred_username (Keycloak's realm role
+        `ogdc:admin` when `admin`)."""
+        sub, name = uuid.uuid4().hex, f"sso-{uuid.uuid4().hex[:8]}"
+        claims: dict[str, object] = {"preferred_username": name, "email": f"{name}@example.org"}
+        if admin:
+            claims["realm_access"] = {"roles": ["ogdc:admin", "offline_access"]}
+        self.set_user(sub, claims)
+        return sub, name
+
     def rotate_key(self) -> None:
         response = requests.post(f"{self.url}/test/rotate-key", timeout=10)
         assert response.status_code == 204, response.text
@@ -135,6 +172,17 @@ class Provider:
         )
         assert response.status_code == 200, response.text
         return dict(response.json())
+
+
+def sign_in_at(service_url: str, provider: Provider, sub: str) -> requests.Response:
+    """The browser's way: the service's /login, the provider's sign-in, the redirect back to
+    the service's /authorize; the last answer."""
+    browser = requests.Session()
+    login = browser.get(f"{service_url}/login", allow_redirects=False, timeout=10)
+    assert login.status_code == 302, login.text
+    back = provider.sign_in(login.headers["Location"], sub)
+    assert back.startswith(REDIRECT_URI + "?")
+    return browser.get(f"{service_url}/authorize?{urlsplit(back).query}", timeout=30)
 
 
 def _access_token_generator(lifetime: int) -> Any:

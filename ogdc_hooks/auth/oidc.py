@@ -156,10 +156,11 @@ def _keys(document: Any, algorithms: frozenset[str]) -> dict[str, jwt.PyJWK]:
     for entry in document["keys"]:
         if not isinstance(entry, dict) or entry.get("use", "sig") != "sig":
             continue
-        if entry.get("kty") == "oct" or entry.get("alg", next(iter(algorithms))) not in algorithms:
+        alg = entry.get("alg")
+        if entry.get("kty") == "oct" or (alg is not None and alg not in algorithms):
             continue  # a shared secret is never a verification key here
         try:
-            key = jwt.PyJWK(entry, algorithm=entry.get("alg") or _default_alg(entry))
+            key = jwt.PyJWK(entry, algorithm=alg or _default_alg(entry))
         except jwt.PyJWTError:
             continue
         found[str(entry.get("kid", ""))] = key
@@ -331,9 +332,8 @@ class Provider:
 
     def _identity(self, claims: Mapping[str, Any]) -> Identity:
         client_id = self.client.client_id
-        audiences = (
-            _names(claims.get("aud")) if not isinstance(claims.get("aud"), str) else {claims["aud"]}
-        )
+        audience = claims.get("aud")  # one StringOrURI or a list of them (RFC 7519 4.1.3)
+        audiences = {audience} if isinstance(audience, str) else _names(audience)
         party = claims.get("azp")
         if party is not None and party != client_id:
             raise TokenRefused("issued to another client (azp)")

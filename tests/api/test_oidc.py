@@ -267,3 +267,33 @@ def test_a_provider_that_cannot_be_reached_is_not_ready_and_login_is_503(
     finally:
         service.stop()
         postgres.drop_database(name)
+
+
+def test_a_missing_client_file_stops_the_start(
+    module_db_env: dict[str, str], tmp_path: Path
+) -> None:
+    absent = tmp_path / "absent.json"
+    service = Service({**module_db_env, "OIDC_CLIENT_SECRETS_FILE": str(absent)})
+    service.launch()
+    assert service.wait() == 2
+    assert f"OIDC_CLIENT_SECRETS_FILE: cannot read {absent}" in service.log_text()
+
+
+def test_unknown_keys_are_fetched_no_more_often_than_the_limit(
+    module_db_env: dict[str, str], tmp_path: Path
+) -> None:
+    with running_provider() as rotating:
+        env = {
+            **module_db_env,
+            "OIDC_CLIENT_SECRETS_FILE": str(client_secrets(tmp_path, rotating.url)),
+            "OIDC_JWKS_MIN_REFRESH_SECONDS": "3600",
+        }
+        with Service(env) as service:
+            api = Api(service)
+            sub, name = rotating.new_user()
+            token = sign_in_at(api.url, rotating, sub).json()["token"]["access_token"]
+            assert api.call("GET", "/user", token).json() == {"current_user": name}
+            rotating.rotate_key()
+            # The keys were fetched at start, less than an hour ago: the new kid is refused
+            # rather than making every forged kid a request to the provider.
+            _refused(api, rotating.tokens(CLIENT_ID, sub, REDIRECT_URI)["access_token"])

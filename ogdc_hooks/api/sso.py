@@ -249,16 +249,20 @@ async def refresh(request: web.Request) -> web.Response:
     return await _answer(request, provider, tokens, "Authorization successful")
 
 
-_DISABLED = "Sign-in is disabled (ACCESS_MODE is not authenticated)"
-_NOT_CONFIGURED = "Single sign-on is not configured"
-_DOWN = "The provider cannot be reached"
+# What every sign-in route may answer besides its own errors.
+_SIGN_IN_ERRORS = {
+    403: "Sign-in is disabled (ACCESS_MODE is not authenticated)",
+    404: "Single sign-on is not configured",
+    503: "The provider cannot be reached",
+}
+_UNACCEPTED = {502: "The provider's token is not accepted here (a configuration error)"}
 
 openapi_paths: dict[str, dict[str, Any]] = {
     "/login": {
         "get": operation(
             "Sign in through the OpenID Connect provider (authorization code flow with PKCE)",
             responses={302: ("To the provider's sign-in page", "text/plain")},
-            errors={403: _DISABLED, 404: _NOT_CONFIGURED, 503: _DOWN},
+            errors=_SIGN_IN_ERRORS,
         )
     },
     "/authorize": {
@@ -271,10 +275,8 @@ openapi_paths: dict[str, dict[str, Any]] = {
             responses={200: ("The provider's tokens", TokenAnswer)},
             errors={
                 400: "The sign-in failed, or its state does not match this browser's",
-                403: _DISABLED,
-                404: _NOT_CONFIGURED,
-                502: "The provider's token is not accepted here (a configuration error)",
-                503: _DOWN,
+                **_SIGN_IN_ERRORS,
+                **_UNACCEPTED,
             },
         )
     },
@@ -285,10 +287,8 @@ openapi_paths: dict[str, dict[str, Any]] = {
             responses={200: ("New tokens", TokenAnswer)},
             errors={
                 401: "The refresh token is invalid or expired",
-                403: _DISABLED,
-                404: _NOT_CONFIGURED,
-                502: "The provider's token is not accepted here (a configuration error)",
-                503: _DOWN,
+                **_SIGN_IN_ERRORS,
+                **_UNACCEPTED,
             },
         )
     },

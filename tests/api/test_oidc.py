@@ -42,12 +42,6 @@ REFUSED = {"detail": "Could not validate credentials."}
 
 
 @pytest.fixture(scope="module")
-def provider() -> Iterator[Provider]:
-    with running_provider() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def sso(
     module_db_env: dict[str, str], provider: Provider, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Api]:

@@ -20,17 +20,10 @@ from tests.cli.conftest import CliRunner, one_line_error
 from tests.support.oidc_provider import (
     Provider,
     client_secrets,
-    running_provider,
     sign_in_at,
 )
 from tests.support.postgres import PostgresServer
 from tests.support.service import DEFAULT_SECRETS, Service
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[Provider]:
-    with running_provider() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -73,6 +73,10 @@ def test_code_flow_with_pkce_signs_in_and_creates_the_user(sso: Api, provider: P
     browser = requests.Session()
     login = browser.get(f"{sso.url}/login", allow_redirects=False, timeout=10)
     assert login.status_code == 302
+    cookie = login.headers["Set-Cookie"]
+    for attribute in ("HttpOnly", "SameSite=Lax", "Path=/authorize", "Max-Age=600"):
+        assert attribute in cookie, cookie
+    assert "Secure" not in cookie  # the redirect URI is http here; https makes it Secure
     query = parse_qs(urlsplit(login.headers["Location"]).query)
     assert query["code_challenge_method"] == ["S256"]
     assert query["redirect_uri"] == [REDIRECT_URI]
@@ -96,6 +100,14 @@ def test_code_flow_with_pkce_signs_in_and_creates_the_user(sso: Api, provider: P
     # Without the admin role, admin routes are closed; the local login has no password.
     assert sso.call("GET", "/users", token).status_code == 403
     assert sso.token(name, "any password at all").status_code == 401
+    # An admin can give the user a GitHub login, so its pushes and runs attach to it.
+    given = sso.call(
+        "PATCH", f"/users/{name}", sso.admin_token(), json={"github_login": f"gh-{name}"}
+    )
+    assert given.status_code == 200, given.text
+    log = sso.service.log_text()
+    assert token not in log and body["token"]["refresh_token"] not in log
+    assert CLIENT_SECRET not in log
 
 
 def test_the_admin_role_makes_an_admin(sso: Api, provider: Provider) -> None:

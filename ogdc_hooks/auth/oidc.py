@@ -58,6 +58,7 @@ KEYS_REFRESH_SECONDS = 3600.0  # the keys are read again this often, rotation or
 KEYS_RETRY_SECONDS = (1.0, 30.0)  # first and largest wait between failed loads at start
 LEEWAY_SECONDS = 30  # clock skew allowed on exp, nbf, iat
 MAX_TOKEN_LENGTH = 16_384  # as dataone-auth: a bigger "token" is refused before parsing
+REMEMBERED_TOKENS = 10_000  # verified tokens kept, so a token seen again costs no RSA check
 KEYS_TASK = "oidc-keys"
 
 
@@ -213,6 +214,7 @@ class Provider:
     session: aiohttp.ClientSession | None = None
     metadata: Metadata | None = None
     _keys: dict[str, jwt.PyJWK] = field(default_factory=dict)
+    _verified: dict[str, tuple[Identity, str]] = field(default_factory=dict)  # token: who, kid
     _fetched_at: float = float("-inf")
     _fetching: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -254,6 +256,8 @@ class Provider:
         except ValueError as err:
             raise ProviderUnavailable(f"{err} ({url})") from None
         self.metadata, self._keys, self._fetched_at = metadata, keys, time.monotonic()
+        # A key the provider no longer publishes ends the tokens it signed at once.
+        self._verified = {t: seen for t, seen in self._verified.items() if seen[1] in keys}
         log_event(log, "oidc_keys_loaded", issuer=metadata.issuer, kids=sorted(keys))
 
     async def _require_metadata(self) -> Metadata:
@@ -303,7 +307,25 @@ class Provider:
         return key
 
     async def verify(self, token: str, now: float) -> Identity:
-        """Whom the provider's access token `token` names; `TokenRefused` saying why if not."""
+        """Whom the provider's access token `token` names; `TokenRefused` saying why if not.
+
+        A token verified before only has its expiry checked again (as `TokenVerifier` does
+        for local tokens): the signature check is most of the cost of a request.
+        """
+        seen = self._verified.get(token)
+        if seen is not None:
+            if now < seen[0].expires + LEEWAY_SECONDS:  # as PyJWT decides expiry
+                return seen[0]
+            del self._verified[token]
+            raise TokenRefused("ExpiredSignatureError")
+        identity, kid = await self._check(token)
+        if len(self._verified) >= REMEMBERED_TOKENS:
+            del self._verified[next(iter(self._verified))]  # the oldest
+        self._verified[token] = (identity, kid)
+        return identity
+
+    async def _check(self, token: str) -> tuple[Identity, str]:
+        """The full check of a token not seen before; its identity and signing key's kid."""
         if len(token) > MAX_TOKEN_LENGTH:
             raise TokenRefused("longer than any access token")
         try:
@@ -316,7 +338,8 @@ class Provider:
         algorithm = header.get("alg")
         if algorithm not in metadata.algorithms:
             raise TokenRefused(f"algorithm {str(algorithm)[:20]!r} is not accepted")
-        key = await self._key(str(header.get("kid", "")))
+        kid = str(header.get("kid", ""))
+        key = await self._key(kid)
         try:
             claims = jwt.decode(
                 token,
@@ -328,7 +351,7 @@ class Provider:
             )
         except jwt.PyJWTError as err:
             raise TokenRefused(type(err).__name__) from None
-        return self._identity(claims)
+        return self._identity(claims), kid
 
     def _identity(self, claims: Mapping[str, Any]) -> Identity:
         client_id = self.client.client_id

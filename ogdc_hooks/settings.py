@@ -23,6 +23,9 @@ from ogdc_hooks.workflow_settings import VizResources
 
 T = TypeVar("T")
 
+# ogdc-runner 0.4.2 (dataone-auth): who may do what without a token (README "Single sign-on")
+ACCESS_MODES = ("authenticated", "read_only", "open")
+
 
 class SettingsError(ValueError):
     """A configuration value is missing or malformed; the message names the variable."""
@@ -58,6 +61,12 @@ class Settings:
     # Authentication (as ogdc-runner's service names them)
     jwt_secret_key: Secret | None = None
     admin_password: Secret | None = None
+    # Single sign-on and access (as ogdc-runner 0.4.2 names them; README "Single sign-on")
+    access_mode: str = "authenticated"  # authenticated, read_only or open
+    oidc_client_secrets_file: Path | None = None  # None: no provider, local users only
+    scope_admin: str = "ogdc:admin"
+    oidc_username_claim: str = "preferred_username"
+    oidc_jwks_min_refresh_seconds: int = 60  # an unknown kid refetches the keys this rarely
     # Workflows (as ogdc-runner names them)
     workflow_pvc_name: str = "cephfs-qgnet-ogdc-workflow-pvc"
     argo_namespace: str = "qgnet"
@@ -316,6 +325,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         data_dir=Path(_text(env, "OGDC_DATA_DIR") or _default_data_dir(env)),
         jwt_secret_key=_secret(env, "OGDC_JWT_SECRET_KEY"),
         admin_password=_secret(env, "OGDC_ADMIN_PASSWORD"),
+        access_mode=_parsed(env, "ACCESS_MODE", _choice(*ACCESS_MODES), Settings.access_mode),
+        oidc_client_secrets_file=_parsed(env, "OIDC_CLIENT_SECRETS_FILE", Path, None),
+        scope_admin=_text(env, "OGDC_SCOPE_ADMIN") or Settings.scope_admin,
+        oidc_username_claim=_text(env, "OIDC_USERNAME_CLAIM") or Settings.oidc_username_claim,
+        oidc_jwks_min_refresh_seconds=_parsed(
+            env, "OIDC_JWKS_MIN_REFRESH_SECONDS", _count, Settings.oidc_jwks_min_refresh_seconds
+        ),
         workflow_pvc_name=_text(env, "OGDC_WORKFLOW_PVC_NAME") or Settings.workflow_pvc_name,
         argo_namespace=_text(env, "ARGO_NAMESPACE") or Settings.argo_namespace,
         argo_service_account_name=(

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support.postgres import PostgresServer, start_postgres
+
+if TYPE_CHECKING:
+    from tests.support.oidc_provider import Provider
 
 
 @pytest.fixture(scope="session")
@@ -15,6 +19,16 @@ def postgres() -> Iterator[PostgresServer]:
     yield server
     if server.keeper is not None:
         server.keeper.cleanup()
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[Provider]:
+    """A real OpenID Connect provider for a module's single sign-on tests (Flask and
+    authlib are imported only by the modules that use it)."""
+    from tests.support.oidc_provider import running_provider
+
+    with running_provider() as running:
+        yield running
 
 
 @pytest.fixture

@@ -3,11 +3,13 @@ per bad value."""
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
 import pytest
 
+from ogdc_hooks.auth.oidc import load_client_secrets
 from ogdc_hooks.settings import (
     Secret,
     SettingsError,
@@ -225,3 +227,54 @@ def test_argo_ca_file_must_hold_pem_certificates(tmp_path: Path) -> None:
 
 def test_the_run_deadline_may_be_a_fraction_of_an_hour() -> None:
     assert load_settings({**REAL_DB, "OGDC_RUN_DEADLINE_HOURS": "0.5"}).run_deadline_hours == 0.5
+
+
+def test_single_sign_on_settings_default_as_ogdc_runner() -> None:
+    settings = load_settings(REAL_DB)
+    assert settings.access_mode == "authenticated"
+    assert settings.oidc_client_secrets_file is None  # local users only
+    assert settings.scope_admin == "ogdc:admin"
+    assert settings.oidc_username_claim == "preferred_username"
+    assert settings.oidc_jwks_min_refresh_seconds == 60
+    chosen = load_settings(
+        {
+            **REAL_DB,
+            "ACCESS_MODE": "Read_Only",
+            "OIDC_CLIENT_SECRETS_FILE": "/etc/ogdc/oidc/client_secrets.json",
+            "OGDC_SCOPE_ADMIN": "ogdc:boss",
+            "OIDC_USERNAME_CLAIM": "email",
+            "OIDC_JWKS_MIN_REFRESH_SECONDS": "0",
+        }
+    )
+    assert chosen.access_mode == "read_only"
+    assert chosen.oidc_client_secrets_file == Path("/etc/ogdc/oidc/client_secrets.json")
+    assert (chosen.scope_admin, chosen.oidc_username_claim) == ("ogdc:boss", "email")
+    assert chosen.oidc_jwks_min_refresh_seconds == 0
+    with pytest.raises(SettingsError) as bad:
+        load_settings({**REAL_DB, "ACCESS_MODE": "public"})
+    assert str(bad.value) == (
+        "ACCESS_MODE: must be one of authenticated, read_only, open, got 'public'"
+    )
+
+
+def test_the_oidc_client_file_is_read_as_dataone_auth_reads_it(tmp_path: Path) -> None:
+    path = tmp_path / "client_secrets.json"
+    client = {
+        "server_metadata_url": "https://auth.example/realms/test/.well-known/openid-configuration",
+        "client_id": "ogdc-test",
+        "client_secret": "not-a-real-secret",
+        "redirect_uris": ["https://ogdc.example/api/authorize"],
+    }
+    path.write_text(json.dumps({**client, "web": "ignored"}))
+    assert load_client_secrets(path).model_dump() == client
+    with pytest.raises(SettingsError) as missing:
+        load_client_secrets(tmp_path / "absent.json")
+    assert str(missing.value).startswith("OIDC_CLIENT_SECRETS_FILE: cannot read ")
+    path.write_text("{not json")
+    with pytest.raises(SettingsError, match=r"is not JSON$"):
+        load_client_secrets(path)
+    path.write_text(json.dumps({**client, "redirect_uris": [], "client_secret": ""}))
+    with pytest.raises(SettingsError) as incomplete:
+        load_client_secrets(path)
+    assert str(incomplete.value).endswith("wrong or missing: client_secret, redirect_uris")
+    assert "not-a-real-secret" not in str(incomplete.value)

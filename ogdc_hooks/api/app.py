@@ -23,11 +23,12 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from ogdc_hooks import __version__
-from ogdc_hooks.api import accounts, health, metrics, openapi, runs, webhooks
+from ogdc_hooks.api import accounts, health, metrics, openapi, runs, sso, webhooks
 from ogdc_hooks.api.context import (
     DATABASE,
     DRIVER_POOL,
     LOGIN_THROTTLE,
+    OIDC,
     OPENAPI_DOCUMENT,
     SETTINGS,
     SUPERVISOR,
@@ -53,7 +54,7 @@ from ogdc_hooks.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
-API_MODULES: tuple[ApiModule, ...] = (health, accounts, webhooks, runs, metrics, openapi)
+API_MODULES: tuple[ApiModule, ...] = (health, accounts, sso, webhooks, runs, metrics, openapi)
 
 BackgroundContext = Callable[[web.Application], AsyncIterator[None]]
 
@@ -115,6 +116,7 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
 
 BACKGROUND_CONTEXTS: tuple[BackgroundContext, ...] = (
     database_context,
+    sso.oidc_context,
     webhooks.intake_context,
     pipeline_context,
 )
@@ -139,6 +141,9 @@ def create_app(settings: Settings) -> web.Application:
     app[TOKENS] = TokenVerifier(settings.jwt_secret_key.reveal())
     app[METRICS] = Metrics()
     app[SUPERVISOR] = Supervisor()
+    provider = sso.provider_for(settings, app)
+    if provider is not None:
+        app[OIDC] = provider
     document: dict[str, Any] = build_document(
         API_MODULES, root_path=settings.api_root_path, version=__version__
     )

@@ -7,6 +7,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from ogdc_hooks.auth.oidc import Provider
 from ogdc_hooks.auth.throttle import LoginThrottle
 from ogdc_hooks.auth.tokens import TokenVerifier
 from ogdc_hooks.auth.users import Account, UserStore
@@ -21,6 +22,8 @@ DRIVER_POOL = web.AppKey("driver_pool", asyncpg.Pool)
 USERS = web.AppKey("users", UserStore)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 TOKENS = web.AppKey("tokens", TokenVerifier)
+# The OpenID Connect provider, when OIDC_CLIENT_SECRETS_FILE is set (absent otherwise).
+OIDC = web.AppKey("oidc", Provider)
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", dict[str, Any])
 # Every background task runs through it; `/readyz` reads its health registry.
 SUPERVISOR = web.AppKey("supervisor", Supervisor)

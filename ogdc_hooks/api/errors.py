@@ -55,6 +55,7 @@ _REASONS: dict[int, type[web.HTTPException]] = {
     415: web.HTTPUnsupportedMediaType,
     422: web.HTTPUnprocessableEntity,
     429: web.HTTPTooManyRequests,
+    502: web.HTTPBadGateway,
     503: web.HTTPServiceUnavailable,
 }
 

@@ -10,6 +10,7 @@ one on the configured GitHub, kept for the API and CLI that name it so.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -293,6 +294,27 @@ class UserStore:
         async with self._sessions() as session, session.begin():
             deleted = await session.scalar(delete(User).where(User.name == name).returning(User.id))
         return deleted is not None
+
+    async def signed_in(self, name: str) -> Account | None:
+        """The user a single sign-on token names, created on its first use (safe from many
+        replicas at once); None when the name cannot be stored.
+
+        A new user gets the hash of a random password nobody is told, so it cannot log in
+        with `POST /token` until an admin gives it a password.
+        """
+        if not _storable(name):
+            return None
+        account = await self.get(name)
+        if account is not None:
+            return account
+        unusable = await hash_password(secrets.token_urlsafe(32))
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                insert(User)
+                .values(name=name, password_hash=unusable)
+                .on_conflict_do_nothing(index_elements=[User.name])
+            )
+        return await self.get(name)
 
     async def ensure_admin(self, password: str) -> str | None:
         """Create the `admin` user, or make its password `password` again; safe from many

@@ -15,12 +15,14 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
+from ogdc_hooks.cli import tokens as token_cache
 from ogdc_hooks.cli.errors import CommandError
 from ogdc_hooks.settings import Secret
 
@@ -48,6 +50,7 @@ class ApiConfig:
     username: str | None = None
     password: Secret | None = None
     timeout: float = DEFAULT_TIMEOUT
+    token_cache: Path | None = None  # single sign-on tokens (`set-token`), when no password
 
 
 def load_api_config(env: Mapping[str, str] | None = None) -> ApiConfig:
@@ -69,6 +72,7 @@ def load_api_config(env: Mapping[str, str] | None = None) -> ApiConfig:
         username=(env.get("OGDC_API_USERNAME") or "").strip() or None,
         password=Secret(password) if password else None,
         timeout=_timeout(env.get("OGDC_API_TIMEOUT")),
+        token_cache=token_cache.token_cache_path(env),
     )
 
 
@@ -291,13 +295,23 @@ class ApiClient:
         raise ApiError(scrub(str(failure), self._sent_secrets), failure.status)
 
     async def token(self) -> str:
-        """A valid access token, logging in with the configured credentials when needed."""
+        """A valid access token: by logging in with the configured credentials, else from
+        the single sign-on token cache (refreshed through `POST /refresh` once expired)."""
         now = datetime.now(UTC)
         if self._token is not None and self._token[1] - TOKEN_RENEWAL_MARGIN > now:
             return self._token[0]
-        if not self.config.username or not self.config.password:
-            raise ApiError("the API needs a login: set OGDC_API_USERNAME and OGDC_API_PASSWORD")
-        form = {"username": self.config.username, "password": self.config.password.reveal()}
+        if self.config.username and self.config.password:
+            return await self._login(self.config.username, self.config.password)
+        cached = token_cache.read_cache(self.config.token_cache) if self.config.token_cache else {}
+        if not cached:
+            raise ApiError(
+                "the API needs a login: set OGDC_API_USERNAME and OGDC_API_PASSWORD, or sign "
+                f"in at {self.config.url}/login and run ogdc-hooks set-token"
+            )
+        return await self._cached_token(cached)
+
+    async def _login(self, username: str, password: Secret) -> str:
+        form = {"username": username, "password": password.reveal()}
         try:
             document = await self.request("POST", "/token", form=form, authenticated=False)
         except ApiError as err:
@@ -305,6 +319,41 @@ class ApiClient:
         self._token = parse_token(self.config, document)
         self._sent_secrets.append(self._token[0])
         return self._token[0]
+
+    def _remember(self, access: str) -> str:
+        expiry = token_cache.expires_at(access)
+        expires = (
+            datetime.fromtimestamp(expiry, UTC) if expiry else datetime.max.replace(tzinfo=UTC)
+        )
+        self._token = (access, expires)
+        self._sent_secrets.append(access)
+        return access
+
+    async def _cached_token(self, cached: dict[str, str]) -> str:
+        margin = TOKEN_RENEWAL_MARGIN.total_seconds()
+        access, refresh = cached.get(token_cache.ACCESS), cached.get(token_cache.REFRESH)
+        if access and token_cache.usable(access, margin):
+            return self._remember(access)
+        if not refresh or not token_cache.usable(refresh):
+            raise ApiError(
+                f"the cached single sign-on token has expired; sign in again at "
+                f"{self.config.url}/login and run ogdc-hooks set-token"
+            )
+        self._sent_secrets.append(refresh)
+        try:
+            document = await self.request(
+                "POST", "/refresh", json_body={"refresh_token": refresh}, authenticated=False
+            )
+        except ApiError as err:
+            raise ApiError(
+                f"refreshing the single sign-on token failed: {err}", err.status
+            ) from None
+        fresh = token_cache.parse_tokens(json.dumps(document))
+        if token_cache.ACCESS not in fresh:
+            raise ApiError(f"the API at {self.config.url} answered POST /refresh without a token")
+        assert self.config.token_cache is not None  # the cache was read from it
+        token_cache.write_cache(self.config.token_cache, {**cached, **fresh})
+        return self._remember(fresh[token_cache.ACCESS])
 
 
 def run_api(action: Callable[[ApiClient], Awaitable[T]], env: Mapping[str, str] | None = None) -> T:

@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 
 from ogdc_hooks import __version__
-from ogdc_hooks.cli import dev, recipes, render, runs, server, users
+from ogdc_hooks.cli import dev, recipes, render, runs, server, tokens, users
 from ogdc_hooks.cli.errors import CommandError
 
-COMMAND_MODULES = (server, users, recipes, render, runs, dev)
+COMMAND_MODULES = (server, users, tokens, recipes, render, runs, dev)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,13 +21,15 @@ CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 @pytest.fixture
 def run_cli() -> CliRunner:
     """`run_cli(*args, env={...})` runs `python -m ogdc_hooks *args` with only the given
-    `OGDC_API_*` variables set (none inherited from the developer's shell)."""
+    `OGDC_API_*` variables set (none inherited from the developer's shell), and no token
+    cache unless `env` names one in TOKEN_CACHE_FILE."""
 
     def run(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
         clean = {k: v for k, v in os.environ.items() if not k.startswith("OGDC_")}
+        no_cache = {"TOKEN_CACHE_FILE": "/nonexistent/ogdc-hooks/tokens.json"}
         return subprocess.run(
             [sys.executable, "-m", "ogdc_hooks", *args],
-            env={**clean, **env},
+            env={**clean, **no_cache, **env},
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -169,15 +169,30 @@ def test_the_container_runs_the_image_as_its_non_root_user_on_a_read_only_root(
 def test_the_only_writable_place_is_an_empty_dir_at_tmp_big_enough_for_every_checkout(
     rendered: Rendered,
 ) -> None:
-    (mount,) = rendered.container["volumeMounts"]
+    writable = [m for m in rendered.container["volumeMounts"] if not m.get("readOnly")]
+    (mount,) = writable
     assert mount["mountPath"] == "/tmp"  # tempfile's default, where checkouts go
-    (volume,) = rendered.pod["spec"]["volumes"]
-    assert volume["name"] == mount["name"]
+    (volume,) = [v for v in rendered.pod["spec"]["volumes"] if v["name"] == mount["name"]]
     size = _bytes(volume["emptyDir"]["sizeLimit"])
     slots = int(rendered.settings["OGDC_WORKER_SLOTS"])
     assert size >= slots * Limits().clone_max_bytes
     limits = rendered.container["resources"]["limits"]
     assert _bytes(limits["ephemeral-storage"]) >= size
+
+
+def test_the_oidc_client_is_mounted_where_ogdc_helm_mounts_it(rendered: Rendered) -> None:
+    """ogdc-helm 0.4.3: Secret `<release>-oidc-config`, key client_secrets.json, mounted
+    read-only at /etc/ogdc/oidc; optional here, since local users need no provider."""
+    (mount,) = [m for m in rendered.container["volumeMounts"] if m["name"] == "oidc-client-secrets"]
+    assert mount == {"name": "oidc-client-secrets", "mountPath": "/etc/ogdc/oidc", "readOnly": True}
+    (volume,) = [v for v in rendered.pod["spec"]["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"]["secretName"].endswith("-oidc-config")
+    assert volume["secret"]["optional"] is True
+    assert volume["secret"]["items"] == [
+        {"key": "client_secrets.json", "path": "client_secrets.json"}
+    ]
+    named = rendered.settings["OIDC_CLIENT_SECRETS_FILE"]
+    assert named in ("", f"{mount['mountPath']}/client_secrets.json")
 
 
 def test_requests_and_limits_for_cpu_and_memory(rendered: Rendered) -> None:

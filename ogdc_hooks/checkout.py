@@ -192,7 +192,23 @@ def _git_env(extra_config: Sequence[tuple[str, str]] = ()) -> dict[str, str]:
     return env
 
 
-def remote_of(clone_url: str, token: str | None) -> Remote:
+def without_credentials(url: str) -> str:
+    """`url` without any user name or password, so that none is ever stored or shown."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+@dataclass(frozen=True)
+class GitToken:
+    """A forge token and the user name that forge wants with it in HTTP basic auth."""
+
+    user: str
+    secret: str
+
+
+def remote_of(clone_url: str, token: str | None, token_user: str | None = None) -> Remote:
     """Check the URL and move any credentials (the token, or user:password in the URL) into
     an Authorization header: git sends it, nothing else sees it."""
     parts = urlsplit(clone_url)
@@ -204,7 +220,9 @@ def remote_of(clone_url: str, token: str | None) -> Remote:
             f"cannot clone {url!r} with credentials over plain http; use https", transient=False
         )
     if token:
-        credentials = f"x-access-token:{token}"
+        if not token_user:
+            raise ValueError("a token needs the user name its forge expects with it")
+        credentials = f"{token_user}:{token}"
     elif parts.username:
         credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
     else:
@@ -405,6 +423,7 @@ def checkout(
     dest_root: Path,
     *,
     token: str | None = None,
+    token_user: str | None = None,
     timeout_s: float,
     max_bytes: int,
     max_files: int = DEFAULT_MAX_FILES,
@@ -420,7 +439,7 @@ def checkout(
     later start can remove what a killed process left (`remove_stale_checkouts`).
     Raises `GitError`.
     """
-    remote = remote_of(clone_url, token)
+    remote = remote_of(clone_url, token, token_user)
     sha = _commit(commit_sha, remote.url)
     extras = [s for s in dict.fromkeys(extra_shas) if s != sha and not _NULL_SHA.fullmatch(s)]
     for extra in extras:

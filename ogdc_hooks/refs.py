@@ -39,6 +39,7 @@ async def resolve_ref(
     ref: str,
     token: str | None = None,
     *,
+    token_user: str | None = None,
     timeout_s: float,
     max_refs: int = DEFAULT_MAX_REFS,
 ) -> str | None:
@@ -47,7 +48,7 @@ async def resolve_ref(
     asked or answers what no git server would."""
     if _SHA.fullmatch(ref.lower()):
         return ref.lower()
-    remote = remote_of(clone_url, token)
+    remote = remote_of(clone_url, token, token_user)
     what = f"looking up {ref!r} in {remote.url}"
     wanted = _candidates(ref)
     try:

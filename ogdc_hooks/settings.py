@@ -150,6 +150,19 @@ class Settings:
     def github_app_mode(self) -> bool:
         return self.github_app_id is not None and self.github_app_private_key is not None
 
+    @property
+    def github_web_url(self) -> str:
+        """GitHub's web address for GITHUB_API_URL (github.com, or an Enterprise host)."""
+        parts = urlsplit(self.github_api_url)
+        if parts.netloc == "api.github.com":
+            return "https://github.com"
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def forge_web_urls(self) -> tuple[str, ...]:
+        """The web addresses of the configured forges: where submissions fetch by default."""
+        return (self.github_web_url,)
+
 
 def _text(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name)

@@ -163,9 +163,7 @@ async def submit(request: web.Request) -> web.Response:
     body = await read_body(request, SubmitRequest, (JSON, FORM))
     pipeline = request.app[PIPELINE]
     try:
-        source = parse_source(
-            body.recipe_path, body.ref, body.path, pipeline.settings.github_api_url
-        )
+        source = parse_source(body.recipe_path, body.ref, body.path, pipeline.forges)
         run = await submit_recipe(pipeline, source, authenticated_user(request), body.overwrite)
     except BadSource as err:
         raise api_error(422, str(err)) from None

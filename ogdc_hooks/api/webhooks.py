@@ -1,7 +1,10 @@
-"""`POST /webhooks/github`: verify, store durably, answer; the work happens later in a job.
+"""`POST /webhooks/<forge>`: verify, store durably, answer; the work happens later in a job.
 
-Open to requests without a token (`@public`): GitHub proves itself with the
-HMAC signature instead. Without a configured secret nothing is accepted (503).
+One handler for every forge's route (`webhook_route`), each with its forge's
+`Intake` (`forges.configured.intakes`), which knows the forge's signature and
+headers; everything else is the same for all. Open to requests without a token
+(`@public`): the forge proves itself with the HMAC signature instead. Without
+a configured secret nothing is accepted (503).
 Until the signature is known a body is anyone's, so it is read in chunks into
 an incremental HMAC, under a time limit and a budget of unverified bytes shared
 by all requests (`OGDC_WEBHOOK_UNVERIFIED_BYTES`): many large unsigned bodies at
@@ -28,15 +31,11 @@ from ogdc_hooks.api.metrics import METRICS
 from ogdc_hooks.api.openapi import operation
 from ogdc_hooks.api.security import public
 from ogdc_hooks.api.tracing import LOG_FIELDS
+from ogdc_hooks.forges.base import Intake, SignatureCheck
+from ogdc_hooks.forges.configured import intakes
 from ogdc_hooks.jobs.wakeup import WakeUp
 from ogdc_hooks.logs import log_event
-from ogdc_hooks.webhooks.events import (
-    MAX_BODY_BYTES,
-    SignatureCheck,
-    WebhookRejected,
-    parse_verified,
-    plan_work,
-)
+from ogdc_hooks.webhooks.events import MAX_BODY_BYTES, WebhookRejected
 from ogdc_hooks.webhooks.store import store_delivery
 
 log = logging.getLogger(__name__)
@@ -71,6 +70,7 @@ class UnverifiedBytes:
 
 WAKE_UP = web.AppKey("wake_up", WakeUp)
 UNVERIFIED = web.AppKey("unverified_bytes", UnverifiedBytes)
+INTAKES = web.AppKey("intakes", dict[str, Intake])  # by forge kind, as in the route
 
 routes = web.RouteTableDef()
 
@@ -80,15 +80,17 @@ async def intake_context(app: web.Application) -> AsyncIterator[None]:
     wake_up = WakeUp(app[DRIVER_POOL])
     app[WAKE_UP] = wake_up
     app[UNVERIFIED] = UnverifiedBytes(app[SETTINGS].webhook_unverified_bytes)
+    app[INTAKES] = intakes(app[SETTINGS])
     async with app[SUPERVISOR].running({"wake-up": wake_up.run}):
         yield
 
 
-async def _signed_body(request: web.Request, secret: str) -> bytes:
-    """The raw body once its signature is verified: 401 for an unsigned one before a byte is
-    read, 413 past GitHub's 25 MiB, 408 when it does not arrive in time, 503 when the budget
-    of unverified bytes is spent; the budget is given back as soon as the check is done."""
-    check = SignatureCheck(request.headers, secret)
+async def _signed_body(
+    request: web.Request, check: SignatureCheck
+) -> tuple[bytes, tuple[str, ...]]:
+    """The raw body once its signature is verified, and the hosts whose secret signed it:
+    413 past 25 MiB, 408 when it does not arrive in time, 503 when the budget of unverified
+    bytes is spent; the budget is given back as soon as the check is done."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise api_error(413, f"payload larger than {MAX_BODY_BYTES} bytes")
     budget = request.app[UNVERIFIED]
@@ -102,7 +104,7 @@ async def _signed_body(request: web.Request, secret: str) -> bytes:
                 check.update(chunk)
                 if len(body) > MAX_BODY_BYTES:
                     raise api_error(413, f"payload larger than {MAX_BODY_BYTES} bytes")
-        check.verify()
+        matched = check.verify()
     except TimeoutError:
         raise api_error(
             408,
@@ -111,39 +113,51 @@ async def _signed_body(request: web.Request, secret: str) -> bytes:
         ) from None
     finally:
         budget.give(len(body))
-    return bytes(body)
+    return bytes(body), matched
 
 
-@routes.post("/webhooks/github")
-@public
-async def github_webhook(request: web.Request) -> web.Response:
-    """Count every delivery by event and answer (`ogdc_webhook_deliveries_total`)."""
-    seen = {"event": "unverified", "answer": "rejected"}
-    try:
-        return await _receive(request, seen)
-    finally:
-        deliveries = request.app[METRICS].deliveries
-        deliveries.labels("github", seen["event"], seen["answer"]).inc()
+def webhook_route(path: str, kind: str) -> None:
+    """Serve `POST path` with the intake of forge `kind` (`forges.configured.intakes`)."""
+
+    @routes.post(path)
+    @public
+    async def receive(request: web.Request) -> web.Response:
+        """Count every delivery by forge, event and answer (`ogdc_webhook_deliveries_total`)."""
+        seen = {"event": "unverified", "answer": "rejected"}
+        try:
+            return await _receive(request, request.app[INTAKES][kind], seen)
+        finally:
+            deliveries = request.app[METRICS].deliveries
+            deliveries.labels(kind, seen["event"], seen["answer"]).inc()
+
+    receive.__name__ = f"{kind}_webhook"
 
 
-async def _receive(request: web.Request, seen: dict[str, str]) -> web.Response:
-    secret = request.app[SETTINGS].github_webhook_secret
-    if not secret:
+async def _receive(request: web.Request, intake: Intake, seen: dict[str, str]) -> web.Response:
+    disabled = intake.disabled_reason()
+    if disabled:
         seen["answer"] = "unavailable"
-        raise api_error(503, "webhooks are disabled: GITHUB_WEBHOOK_SECRET is not configured")
+        raise api_error(503, disabled)
     try:
-        delivery = parse_verified(request.headers, await _signed_body(request, secret.reveal()))
+        body, matched = await _signed_body(request, intake.signature_check(request.headers))
+        delivery = intake.parse_verified(request.headers, body, matched)
     except WebhookRejected as rejected:
         log_event(log, "webhook_rejected", status=rejected.status, reason=rejected.detail)
         raise api_error(rejected.status, rejected.detail) from None
-    seen["event"] = delivery.event  # signed by GitHub: one of its few event names
-    if delivery.event == "ping":
+    seen["event"] = delivery.event  # signed by the forge: one of its few event names
+    if intake.is_ping(delivery):
         seen["answer"] = "pong"
         return web.json_response({"detail": "pong", "delivery": delivery.id})
-    work = plan_work(delivery)
+    work = intake.plan_work(delivery)
     if work is None:
         seen["answer"] = "ignored"
-        log_event(log, "webhook_ignored", github_event=delivery.event, delivery=delivery.id)
+        log_event(
+            log,
+            "webhook_ignored",
+            forge=delivery.forge,
+            github_event=delivery.event,
+            delivery=delivery.id,
+        )
         return web.json_response(
             {"detail": f"{delivery.event} event ignored", "delivery": delivery.id}
         )
@@ -174,10 +188,16 @@ async def _receive(request: web.Request, seen: dict[str, str]) -> web.Response:
     seen["answer"] = "accepted"
     request.app[WAKE_UP].poke()
     request[LOG_FIELDS].update(
-        delivery=delivery.id, github_event=delivery.event, repository=delivery.repository, work=work
+        delivery=delivery.id,
+        forge=delivery.forge,
+        github_event=delivery.event,
+        repository=delivery.repository,
+        work=work,
     )
     return web.json_response({"detail": "accepted", "delivery": delivery.id}, status=202)
 
+
+webhook_route("/webhooks/github", "github")
 
 _HEADERS: list[dict[str, Any]] = [
     {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}

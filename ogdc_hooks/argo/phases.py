@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ogdc_hooks.forges.report import RunState
+from ogdc_hooks.runstate import RunState
 
 _STATES = {
     "Pending": RunState.SUBMITTED,

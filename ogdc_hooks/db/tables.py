@@ -83,6 +83,7 @@ class Delivery(Base):
 
     __tablename__ = "deliveries"
 
+    forge: Mapped[str] = mapped_column(String(253), primary_key=True)  # the sender's host
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
     event: Mapped[str] = mapped_column(String(100), nullable=False)
     action: Mapped[str | None] = mapped_column(String(100))
@@ -147,11 +148,14 @@ class Run(Base):
 
     __tablename__ = "runs"
     __table_args__ = (
-        UniqueConstraint("repository", "commit_sha", "recipe", "attempt", name="runs_identity_key"),
+        UniqueConstraint(
+            "forge", "repository", "commit_sha", "recipe", "attempt", name="runs_identity_key"
+        ),
         Index("runs_state_idx", "state"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    forge: Mapped[str] = mapped_column(String(253), nullable=False)  # the forge host
     repository: Mapped[str] = mapped_column(String(300), nullable=False)
     clone_url: Mapped[str] = mapped_column(Text, nullable=False)
     commit_sha: Mapped[str] = mapped_column(String(64), nullable=False)
@@ -209,6 +213,7 @@ class BranchHead(Base):
 
     __tablename__ = "branch_heads"
 
+    forge: Mapped[str] = mapped_column(String(253), primary_key=True)  # the forge host
     repository: Mapped[str] = mapped_column(String(300), primary_key=True)
     clone_url: Mapped[str] = mapped_column(Text, nullable=False)
     default_branch: Mapped[str] = mapped_column(String(300), nullable=False)

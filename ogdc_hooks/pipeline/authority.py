@@ -23,9 +23,10 @@ from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
 from ogdc_hooks.auth.users import Account
+from ogdc_hooks.checkout import GitToken
 from ogdc_hooks.jobs.errors import PermanentError
 from ogdc_hooks.pipeline.context import Pipeline
-from ogdc_hooks.pipeline.sources import RecipeSource, on_forge, web_base
+from ogdc_hooks.pipeline.sources import RecipeSource, on_forge
 from ogdc_hooks.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,9 +40,9 @@ class NotAllowed(Exception):
 
 @dataclass(frozen=True)
 class Authority:
-    """What a submission may use: a clone token (None: anonymous) and the installation."""
+    """What a submission may use: a clone token (None: anonymous) and the forge's hint."""
 
-    token: str | None
+    token: GitToken | None
     installation_id: int | None
 
     @property
@@ -70,7 +71,8 @@ def _listed(settings: Settings, url: str) -> bool | None:
     if settings.submit_allowed_hosts:
         listed = {_entry(entry, scheme) for entry in settings.submit_allowed_hosts}
         return True if target in listed else None
-    return False if target == _host_port(web_base(settings.github_api_url)) else None
+    forges = {_host_port(url) for url in settings.forge_web_urls}
+    return False if target in forges else None
 
 
 def _public(address: str) -> bool:
@@ -105,31 +107,29 @@ def _configured(settings: Settings, repository: str) -> bool:
     return any(fnmatchcase(name, pattern) for pattern in settings.credential_repositories)
 
 
-async def authority_for(
-    pipeline: Pipeline, source: RecipeSource, user: Account, installation_id: int | None
-) -> Authority:
+async def authority_for(pipeline: Pipeline, source: RecipeSource, user: Account) -> Authority:
     """The credentials the submission may use; `ANONYMOUS` unless every rule allows them.
 
     Raises `TransientError` when the forge cannot say right now.
     """
-    forge = pipeline.forge
+    forge = pipeline.forges.get(source.forge)
     if forge is None or not on_forge(source.repository):
         return ANONYMOUS
     if not pipeline.settings.github_app_mode and not _configured(
         pipeline.settings, source.repository
     ):
         return ANONYMOUS
+    repo = await forge.locate(source.repository, pipeline.database.engine)
     try:
-        token = await forge.clone_token(source.repository, installation_id)
+        token = await pipeline.git_token(repo)
         if token is None:
             return ANONYMOUS
         if not user.is_admin and not (
-            user.github_login
-            and await forge.may_write(source.repository, user.github_login, installation_id)
+            user.github_login and await forge.may_write(repo, user.github_login)
         ):
             log.info("%s may not act on %s: cloning anonymously", user.name, source.repository)
             return ANONYMOUS
     except PermanentError as err:  # not installed there, or the forge refused for good
         log.info("no credential for %s: %s", source.repository, err)
         return ANONYMOUS
-    return Authority(token, installation_id)
+    return Authority(token, repo.hint)

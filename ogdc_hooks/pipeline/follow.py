@@ -24,12 +24,12 @@ from typing import Any
 
 from ogdc_hooks.argo.engine import RUN_LABEL
 from ogdc_hooks.argo.phases import Progress, progress_of
-from ogdc_hooks.forges.report import RunState
 from ogdc_hooks.jobs.backoff import retry_delay
 from ogdc_hooks.jobs.errors import PermanentError
 from ogdc_hooks.jobs.supervise import Work
 from ogdc_hooks.pipeline import runs
 from ogdc_hooks.pipeline.context import Pipeline
+from ogdc_hooks.runstate import RunState
 
 log = logging.getLogger(__name__)
 

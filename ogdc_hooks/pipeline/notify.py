@@ -8,25 +8,26 @@ race each other.
 
 from __future__ import annotations
 
-from ogdc_hooks.forges.github.errors import PermanentForgeError
+from ogdc_hooks.jobs.errors import PermanentError
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.pipeline import runs
 from ogdc_hooks.pipeline.context import Pipeline
-from ogdc_hooks.pipeline.push import run_id_of
+from ogdc_hooks.pipeline.push import repo_of, run_id_of
 from ogdc_hooks.pipeline.reporting import commit_report
 from ogdc_hooks.pipeline.sources import on_forge
 
 
 async def handle_report(pipeline: Pipeline, job: Job) -> None:
     run = await runs.get_run(pipeline.database.engine, run_id_of(job))
-    if run is None or pipeline.forge is None or not on_forge(run.repository) or not run.reports:
+    forge = pipeline.forges.get(run.forge) if run is not None else None
+    if run is None or forge is None or not on_forge(run.repository) or not run.reports:
         return  # nowhere to report, or not for this requester to say: the run is only recorded
     report = commit_report(
         run, ui_base=pipeline.settings.argo_ui_base, namespace=pipeline.settings.argo_namespace
     )
     try:
-        forge_id = await pipeline.forge.report(report, run.check_run_id, run.installation_id)
-    except PermanentForgeError as err:
+        forge_id = await forge.report(report, run.check_run_id, repo_of(run))
+    except PermanentError as err:
         await record_report_failure(pipeline, job, str(err))
         return
     if forge_id is not None and forge_id != run.check_run_id:

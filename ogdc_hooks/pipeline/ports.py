@@ -1,17 +1,14 @@
 """What the pipeline needs from the outside world, stated as small protocols.
 
-The pipeline never names Argo's or GitHub's HTTP details: `argo/` and
-`forges/github/` provide objects of these shapes (Pipelines-as-Code style), so a
-second forge is a new module, not a rewrite, and the pipeline's tests can run
-against the fake servers through the real adapters.
+The pipeline never names Argo's HTTP details: `argo/` provides an object of this
+shape, and the pipeline's tests run against the fake server through the real
+adapter. Forges have their own seam, `forges/base.py`.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
-
-from ogdc_hooks.forges.report import CommitReport
 
 
 class WorkflowEngine(Protocol):
@@ -43,22 +40,4 @@ class WorkflowEngine(Protocol):
 
     def watch(self) -> AsyncIterator[tuple[bool, dict[str, Any]]]:
         """Every change to any workflow of ours as (deleted?, workflow), until the stream ends."""
-        ...
-
-
-class Forge(Protocol):
-    """Where recipes live and reports go (GitHub)."""
-
-    async def clone_token(self, repository: str, installation_id: int | None) -> str | None:
-        """A token that may read the repository, or None to clone anonymously."""
-        ...
-
-    async def may_write(self, repository: str, login: str, installation_id: int | None) -> bool:
-        """Whether the forge user `login` may write to the repository (push, statuses)."""
-        ...
-
-    async def report(
-        self, report: CommitReport, previous_id: int | None, installation_id: int | None
-    ) -> int | None:
-        """Show the report on the commit; return the forge's id of it for later updates."""
         ...

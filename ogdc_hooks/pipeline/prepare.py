@@ -12,7 +12,6 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ogdc_hooks.forges.report import RunState
 from ogdc_hooks.jobs import queue
 from ogdc_hooks.pipeline import runs
 from ogdc_hooks.pipeline.context import Pipeline
@@ -21,6 +20,7 @@ from ogdc_hooks.recipes.dataone import DataOneError, resolve_inputs
 from ogdc_hooks.recipes.load import load_recipe
 from ogdc_hooks.recipes.problems import Problem, RecipeInvalid
 from ogdc_hooks.recipes.render import RenderError, RunIdentity, render_workflow
+from ogdc_hooks.runstate import RunState
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,91 +12,54 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
-from ogdc_hooks.checkout import GitError, changed_paths, checkout, run_git
+from ogdc_hooks.checkout import GitError, GitToken, changed_paths, checkout, run_git
 from ogdc_hooks.db.tables import Delivery
-from ogdc_hooks.forges.report import RunState
+from ogdc_hooks.forges.base import Event, Forge, Push, RepoRef
 from ogdc_hooks.jobs.errors import PermanentError, TransientError
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.pipeline import runs
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.prepare import prepare, record
 from ogdc_hooks.pipeline.runs import NewRun, RunRecord
-from ogdc_hooks.pipeline.sources import on_forge, without_credentials
-from ogdc_hooks.pipeline.sweep import SWEPT, Head, record_head
+from ogdc_hooks.pipeline.sweep import SWEPT, Head, record_head, swept_push
 from ogdc_hooks.recipes.load import find_recipe_dirs, recipe_dir_of
+from ogdc_hooks.runstate import RunState
 from ogdc_hooks.webhooks.events import ZERO_SHA
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class PushFacts:
-    """The parts of a push payload the pipeline acts on."""
-
-    repository: str
-    clone_url: str
-    default_branch: str
-    branch: str
-    before: str
-    after: str
-    forced: bool
-    pusher: str | None
-    installation_id: int | None
-    delivery_id: str
-    swept: bool = False  # found by the branch-head sweep, not delivered by a webhook
-
-    @classmethod
-    def from_payload(cls, payload: Mapping[str, Any], delivery_id: str) -> PushFacts:
-        repository = payload["repository"]
-        installation = payload.get("installation") or {}
-        sender = payload.get("sender") or {}
-        return cls(
-            repository=repository["full_name"],
-            clone_url=without_credentials(repository["clone_url"]),
-            default_branch=repository.get("default_branch") or "main",
-            branch=payload["ref"].removeprefix("refs/heads/"),
-            before=payload.get("before") or ZERO_SHA,
-            after=payload["after"],
-            forced=bool(payload.get("forced")),
-            pusher=sender.get("login"),
-            installation_id=installation.get("id"),
-            delivery_id=delivery_id,
-            swept=bool(payload.get(SWEPT)),
-        )
-
-    @property
-    def on_default_branch(self) -> bool:
-        return self.branch == self.default_branch
-
-    @property
-    def head(self) -> Head:
-        """What the branch-head sweep compares with later."""
-        return Head(
-            self.repository,
-            self.clone_url,
-            self.default_branch,
-            self.after if self.on_default_branch else None,
-            self.installation_id,
-        )
+def on_default_branch(push: Push) -> bool:
+    return push.branch == push.default_branch
 
 
-def diff_base(push: PushFacts) -> str | None:
+def head_of(push: Push) -> Head:
+    """What the branch-head sweep compares with later."""
+    return Head(
+        push.repo,
+        push.clone_url,
+        push.default_branch,
+        push.after if on_default_branch(push) else None,
+    )
+
+
+def diff_base(push: Push) -> str | None:
     """What to compare the pushed commit with: a sha, `"default"` (the default branch), or None.
 
     A new branch, or a force push to a branch other than the default, is compared
     with the default branch; a brand-new default branch (first push) has every
     recipe changed (None).
     """
-    if push.before != ZERO_SHA and not (push.forced and not push.on_default_branch):
+    if push.before != ZERO_SHA and not (push.forced and not on_default_branch(push)):
         return push.before
-    if not push.on_default_branch:
+    if not on_default_branch(push):
         return "default"
     return None
 
@@ -118,20 +81,22 @@ def dry_run_reason(
     return None
 
 
-def unknown_pusher_message(login: str | None, swept: bool = False) -> str:
+def unknown_pusher_message(forge: Forge | None, login: str | None, swept: bool = False) -> str:
+    """Who pushed, that they are not a user, and the exact command that adds them."""
+    label = forge.label if forge else "the forge"
+    command = forge.add_user_hint(login) if forge else "ogdc-hooks create-user NAME PASSWORD"
     if swept:
-        author = f"@{login}" if login else "no GitHub account"
+        author = f"@{login}" if login else f"no {label} account"
         return (
             "No push webhook for this commit reached ogdc-hooks; the branch-head sweep found "
-            f"it. GitHub links its author to {author}, which is not a known, active ogdc-hooks "
-            "user, so nothing was submitted. Push again as a known user (an admin adds one "
-            f"with `ogdc-hooks create-user NAME PASSWORD --github-login {login or 'LOGIN'}`)."
+            f"it. {label} links its author to {author}, which is not a known, active "
+            "ogdc-hooks user, so nothing was submitted. Push again as a known user (an admin "
+            f"adds one with `{command}`)."
         )
     who = f"@{login}" if login else "The pusher"
     return (
         f"{who} pushed this commit, but is not a known, active ogdc-hooks user, so nothing "
-        "was submitted. An ogdc-hooks admin must add them, e.g. "
-        f"`ogdc-hooks create-user NAME PASSWORD --github-login {login or 'LOGIN'}`, "
+        f"was submitted. An ogdc-hooks admin must add them, e.g. `{command}`, "
         "then push again or re-run this check."
     )
 
@@ -142,14 +107,19 @@ def _git_failure(err: GitError) -> Exception:
 
 @contextlib.asynccontextmanager
 async def checked_out(
-    pipeline: Pipeline, clone_url: str, sha: str, token: str | None, extra: tuple[str, ...] = ()
+    pipeline: Pipeline,
+    clone_url: str,
+    sha: str,
+    token: GitToken | None,
+    extra: tuple[str, ...] = (),
 ) -> AsyncIterator[Path]:
     """The commit's work tree in a temporary directory, made and removed on the git pool."""
     manager = checkout(
         clone_url,
         sha,
         pipeline.workdir,
-        token=token,
+        token=token.secret if token else None,
+        token_user=token.user if token else None,
         timeout_s=pipeline.limits.clone_timeout_s,
         max_bytes=pipeline.limits.clone_max_bytes,
         max_files=pipeline.limits.clone_max_files,
@@ -184,17 +154,52 @@ def changed_recipes(repo_dir: Path, base: str | None, head: str) -> list[str]:
     return sorted(d for d in dirs if d is not None and (repo_dir / d).is_dir())
 
 
-async def delivery_payload(pipeline: Pipeline, delivery_id: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class StoredDelivery:
+    """A delivery as stored at intake, and the forge instance that sent it."""
+
+    forge_host: str
+    id: str
+    event: str
+    payload: dict[str, Any]
+
+    def event_of(self, forge: Forge | None) -> Event | None:
+        """The neutral event: a swept push as the sweep wrote it, else as its forge reads it."""
+        if self.payload.get(SWEPT):
+            return swept_push(self.forge_host, self.payload, self.id)
+        return forge.event_of(self.id, self.event, self.payload) if forge else None
+
+
+async def stored_delivery(pipeline: Pipeline, forge: str, delivery_id: str) -> StoredDelivery:
     async with pipeline.database.sessions() as session:
-        payload: dict[str, Any] | None = await session.scalar(
-            select(Delivery.payload).where(Delivery.id == delivery_id)
-        )
-    if payload is None:
-        raise PermanentError(f"delivery {delivery_id} is not stored")
-    return payload
+        row = (
+            await session.execute(
+                select(Delivery.event, Delivery.payload).where(
+                    Delivery.forge == forge, Delivery.id == delivery_id
+                )
+            )
+        ).first()
+    if row is None:
+        raise PermanentError(f"delivery {delivery_id} from {forge} is not stored")
+    return StoredDelivery(forge, delivery_id, row.event, row.payload)
 
 
-async def _base_sha(pipeline: Pipeline, push: PushFacts, token: str | None) -> str | None:
+async def delivered(pipeline: Pipeline, job: Job) -> tuple[Forge | None, Event | None]:
+    """The forge and neutral event of a delivery job (`{"delivery": id, "forge": host}`)."""
+    stored = await stored_delivery(pipeline, job.payload["forge"], job.payload["delivery"])
+    forge = pipeline.forges.get(stored.forge_host)
+    return forge, stored.event_of(forge)
+
+
+async def pushed(pipeline: Pipeline, job: Job) -> tuple[Forge | None, Push]:
+    """The push a `push` job is for; `PermanentError` when the delivery is not a push."""
+    forge, event = await delivered(pipeline, job)
+    if not isinstance(event, Push):
+        raise PermanentError(f"delivery {job.payload['delivery']} is not a push")
+    return forge, event
+
+
+async def _base_sha(pipeline: Pipeline, push: Push, token: GitToken | None) -> str | None:
     base = diff_base(push)
     if base != "default":
         return base
@@ -207,20 +212,19 @@ async def _base_sha(pipeline: Pipeline, push: PushFacts, token: str | None) -> s
 
 
 async def handle_push(pipeline: Pipeline, job: Job) -> None:
-    delivery = job.payload["delivery"]
-    push = PushFacts.from_payload(await delivery_payload(pipeline, delivery), delivery)
+    forge, push = await pushed(pipeline, job)
     user = await pipeline.users.by_github_login(push.pusher) if push.pusher else None
     engine = pipeline.database.engine
     async with engine.begin() as connection:
-        await record_head(connection, push.head)
+        await record_head(connection, head_of(push))
     if user is None or not user.is_active:
         async with engine.begin() as connection:
-            message = unknown_pusher_message(push.pusher, push.swept)
+            message = unknown_pusher_message(forge, push.pusher, push.swept)
             rejected = push_run(push, "", RunState.REJECTED, None, message)
             await runs.create_run(connection, rejected)
-        log.info("push to %s by unknown user %s rejected", push.repository, push.pusher)
+        log.info("push to %s by unknown user %s rejected", push.repo.name, push.pusher)
         return
-    token = await _clone_token(pipeline, push.repository, push.installation_id)
+    token = await pipeline.git_token(push.repo)
     base = await _base_sha(pipeline, push, token)
     extra = (base,) if base else ()
     async with checked_out(pipeline, push.clone_url, push.after, token, extra) as repo_dir:
@@ -238,7 +242,7 @@ async def handle_push(pipeline: Pipeline, job: Job) -> None:
                 known.append(f"{recipe} ({run.state})")
     log.info(
         "push %s@%s: %d recipe(s) changed, %d new run(s)%s",
-        push.repository,
+        push.repo.name,
         push.after[:12],
         len(recipes),
         len(recipes) - len(known),
@@ -246,7 +250,7 @@ async def handle_push(pipeline: Pipeline, job: Job) -> None:
     )
 
 
-async def _refuse_many(pipeline: Pipeline, push: PushFacts, user: str, count: int) -> None:
+async def _refuse_many(pipeline: Pipeline, push: Push, user: str, count: int) -> None:
     """One failing check for the whole push instead of a run per recipe."""
     limit = pipeline.limits.max_recipes_per_push
     message = (
@@ -256,22 +260,15 @@ async def _refuse_many(pipeline: Pipeline, push: PushFacts, user: str, count: in
     )
     async with pipeline.database.engine.begin() as connection:
         await runs.create_run(connection, push_run(push, "", RunState.INVALID, user, message))
-    log.info("push %s@%s: %d recipes, over the limit", push.repository, push.after[:12], count)
-
-
-async def _clone_token(
-    pipeline: Pipeline, repository: str, installation_id: int | None
-) -> str | None:
-    if pipeline.forge is None or not on_forge(repository):
-        return None
-    return await pipeline.forge.clone_token(repository, installation_id)
+    log.info("push %s@%s: %d recipes, over the limit", push.repo.name, push.after[:12], count)
 
 
 def push_run(
-    push: PushFacts, recipe: str, state: RunState, requested_by: str | None, message: str | None
+    push: Push, recipe: str, state: RunState, requested_by: str | None, message: str | None
 ) -> NewRun:
     return NewRun(
-        repository=push.repository,
+        forge=push.repo.forge,
+        repository=push.repo.name,
         clone_url=push.clone_url,
         commit_sha=push.after,
         recipe=recipe,
@@ -279,7 +276,7 @@ def push_run(
         ref=f"refs/heads/{push.branch}",
         requested_by=requested_by,
         overwrite=True,  # pushing a changed recipe asks for its output to be made anew
-        installation_id=push.installation_id,
+        installation_id=push.repo.hint,
         delivery_id=push.delivery_id,
         state=state,
         message=message,
@@ -291,9 +288,7 @@ async def _run_for(pipeline: Pipeline, new: NewRun) -> RunRecord:
     async with pipeline.database.engine.begin() as connection:
         run = await runs.create_run(connection, new)
         if run is None:
-            run = await runs.find_run(
-                connection, new.repository, new.commit_sha, new.recipe, new.attempt
-            )
+            run = await runs.find_run(connection, new)
     assert run is not None
     return run
 
@@ -311,7 +306,7 @@ async def handle_prepare(pipeline: Pipeline, job: Job) -> None:
     run = await runs.get_run(pipeline.database.engine, run_id_of(job))
     if run is None or run.state is not RunState.QUEUED or run.workflow is not None:
         return
-    token = await _clone_token(pipeline, run.repository, run.installation_id)
+    token = await pipeline.git_token(repo_of(run))
     async with checked_out(pipeline, run.clone_url, run.commit_sha, token) as repo_dir:
         if not (repo_dir / run.recipe).is_dir():
             async with pipeline.database.engine.begin() as connection:
@@ -335,3 +330,8 @@ def _dry_reason_for(pipeline: Pipeline, run: RunRecord) -> str | None:
 
 def run_id_of(job: Job) -> uuid.UUID:
     return uuid.UUID(job.payload["run"])
+
+
+def repo_of(run: RunRecord) -> RepoRef:
+    """The run's repository on its forge, with the hint the forge gave."""
+    return RepoRef(run.forge, run.repository, run.installation_id)

@@ -32,13 +32,13 @@ from ogdc_hooks.checkout import GitError
 from ogdc_hooks.db.tables import Delivery, Redelivery
 from ogdc_hooks.forges.github.deliveries import Attempt, Hook, HookDeliveries, missed
 from ogdc_hooks.forges.github.errors import PermanentForgeError, TransientForgeError
-from ogdc_hooks.forges.github.reporter import GitHubReporter
+from ogdc_hooks.forges.github.forge import GitHubForge
+from ogdc_hooks.forges.github.webhooks import HANDLED_EVENTS
 from ogdc_hooks.jobs.errors import TransientError
 from ogdc_hooks.jobs.wakeup import WakeUp
 from ogdc_hooks.logs import log_event
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.sweep import Head, seen_heads, sweep_head
-from ogdc_hooks.webhooks.events import HANDLED_EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class Reconciler:
         self,
         pipeline: Pipeline,
         pool: asyncpg.Pool,
-        forge: GitHubReporter,
+        forge: GitHubForge,
         wake_up: WakeUp,
         *,
         lookback: timedelta,
@@ -63,8 +63,10 @@ class Reconciler:
         self._pipeline = pipeline
         self._engine = pipeline.database.engine
         self._pool = pool
+        assert forge.reporter is not None  # reconciling needs GitHub's credentials
         self._forge = forge
-        self._deliveries = HookDeliveries(forge.client)
+        self._client = forge.reporter.client
+        self._deliveries = HookDeliveries(self._client)
         self._wake_up = wake_up
         self._metrics = pipeline.metrics
         self._lookback = lookback
@@ -100,10 +102,10 @@ class Reconciler:
             if not held:
                 return "skipped", 0, 0
             since = datetime.fromtimestamp(self._clock(), UTC) - self._lookback
-            if self._forge.client.app_mode:
+            if self._client.app_mode:
                 return "ok", await self._redeliver(Hook(), since), 0
             redelivered = swept = 0
-            for head in await seen_heads(self._engine):
+            for head in await seen_heads(self._engine, self._forge.host):
                 found, queued = await self._repository(head, since)
                 redelivered += found
                 swept += queued
@@ -112,7 +114,7 @@ class Reconciler:
     async def _repository(self, head: Head, since: datetime) -> tuple[int, int]:
         """Token mode, one repository: its webhooks' deliveries if readable, else its head."""
         try:
-            hooks = await self._deliveries.repository_hooks(head.repository)
+            hooks = await self._deliveries.repository_hooks(head.repo.name)
         except PermanentForgeError as err:
             if err.status not in NO_HOOK_ACCESS:
                 raise
@@ -126,14 +128,14 @@ class Reconciler:
                 log,
                 "head_not_swept",
                 level=logging.WARNING,
-                repository=head.repository,
+                repository=head.repo.name,
                 error=str(err),
             )
             return 0, 0
         if queued:
             self._metrics.reconcile_heads_swept.inc()
             self._wake_up.poke()
-            log_event(log, "head_swept", repository=head.repository, branch=head.default_branch)
+            log_event(log, "head_swept", repository=head.repo.name, branch=head.default_branch)
         return 0, int(queued)
 
     async def _redeliver(self, hook: Hook, since: datetime) -> int:
@@ -184,7 +186,7 @@ class Reconciler:
         if not guids:
             return set()
         query = union(
-            select(Delivery.id).where(Delivery.id.in_(guids)),
+            select(Delivery.id).where(Delivery.forge == self._forge.host, Delivery.id.in_(guids)),
             select(Redelivery.guid).where(Redelivery.guid.in_(guids)),
         )
         async with self._engine.connect() as connection:

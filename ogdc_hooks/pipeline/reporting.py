@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from ogdc_hooks.forges.report import CommitReport, RunState
+from ogdc_hooks.forges.base import CommitReport, RunState
 from ogdc_hooks.pipeline.runs import RunRecord
 from ogdc_hooks.recipes.problems import Problem
 

@@ -1,5 +1,5 @@
-"""Re-running when someone asks GitHub to ("Re-run" on a check run): a recipe at its commit,
-or a push refused for an unknown pusher once an admin has added them.
+"""Re-running when someone asks the forge to (GitHub: "Re-run" on a check run): a recipe at
+its commit, or a push refused for an unknown pusher once an admin has added them.
 
 A request counts only for a run of the repository (and commit) it came from, and only
 for the newest attempt of its recipe there: a signed request replayed under new
@@ -9,43 +9,34 @@ delivery ids, or sent again for an attempt already re-run, starts nothing new.
 from __future__ import annotations
 
 import logging
-import uuid
-from typing import Any
 
-from ogdc_hooks.forges.report import RunState
+from ogdc_hooks.forges.base import Forge, Push, RerunRequested
 from ogdc_hooks.jobs import queue
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.pipeline import runs
 from ogdc_hooks.pipeline.context import Pipeline
-from ogdc_hooks.pipeline.push import delivery_payload, unknown_pusher_message
+from ogdc_hooks.pipeline.push import delivered, stored_delivery, unknown_pusher_message
 from ogdc_hooks.pipeline.runs import NewRun, RunRecord
+from ogdc_hooks.runstate import RunState
 
 log = logging.getLogger(__name__)
 
 
-def _requested_run(payload: dict[str, Any]) -> uuid.UUID | None:
-    external_id = (payload.get("check_run") or {}).get("external_id")
-    try:
-        return uuid.UUID(str(external_id))
-    except ValueError:
-        return None
-
-
-def _names_the_run(payload: dict[str, Any], run: RunRecord) -> bool:
-    """Whether the request comes from the run's own repository and names its commit."""
-    full_name = (payload.get("repository") or {}).get("full_name")
-    head_sha = (payload.get("check_run") or {}).get("head_sha")
+def _names_the_run(request: RerunRequested, run: RunRecord) -> bool:
+    """Whether the request comes from the run's own forge and repository and names its commit."""
     return (
-        isinstance(full_name, str)
-        and full_name.lower() == run.repository.lower()
-        and head_sha == run.commit_sha
+        request.repo.forge == run.forge
+        and request.repo.name.lower() == run.repository.lower()
+        and request.commit_sha == run.commit_sha
     )
 
 
 async def _superseded(pipeline: Pipeline, run: RunRecord) -> bool:
     """Whether a newer attempt of the run's recipe at its commit exists already."""
     async with pipeline.database.engine.connect() as connection:
-        latest = await runs.latest_attempt(connection, run.repository, run.commit_sha, run.recipe)
+        latest = await runs.latest_attempt(
+            connection, run.forge, run.repository, run.commit_sha, run.recipe
+        )
     return latest > run.attempt
 
 
@@ -54,6 +45,7 @@ async def start_rerun(
 ) -> RunRecord:
     """A new attempt of `original`'s recipe at the same commit, queued for preparing."""
     new = NewRun(
+        forge=original.forge,
         repository=original.repository,
         clone_url=original.clone_url,
         commit_sha=original.commit_sha,
@@ -72,13 +64,16 @@ async def start_rerun(
 
 
 async def handle_rerequest(pipeline: Pipeline, job: Job) -> None:
-    payload = await delivery_payload(pipeline, job.payload["delivery"])
-    run_id = _requested_run(payload)
+    forge, request = await delivered(pipeline, job)
+    if not isinstance(request, RerunRequested):
+        log.info("delivery %s asks for no re-run; ignored", job.payload["delivery"])
+        return
+    run_id = request.run_id
     original = await runs.get_run(pipeline.database.engine, run_id) if run_id else None
     if original is None:
         log.info("re-run requested for a check that is not ours; ignored")
         return
-    if not _names_the_run(payload, original):
+    if not _names_the_run(request, original):
         log.warning(
             "re-run of run %s requested from another repository or commit; ignored", original.id
         )
@@ -86,7 +81,7 @@ async def handle_rerequest(pipeline: Pipeline, job: Job) -> None:
     if original.recipe and await _superseded(pipeline, original):
         log.info("re-run of run %s was started before; nothing new started", original.id)
         return
-    login = (payload.get("sender") or {}).get("login")
+    login = request.requester
     user = await pipeline.users.by_github_login(login) if login else None
     if user is None or not user.is_active:
         async with pipeline.database.engine.begin() as connection:
@@ -100,18 +95,21 @@ async def handle_rerequest(pipeline: Pipeline, job: Job) -> None:
     if original.recipe:
         await start_rerun(pipeline, original, "rerequest", user.name)
     elif original.state is RunState.REJECTED and original.delivery_id:
-        await _retry_rejected_push(pipeline, original, user.name)
+        await _retry_rejected_push(pipeline, forge, original, user.name)
 
 
-async def _retry_rejected_push(pipeline: Pipeline, rejected: RunRecord, by: str) -> None:
+async def _retry_rejected_push(
+    pipeline: Pipeline, forge: Forge | None, rejected: RunRecord, by: str
+) -> None:
     """Handle a refused push again, once an admin has added its pusher ("Re-run" on `ogdc`).
 
     The push job checks the pusher again: still unknown, it changes nothing; now
     known, it runs the changed recipes, and the `ogdc` check turns green.
     """
     assert rejected.delivery_id is not None
-    payload = await delivery_payload(pipeline, rejected.delivery_id)
-    pusher = (payload.get("sender") or {}).get("login")
+    stored = await stored_delivery(pipeline, rejected.forge, rejected.delivery_id)
+    push = stored.event_of(forge)
+    pusher = push.pusher if isinstance(push, Push) else None
     account = await pipeline.users.by_github_login(pusher) if pusher else None
     async with pipeline.database.engine.begin() as connection:
         if account is None or not account.is_active:
@@ -119,7 +117,8 @@ async def _retry_rejected_push(pipeline: Pipeline, rejected: RunRecord, by: str)
                 connection,
                 rejected.id,
                 RunState.REJECTED,
-                f"{unknown_pusher_message(pusher)} (Re-run by @{by}: still not a known user.)",
+                f"{unknown_pusher_message(forge, pusher)} "
+                f"(Re-run by @{by}: still not a known user.)",
             )
             return
         accepted = await runs.change_state(
@@ -131,5 +130,10 @@ async def _retry_rejected_push(pipeline: Pipeline, rejected: RunRecord, by: str)
         )
         if not accepted:
             return  # handled again before (a repeated or replayed request)
-        delivery = rejected.delivery_id
-        await queue.enqueue(connection, "push", {"delivery": delivery}, key=f"delivery:{delivery}")
+        delivery, host = rejected.delivery_id, rejected.forge
+        await queue.enqueue(
+            connection,
+            "push",
+            {"delivery": delivery, "forge": host},
+            key=f"delivery:{host}:{delivery}",
+        )

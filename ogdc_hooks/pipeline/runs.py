@@ -20,8 +20,8 @@ from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ogdc_hooks.db.tables import Delivery, Run, RunEvent
-from ogdc_hooks.forges.report import RunState
 from ogdc_hooks.jobs import queue
+from ogdc_hooks.runstate import RunState
 
 RUNS = cast(Table, Run.__table__)
 EVENTS = cast(Table, RunEvent.__table__)
@@ -42,6 +42,7 @@ class RunRecord:
     """A row of `runs`, detached from the database."""
 
     id: uuid.UUID
+    forge: str  # the forge host
     repository: str
     clone_url: str
     commit_sha: str
@@ -80,6 +81,7 @@ class RunRecord:
 class NewRun:
     """What is known of a run when it is created."""
 
+    forge: str  # the forge host (for a plain URL, its host)
     repository: str
     clone_url: str
     commit_sha: str
@@ -128,12 +130,13 @@ async def create_run(connection: AsyncConnection, new: NewRun) -> RunRecord | No
 
 
 async def latest_attempt(
-    connection: AsyncConnection, repository: str, commit_sha: str, recipe: str
+    connection: AsyncConnection, forge: str, repository: str, commit_sha: str, recipe: str
 ) -> int:
     """The highest attempt number of a recipe at a commit (0 when it never ran)."""
     latest = (
         await connection.execute(
             select(func.max(RUNS.c.attempt)).where(
+                RUNS.c.forge == forge,
                 RUNS.c.repository == repository,
                 RUNS.c.commit_sha == commit_sha,
                 RUNS.c.recipe == recipe,
@@ -146,7 +149,9 @@ async def latest_attempt(
 async def create_next_attempt(connection: AsyncConnection, new: NewRun) -> RunRecord:
     """Create the next attempt of a recipe at a commit (a re-run or an API submission)."""
     while True:
-        latest = await latest_attempt(connection, new.repository, new.commit_sha, new.recipe)
+        latest = await latest_attempt(
+            connection, new.forge, new.repository, new.commit_sha, new.recipe
+        )
         run = await create_run(connection, dataclasses.replace(new, attempt=latest + 1))
         if run is not None:  # else a concurrent request took that number: take the next
             await queue.enqueue(
@@ -155,16 +160,16 @@ async def create_next_attempt(connection: AsyncConnection, new: NewRun) -> RunRe
             return run
 
 
-async def find_run(
-    connection: AsyncConnection, repository: str, commit_sha: str, recipe: str, attempt: int
-) -> RunRecord | None:
+async def find_run(connection: AsyncConnection, new: NewRun) -> RunRecord | None:
+    """The run with `new`'s identity (forge, repository, commit, recipe, attempt)."""
     row = (
         await connection.execute(
             select(RUNS).where(
-                RUNS.c.repository == repository,
-                RUNS.c.commit_sha == commit_sha,
-                RUNS.c.recipe == recipe,
-                RUNS.c.attempt == attempt,
+                RUNS.c.forge == new.forge,
+                RUNS.c.repository == new.repository,
+                RUNS.c.commit_sha == new.commit_sha,
+                RUNS.c.recipe == new.recipe,
+                RUNS.c.attempt == new.attempt,
             )
         )
     ).first()
@@ -283,7 +288,12 @@ async def seconds_since_push(connection: AsyncConnection, run_id: uuid.UUID) -> 
     value = (
         await connection.execute(
             select(func.extract("epoch", func.now() - since))
-            .select_from(RUNS.outerjoin(DELIVERIES, DELIVERIES.c.id == RUNS.c.delivery_id))
+            .select_from(
+                RUNS.outerjoin(
+                    DELIVERIES,
+                    (DELIVERIES.c.id == RUNS.c.delivery_id) & (DELIVERIES.c.forge == RUNS.c.forge),
+                )
+            )
             .where(RUNS.c.id == run_id)
         )
     ).scalar_one_or_none()

@@ -26,8 +26,8 @@ from ogdc_hooks.api.webhooks import WAKE_UP
 from ogdc_hooks.argo.client import ArgoClient
 from ogdc_hooks.argo.engine import ArgoEngine
 from ogdc_hooks.checkout import CHILDREN, remove_stale_checkouts
-from ogdc_hooks.forges.github.reporter import GitHubReporter, make_reporter
-from ogdc_hooks.forges.report import RunState
+from ogdc_hooks.forges.configured import configured_forges
+from ogdc_hooks.forges.github.forge import GitHubForge
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.jobs.supervise import Health, Work
 from ogdc_hooks.jobs.worker import Worker
@@ -35,21 +35,15 @@ from ogdc_hooks.logs import log_event
 from ogdc_hooks.pipeline import runs
 from ogdc_hooks.pipeline.context import PIPELINE, Limits, Pipeline
 from ogdc_hooks.pipeline.follow import follower_tasks
-from ogdc_hooks.pipeline.installations import handle_installation
+from ogdc_hooks.pipeline.housekeeping import handle_housekeeping
 from ogdc_hooks.pipeline.notify import handle_report, record_report_failure
-from ogdc_hooks.pipeline.push import (
-    PushFacts,
-    delivery_payload,
-    handle_prepare,
-    handle_push,
-    push_run,
-    run_id_of,
-)
+from ogdc_hooks.pipeline.push import handle_prepare, handle_push, push_run, pushed, run_id_of
 from ogdc_hooks.pipeline.reconcile import Reconciler, reconcile_forever
 from ogdc_hooks.pipeline.rerun import handle_rerequest
 from ogdc_hooks.pipeline.submit import handle_submit
 from ogdc_hooks.recipes.render import RenderSettings
 from ogdc_hooks.recipes.validate import LoadPolicy
+from ogdc_hooks.runstate import RunState
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +62,7 @@ async def _run_error(pipeline: Pipeline, job: Job, error: str) -> None:
 
 async def _push_error(pipeline: Pipeline, job: Job, error: str) -> None:
     """A push could not be handled (e.g. the commit could not be cloned): say so on the commit."""
-    delivery = job.payload["delivery"]
-    push = PushFacts.from_payload(await delivery_payload(pipeline, delivery), delivery)
+    _, push = await pushed(pipeline, job)
     async with pipeline.database.engine.begin() as connection:
         await runs.create_run(
             connection,
@@ -84,7 +77,7 @@ def build_worker(pipeline: Pipeline, health: Health) -> Worker:
         handlers={
             "push": bound(handle_push, pipeline),
             "rerequest": bound(handle_rerequest, pipeline),
-            "installation": bound(handle_installation, pipeline),
+            "installation": bound(handle_housekeeping, pipeline),  # a forge's own deliveries
             "prepare": bound(handle_prepare, pipeline),
             "submit": bound(handle_submit, pipeline),
             "report": bound(handle_report, pipeline),
@@ -122,16 +115,20 @@ def _checkout_root() -> Path:
 
 def reconcile_tasks(app: web.Application, pipeline: Pipeline) -> dict[str, Work]:
     """Looking for missed deliveries, for a `Supervisor`; none when turned off or without
-    GitHub."""
+    GitHub credentials."""
     settings = pipeline.settings
-    if not settings.reconcile_seconds or not isinstance(pipeline.forge, GitHubReporter):
+    github = next(
+        (f for f in pipeline.forges if isinstance(f, GitHubForge) and f.reporter is not None),
+        None,
+    )
+    if not settings.reconcile_seconds or github is None or github.reporter is None:
         why = "no GitHub App or token" if settings.reconcile_seconds else "OGDC_RECONCILE_SECONDS=0"
         log_event(log, "reconcile_off", reason=why)
         return {}
     reconciler = Reconciler(
         pipeline,
         app[DRIVER_POOL],
-        pipeline.forge,
+        github,
         app[WAKE_UP],
         lookback=timedelta(hours=settings.reconcile_lookback_hours),
     )
@@ -157,7 +154,7 @@ async def pipeline_context(app: web.Application) -> AsyncIterator[None]:
                     settings, session, lambda outcome: metrics.argo_calls.labels(outcome).inc()
                 )
             ),
-            forge=make_reporter(settings, session, record=metrics.github_answer),
+            forges=configured_forges(settings, session, github_record=metrics.github_answer),
             render_settings=RenderSettings.from_settings(settings),
             load_policy=LoadPolicy.from_settings(settings),
             workdir=workdir,

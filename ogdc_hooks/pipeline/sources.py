@@ -1,19 +1,27 @@
-"""Where an API submission's recipe lives: `github://org:repo@ref/path` or a git URL.
+"""Where an API submission's recipe lives: `<forge kind>://org:repo@ref/path` or a git URL.
 
 Pure parsing. `github://` is the form ogdc-runner accepts (fsspec's GitHub
-URL); a plain git URL takes the ref and the recipe path from the request.
+URL), and every configured forge kind gets the same form; a plain git URL takes
+the ref and the recipe path from the request.
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-_GITHUB = re.compile(
-    r"^github://(?P<org>[A-Za-z0-9][A-Za-z0-9-]{0,38}):(?P<repo>[A-Za-z0-9._-]{1,100})"
-    r"@(?P<ref>[^/]+)/(?P<path>.+)$"
+from ogdc_hooks.checkout import without_credentials
+from ogdc_hooks.forges.base import Forge
+
+__all__ = ["BadSource", "RecipeSource", "on_forge", "parse_source", "without_credentials"]
+
+# `<forge kind>://ORG:REPO@REF/PATH`, e.g. github://nsidc:recipes@main/recipes/seal-tags
+_SHORT = re.compile(
+    r"^(?P<kind>[a-z][a-z0-9]{0,19})://(?P<org>[A-Za-z0-9][A-Za-z0-9._-]{0,38})"
+    r":(?P<repo>[A-Za-z0-9._-]{1,100})@(?P<ref>[^/]+)/(?P<path>.+)$"
 )
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
@@ -23,7 +31,7 @@ class BadSource(ValueError):
 
 
 def on_forge(repository: str) -> bool:
-    """Whether a run's repository is an `owner/name` of the configured forge (not a bare URL)."""
+    """Whether a run's repository is an `owner/name` of its forge (not a bare URL)."""
     return "://" not in repository
 
 
@@ -31,26 +39,11 @@ def on_forge(repository: str) -> bool:
 class RecipeSource:
     """A recipe directory in a git repository at a ref (branch, tag or commit)."""
 
-    repository: str  # "org/repo" on the configured GitHub, else the URL without credentials
+    forge: str  # the forge host; for a plain URL, the URL's host
+    repository: str  # "org/repo" on a configured forge, else the URL without credentials
     clone_url: str
     ref: str
     path: str
-
-
-def without_credentials(url: str) -> str:
-    """`url` without any user name or password, so that none is ever stored or shown."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
-
-
-def web_base(api_url: str) -> str:
-    """GitHub's web address for its API address (github.com, or an Enterprise host)."""
-    parts = urlsplit(api_url)
-    if parts.netloc == "api.github.com":
-        return "https://github.com"
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _clean_path(path: str) -> str:
@@ -62,23 +55,31 @@ def _clean_path(path: str) -> str:
     return normal
 
 
-def parse_source(recipe_path: str, ref: str | None, path: str | None, api_url: str) -> RecipeSource:
-    """Understand `recipe_path` (and `ref`/`path` for git URLs); `BadSource` says what is wrong."""
-    github = _GITHUB.match(recipe_path)
-    if github:
-        repository = f"{github['org']}/{github['repo']}"
+def parse_source(
+    recipe_path: str, ref: str | None, path: str | None, forges: Iterable[Forge]
+) -> RecipeSource:
+    """Understand `recipe_path` (and `ref`/`path` for git URLs); `BadSource` says what is wrong.
+
+    `<kind>://ORG:REPO@REF/PATH` (the form ogdc-runner accepts, fsspec's GitHub URL) names
+    a repository of the configured forge of that kind; a git URL on a configured forge's
+    web address is that forge's `owner/name`.
+    """
+    known = list(forges)
+    short = _SHORT.match(recipe_path)
+    forge = next((f for f in known if short and f.kind == short["kind"]), None)
+    if short and forge is not None:
+        repository = f"{short['org']}/{short['repo']}"
         return RecipeSource(
+            forge=forge.host,
             repository=repository,
-            clone_url=f"{web_base(api_url)}/{repository}.git",
-            ref=ref or github["ref"],
-            path=_clean_path(github["path"]),
+            clone_url=f"{forge.web_url}/{repository}.git",
+            ref=ref or short["ref"],
+            path=_clean_path(short["path"]),
         )
     parts = urlsplit(recipe_path)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise BadSource(
-            "recipe_path must be github://ORG:REPO@REF/PATH or an http(s) git URL "
-            "(with `ref` and `path`)"
-        )
+        kinds = "".join(f"{f.kind}://ORG:REPO@REF/PATH or " for f in known)
+        raise BadSource(f"recipe_path must be {kinds}an http(s) git URL (with `ref` and `path`)")
     if parts.username or parts.password:
         raise BadSource("recipe_path must not carry credentials")
     repo_path, _, inline_path = parts.path.partition("//")
@@ -87,11 +88,11 @@ def parse_source(recipe_path: str, ref: str | None, path: str | None, api_url: s
         raise BadSource("give the recipe's directory in `path` (e.g. recipes/seal-tags)")
     if not ref:
         raise BadSource("give the branch, tag or commit in `ref`")
-    clone_url = f"{parts.scheme}://{parts.netloc}{repo_path}"
+    origin = f"{parts.scheme}://{parts.netloc}"
+    clone_url = f"{origin}{repo_path}"
     segments = repo_path.strip("/").removesuffix(".git").split("/")
-    on_github = f"{parts.scheme}://{parts.netloc}" == web_base(api_url) and len(segments) == 2
-    if on_github and all(_NAME.match(s) for s in segments):
-        repository = "/".join(segments)
-    else:
-        repository = clone_url
-    return RecipeSource(repository, clone_url, ref, _clean_path(recipe_dir))
+    forge = next((f for f in known if f.web_url == origin), None)
+    if forge is not None and len(segments) == 2 and all(_NAME.match(s) for s in segments):
+        return RecipeSource(forge.host, "/".join(segments), clone_url, ref, _clean_path(recipe_dir))
+    host = forge.host if forge is not None else parts.netloc.lower()
+    return RecipeSource(host, clone_url, clone_url, ref, _clean_path(recipe_dir))

@@ -8,11 +8,8 @@ import logging
 import time
 import uuid
 
-from sqlalchemy import select
-
 from ogdc_hooks.auth.users import Account
-from ogdc_hooks.checkout import GitError
-from ogdc_hooks.db.tables import InstallationRepository
+from ogdc_hooks.checkout import GitError, GitToken
 from ogdc_hooks.jobs.errors import TransientError
 from ogdc_hooks.logs import log_event
 from ogdc_hooks.pipeline import runs
@@ -20,7 +17,7 @@ from ogdc_hooks.pipeline.authority import Authority, NotAllowed, authority_for, 
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.push import dry_run_reason
 from ogdc_hooks.pipeline.runs import NewRun, RunRecord
-from ogdc_hooks.pipeline.sources import RecipeSource, on_forge
+from ogdc_hooks.pipeline.sources import RecipeSource
 from ogdc_hooks.recipes.load import recipe_dir_of
 
 log = logging.getLogger(__name__)
@@ -34,15 +31,6 @@ class SubmissionRefused(Exception):
         self.status = status
 
 
-async def _installation(pipeline: Pipeline, repository: str) -> int | None:
-    async with pipeline.database.sessions() as session:
-        return await session.scalar(
-            select(InstallationRepository.installation_id).where(
-                InstallationRepository.full_name == repository
-            )
-        )
-
-
 # One answer for every way a fetch can fail, so that it never tells what answered there.
 UNREADABLE = (
     "The repository cannot be read at that location: it does not exist, this service may "
@@ -50,7 +38,7 @@ UNREADABLE = (
 )
 
 
-async def _commit(pipeline: Pipeline, source: RecipeSource, token: str | None) -> str:
+async def _commit(pipeline: Pipeline, source: RecipeSource, token: GitToken | None) -> str:
     try:
         sha = await pipeline.resolve_ref(source.clone_url, source.ref, token)
     except GitError as err:
@@ -68,13 +56,12 @@ async def _authority(pipeline: Pipeline, source: RecipeSource, user: Account) ->
         await check_fetchable(pipeline.settings, source.clone_url)
     except NotAllowed as err:
         raise SubmissionRefused(422, str(err)) from None
-    installation_id = (
-        await _installation(pipeline, source.repository) if on_forge(source.repository) else None
-    )
     try:
-        return await authority_for(pipeline, source, user, installation_id)
+        return await authority_for(pipeline, source, user)
     except TransientError:
-        raise SubmissionRefused(503, "GitHub did not answer; try again shortly.") from None
+        forge = pipeline.forges.get(source.forge)
+        label = forge.label if forge else "The forge"
+        raise SubmissionRefused(503, f"{label} did not answer; try again shortly.") from None
 
 
 def _reported(source: RecipeSource) -> bool:
@@ -96,6 +83,7 @@ async def submit_recipe(
     sha = await _commit(pipeline, source, authority.token)
     reason = dry_run_reason(pipeline, None, None)
     new = NewRun(
+        forge=source.forge,
         repository=source.repository,
         clone_url=source.clone_url,
         commit_sha=sha,

@@ -1,8 +1,9 @@
-"""Webhook deliveries, sans I/O: verify the signature, parse, and decide what work they ask for.
+"""Webhook deliveries, sans I/O, for every forge: the neutral delivery, the refusal, and the
+pieces each forge's intake shares (an incremental HMAC-SHA256, a header, a JSON body).
 
-Everything here is a pure function of (headers, body, secret), so every rule
-of intake is tested without a server. The HTTP handler maps `WebhookRejected`
-to its status code and stores what `plan_work` returns.
+Everything here is a pure function of (headers, body, secret), so every rule of
+intake is tested without a server. The HTTP handler maps `WebhookRejected` to
+its status code and stores what the forge's intake plans.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MiB
+MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MiB; no forge sends more
 ZERO_SHA = "0" * 40
 
 
@@ -30,7 +31,8 @@ class WebhookRejected(Exception):
 
 @dataclass(frozen=True)
 class Delivery:
-    """A verified, parsed delivery; `payload_json` is the JSON text as received."""
+    """A verified, parsed delivery; `payload_json` is the JSON text as received. It is
+    stored, and deduplicated, per (`forge`, `id`): the host of the sending instance."""
 
     id: str
     event: str
@@ -38,45 +40,40 @@ class Delivery:
     repository: str | None
     payload: dict[str, Any]
     payload_json: str
+    forge: str  # the host of the instance that sent it
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """The header's value without surrounding blanks; None when missing or blank."""
     value = headers.get(name)
     return value.strip() if value and value.strip() else None
 
 
-def verify_signature(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    """Only X-Hub-Signature-256 (HMAC-SHA256 of the raw body) is accepted, as GitHub advises."""
-    check = SignatureCheck(headers, secret)
-    check.update(body)
-    check.verify()
+class HmacCheck:
+    """HMAC-SHA256 of the body fed chunk by chunk, compared in constant time with the hex
+    digest the sender claims, for each candidate secret (one per forge instance)."""
 
-
-class SignatureCheck:
-    """The X-Hub-Signature-256 check fed chunk by chunk as the body arrives, so that an
-    unsigned or badly signed body is refused before it is whole (`signature_header` says
-    so at once when the header is missing or malformed)."""
-
-    def __init__(self, headers: Mapping[str, str], secret: str) -> None:
-        self._expected = signature_header(headers)
-        self._mac = hmac.new(secret.encode(), digestmod=hashlib.sha256)
+    def __init__(self, claimed_hex: str, secrets: Mapping[str, str]) -> None:
+        self._claimed = claimed_hex.lower()
+        self._macs = {
+            host: hmac.new(secret.encode(), digestmod=hashlib.sha256)
+            for host, secret in secrets.items()
+        }
 
     def update(self, chunk: bytes) -> None:
-        self._mac.update(chunk)
+        for mac in self._macs.values():
+            mac.update(chunk)
 
-    def verify(self) -> None:
-        if not hmac.compare_digest(self._mac.hexdigest(), self._expected):
+    def verify(self) -> tuple[str, ...]:
+        """The hosts whose secret made the claimed digest; 401 when none did."""
+        matched = tuple(
+            host
+            for host, mac in self._macs.items()
+            if hmac.compare_digest(mac.hexdigest(), self._claimed)
+        )
+        if not matched:
             raise WebhookRejected(401, "signature does not match the payload")
-
-
-def signature_header(headers: Mapping[str, str]) -> str:
-    """The hex digest the sender claims; 401 when the header is missing or malformed."""
-    signature = _header(headers, "X-Hub-Signature-256")
-    if signature is None:
-        raise WebhookRejected(401, "missing X-Hub-Signature-256 header")
-    if not signature.startswith("sha256="):
-        raise WebhookRejected(401, "X-Hub-Signature-256 must start with 'sha256='")
-    return signature.removeprefix("sha256=").lower()
+        return matched
 
 
 def _json_text(content_type: str | None, body: bytes) -> str:
@@ -95,23 +92,9 @@ def _json_text(content_type: str | None, body: bytes) -> str:
     return text
 
 
-def parse_delivery(headers: Mapping[str, str], body: bytes, secret: str) -> Delivery:
-    """Verify then parse; the signature is checked before any byte of the body is trusted."""
-    verify_signature(headers, body, secret)
-    return parse_verified(headers, body)
-
-
-def parse_verified(headers: Mapping[str, str], body: bytes) -> Delivery:
-    """Parse a body whose signature `SignatureCheck` has verified."""
-    event = _header(headers, "X-GitHub-Event")
-    if event is None:
-        raise WebhookRejected(400, "missing X-GitHub-Event header")
-    delivery_id = _header(headers, "X-GitHub-Delivery")
-    if delivery_id is None:
-        raise WebhookRejected(400, "missing X-GitHub-Delivery header")
-    if len(delivery_id) > 100:
-        raise WebhookRejected(400, "X-GitHub-Delivery is longer than 100 characters")
-    text = _json_text(headers.get("Content-Type"), body)
+def json_object(content_type: str | None, body: bytes) -> tuple[dict[str, Any], str]:
+    """The payload object of a JSON (or form-encoded `payload=`) body, and its JSON text."""
+    text = _json_text(content_type, body)
     try:
         payload = json.loads(text)
     except json.JSONDecodeError as err:
@@ -122,6 +105,14 @@ def parse_verified(headers: Mapping[str, str], body: bytes) -> Delivery:
         raise WebhookRejected(400, "malformed JSON: a number is too long") from None
     if not isinstance(payload, dict):
         raise WebhookRejected(400, "JSON payload must be an object")
+    return payload, text
+
+
+def delivery_of(
+    forge: str, delivery_id: str, event: str, payload: dict[str, Any], text: str
+) -> Delivery:
+    """The neutral delivery; `action` and `repository.full_name` read where forges put them
+    (GitHub, Forgejo and Gitea alike), and refused with a NUL in them."""
     action = payload.get("action")
     repository = payload.get("repository")
     full_name = repository.get("full_name") if isinstance(repository, dict) else None
@@ -135,33 +126,5 @@ def parse_verified(headers: Mapping[str, str], body: bytes) -> Delivery:
         repository=full_name if isinstance(full_name, str) else None,
         payload=payload,
         payload_json=text,
-    )
-
-
-# The job each handled event asks for, by `event` or `event.action`.
-_JOB_KINDS = {
-    "push": "push",
-    "check_run.rerequested": "rerequest",
-    "installation": "installation",
-    "installation_repositories": "installation",
-}
-HANDLED_EVENTS = frozenset(_JOB_KINDS)
-
-
-def plan_work(delivery: Delivery) -> str | None:
-    """The job kind a delivery asks for, or None when it is acknowledged and ignored."""
-    kind = _JOB_KINDS.get(delivery.event) or _JOB_KINDS.get(f"{delivery.event}.{delivery.action}")
-    if kind == "push" and not is_branch_push(delivery.payload):
-        return None
-    return kind
-
-
-def is_branch_push(payload: Mapping[str, Any]) -> bool:
-    """A push that adds commits to a branch: not a tag, not a branch deletion."""
-    ref = payload.get("ref")
-    return (
-        isinstance(ref, str)
-        and ref.startswith("refs/heads/")
-        and not payload.get("deleted", False)
-        and payload.get("after") not in (None, ZERO_SHA)
+        forge=forge,
     )

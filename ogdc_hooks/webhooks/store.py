@@ -1,8 +1,9 @@
 """Storing a delivery and its job in one statement, before the delivery is acknowledged.
 
 One round trip on a plain asyncpg pool, one implicit transaction: the delivery
-row and the job row commit together or not at all. The delivery id is
-the primary key, so a redelivery stores nothing and is reported as such.
+row and the job row commit together or not at all. The sending forge's host and
+the delivery id are the primary key, so a redelivery stores nothing and is
+reported as such.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from ogdc_hooks.webhooks.events import Delivery
 
 _STORE = """
 WITH stored AS (
-  INSERT INTO deliveries (id, event, action, repository, payload)
-  VALUES ($1, $2, $3, $4, $5::jsonb)
-  ON CONFLICT (id) DO NOTHING
-  RETURNING id
+  INSERT INTO deliveries (id, event, action, repository, payload, forge)
+  VALUES ($1, $2, $3, $4, $5::jsonb, $7)
+  ON CONFLICT (forge, id) DO NOTHING
+  RETURNING id, forge
 ), queued AS (
   INSERT INTO jobs (kind, payload, dedupe_key)
-  SELECT $6::text, jsonb_build_object('delivery', id), 'delivery:' || id
+  SELECT $6::text, jsonb_build_object('delivery', id, 'forge', forge),
+         'delivery:' || forge || ':' || id
   FROM stored WHERE $6::text IS NOT NULL
   ON CONFLICT (dedupe_key) DO NOTHING
   RETURNING id
@@ -47,6 +49,7 @@ async def store_delivery(pool: asyncpg.Pool, delivery: Delivery, job_kind: str |
         (delivery.repository or "")[:300] or None,
         delivery.payload_json,
         job_kind,
+        delivery.forge,
     )
     try:
         return await _execute(pool, arguments)

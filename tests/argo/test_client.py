@@ -21,8 +21,8 @@ from ogdc_hooks.argo.client import (
     WorkflowEvent,
 )
 from ogdc_hooks.argo.phases import progress_of
-from ogdc_hooks.forges.report import RunState
 from ogdc_hooks.jobs.errors import PermanentError, TransientError
+from ogdc_hooks.runstate import RunState
 from ogdc_hooks.settings import load_settings
 from tests.argo.conftest import workflow
 from tests.fakes.argo import FakeArgo

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from ogdc_hooks.argo.phases import FailedStep, output_artifact_node, progress_of
-from ogdc_hooks.forges.report import RunState
+from ogdc_hooks.runstate import RunState
 
 
 def wf(status: dict[str, Any] | None) -> dict[str, Any]:

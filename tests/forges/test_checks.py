@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from ogdc_hooks.forges.base import CommitReport, RunState
 from ogdc_hooks.forges.github.checks import (
     ANNOTATIONS_PER_REQUEST,
     MAX_ANNOTATIONS,
@@ -16,7 +17,6 @@ from ogdc_hooks.forges.github.checks import (
 )
 from ogdc_hooks.forges.github.statuses import status_body
 from ogdc_hooks.forges.github.text import ELLIPSIS, fit_bytes, fit_chars
-from ogdc_hooks.forges.report import CommitReport, RunState
 from ogdc_hooks.recipes.problems import Problem
 
 NOW = datetime(2026, 5, 4, 3, 2, 1, tzinfo=UTC)

@@ -20,8 +20,9 @@ from ogdc_hooks.forges.github.deliveries import (
 )
 from ogdc_hooks.forges.github.errors import PermanentForgeError
 from ogdc_hooks.forges.github.reporter import GitHubReporter, make_reporter
+from ogdc_hooks.forges.github.webhooks import HANDLED_EVENTS, parse_delivery
 from ogdc_hooks.settings import Secret, Settings
-from ogdc_hooks.webhooks.events import HANDLED_EVENTS, Delivery, parse_delivery
+from ogdc_hooks.webhooks.events import Delivery
 from tests.fakes.github import FakeClock, FakeGitHub
 from tests.forges.conftest import APP_ID, REPOSITORY
 from tests.pipeline.conftest import wait_for

@@ -10,9 +10,9 @@ import re
 import aiohttp
 import pytest
 
+from ogdc_hooks.forges.base import CommitReport, RunState
 from ogdc_hooks.forges.github.errors import PermanentForgeError, TransientForgeError
 from ogdc_hooks.forges.github.reporter import GitHubReporter, make_reporter
-from ogdc_hooks.forges.report import CommitReport, RunState
 from ogdc_hooks.recipes.problems import Problem
 from ogdc_hooks.settings import Secret, Settings, SettingsError
 from tests.fakes.github import AppKey, FakeClock, FakeGitHub, Fault

@@ -19,6 +19,7 @@ from ogdc_hooks.checkout import (
 from tests.support.gitserver import GitServer, Symlink
 
 LIMIT = 50 * 1024 * 1024
+USER = "x-access-token"  # the user name GitHub wants with a token
 TOKEN = "ghs_s3cr3tInstallationToken0123456789"
 
 
@@ -168,10 +169,18 @@ def test_token_is_required_used_and_never_leaked(
     with pytest.raises(GitError, match="refused access") as wrong:
         enter(
             checkout(
-                repo, sha, dest, token="ghs_wrongTokenValue000000000", timeout_s=30, max_bytes=LIMIT
+                repo,
+                sha,
+                dest,
+                token="ghs_wrongTokenValue000000000",
+                token_user=USER,
+                timeout_s=30,
+                max_bytes=LIMIT,
             )
         )
-    with checkout(repo, sha, dest, token=TOKEN, timeout_s=30, max_bytes=LIMIT) as work:
+    with checkout(
+        repo, sha, dest, token=TOKEN, token_user=USER, timeout_s=30, max_bytes=LIMIT
+    ) as work:
         stored = b"".join(p.read_bytes() for p in (work / ".git").rglob("*") if p.is_file())
         assert TOKEN.encode() not in stored and encoded.encode() not in stored
         assert (work / "README.md").exists()
@@ -303,6 +312,7 @@ def test_a_credential_is_never_sent_over_plain_http_to_another_host(tmp_path: Pa
             "a" * 40,
             tmp_path,
             token="ghs_secret",
+            token_user=USER,
             timeout_s=5,
             max_bytes=1 << 20,
         ),

@@ -19,6 +19,7 @@ from ogdc_hooks.checkout import (
 from tests.support.gitserver import GitServer
 from tests.support.hostile_git import hostile_git
 
+USER = "x-access-token"  # the user name GitHub wants with a token
 TOKEN = "ghs_s3cr3tInstallationToken0123456789"
 LIMIT = 50 * 1024 * 1024
 
@@ -70,7 +71,7 @@ def test_the_token_goes_to_the_clone_urls_origin_only_and_redirects_are_refused(
     git_server.token = TOKEN
     with hostile_git("redirect", target=git_server.url) as hostile:
         with pytest.raises(GitError, match="redirect, which is not followed") as caught:
-            enter(hostile.clone_url("recipes"), sha, dest, token=TOKEN)
+            enter(hostile.clone_url("recipes"), sha, dest, token=TOKEN, token_user=USER)
         assert [r.authorized for r in hostile.requests] == [True]  # its own origin: yes
     assert not caught.value.transient
     assert git_server.requests == []  # never reached, so never got the token

@@ -9,12 +9,13 @@ from ogdc_hooks.checkout import GitError
 from ogdc_hooks.refs import resolve_ref
 from tests.support.gitserver import GitServer
 
+USER = "x-access-token"  # the user name GitHub wants with a token
 TOKEN = "ghs_s3cr3tInstallationToken0123456789"
 
 
 async def lookup(url: str, ref: str, token: str | None = None, **limits: int) -> str | None:
     async with aiohttp.ClientSession() as session:
-        return await resolve_ref(session, url, ref, token, timeout_s=10, **limits)
+        return await resolve_ref(session, url, ref, token, token_user=USER, timeout_s=10, **limits)
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from ogdc_hooks.forges.report import RunState
 from ogdc_hooks.pipeline.follow import deadline_s
 from ogdc_hooks.pipeline.runs import RunRecord
+from ogdc_hooks.runstate import RunState
 
 
 def _run(workflow: dict[str, Any] | None) -> RunRecord:

@@ -7,12 +7,8 @@ import urllib.parse
 
 import pytest
 
-from ogdc_hooks.webhooks.events import (
-    SignatureCheck,
-    WebhookRejected,
-    parse_delivery,
-    plan_work,
-)
+from ogdc_hooks.forges.github.webhooks import SignatureCheck, parse_delivery, plan_work
+from ogdc_hooks.webhooks.events import WebhookRejected
 from tests.webhooks.signing import signed_delivery
 
 SECRET = "It's a Secret to Everybody"

@@ -8,10 +8,10 @@ import asyncpg
 from sqlalchemy import text
 
 from ogdc_hooks.db.engine import Database
+from ogdc_hooks.forges.github.webhooks import parse_delivery
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.jobs.wakeup import WakeUp
 from ogdc_hooks.jobs.worker import Worker
-from ogdc_hooks.webhooks.events import parse_delivery
 from ogdc_hooks.webhooks.store import store_delivery
 from tests.support.waiting import wait_for
 from tests.webhooks.signing import signed_delivery
@@ -30,7 +30,8 @@ async def test_delivery_and_job_are_stored_once(db: Database, pool: asyncpg.Pool
     assert await _count(db, "deliveries") == 1
     async with db.engine.connect() as connection:
         job = (await connection.execute(text("SELECT kind, payload, dedupe_key FROM jobs"))).one()
-    assert tuple(job) == ("push", {"delivery": "same"}, "delivery:same")
+    payload = {"delivery": "same", "forge": "github.com"}
+    assert tuple(job) == ("push", payload, "delivery:github.com:same")
 
 
 async def test_concurrent_redeliveries_store_one(db: Database, pool: asyncpg.Pool) -> None:

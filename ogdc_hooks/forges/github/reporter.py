@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import aiohttp
 
+from ogdc_hooks.forges.base import CommitReport
 from ogdc_hooks.forges.github.app_auth import AppCredentials, Credentials, TokenCredentials
 from ogdc_hooks.forges.github.checks import (
     AnnotationKey,
@@ -26,7 +27,6 @@ from ogdc_hooks.forges.github.client import GitHubClient, repository_vars
 from ogdc_hooks.forges.github.errors import PermanentForgeError
 from ogdc_hooks.forges.github.statuses import status_body
 from ogdc_hooks.forges.github.transport import Record, Transport
-from ogdc_hooks.forges.report import CommitReport
 from ogdc_hooks.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ogdc_hooks.forges.base import CommitReport, RunState
 from ogdc_hooks.forges.github.text import clean, fit_chars, safe_url
-from ogdc_hooks.forges.report import CommitReport, RunState
 
 DESCRIPTION_CHARS = 140
 

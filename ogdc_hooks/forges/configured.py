@@ -1,0 +1,32 @@
+"""Which forges this process serves, from its settings: the wiring of `forges/<kind>/`.
+
+Adding a forge adds its intake to `intakes` (and a `webhook_route` in
+`api/webhooks.py`) and its instances to `configured_forges`; nothing else in the
+core names it.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+
+from ogdc_hooks.forges.base import Forge, Forges, Intake
+from ogdc_hooks.forges.github.forge import GitHubForge
+from ogdc_hooks.forges.github.reporter import make_reporter
+from ogdc_hooks.forges.github.transport import Record
+from ogdc_hooks.forges.github.webhooks import GitHubIntake
+from ogdc_hooks.settings import Settings
+
+
+def intakes(settings: Settings) -> dict[str, Intake]:
+    """Each webhook route's intake, by the forge kind in its path (`/webhooks/<kind>`)."""
+    return {"github": GitHubIntake(settings)}
+
+
+def configured_forges(
+    settings: Settings, session: aiohttp.ClientSession, *, github_record: Record
+) -> Forges:
+    """The forge instances deliveries may come from (raises `SettingsError`)."""
+    found: list[Forge] = [
+        GitHubForge(make_reporter(settings, session, record=github_record), settings)
+    ]
+    return Forges(found)

@@ -86,7 +86,9 @@ class ForgejoClient:
                 raw = await answer.content.read(MAX_ANSWER_BYTES + 1)
                 status, answer_headers = answer.status, dict(answer.headers)
         except TimeoutError:
-            log.info("forgejo %s %s: no answer within %ss", self._instance.host, what, self._timeout)
+            log.info(
+                "forgejo %s %s: no answer within %ss", self._instance.host, what, self._timeout
+            )
             raise ForgejoUnavailable(
                 f"{self.label} did not answer within {self._timeout:g}s"
             ) from None
@@ -97,7 +99,9 @@ class ForgejoClient:
         if status >= 300:
             raise self._failure(what, status, answer_headers, raw, token)
         if len(raw) > MAX_ANSWER_BYTES:
-            raise ForgejoRefused(f"{self.label} sent an answer larger than {MAX_ANSWER_BYTES} bytes")
+            raise ForgejoRefused(
+                f"{self.label} sent an answer larger than {MAX_ANSWER_BYTES} bytes"
+            )
         try:
             return json.loads(raw) if raw.strip() else None
         except ValueError:

@@ -343,6 +343,8 @@ def _forgejo_instances(env: Mapping[str, str]) -> tuple[ForgejoInstance, ...]:
     FORGEJO_INSTANCES_FILE; one instance per host."""
     found: list[ForgejoInstance] = []
     url = _text(env, "FORGEJO_URL")
+    if url is not None and not env.get("FORGEJO_WEBHOOK_SECRET"):
+        raise SettingsError("FORGEJO_WEBHOOK_SECRET: required with FORGEJO_URL")
     if url is not None:
         found.append(
             _forgejo_instance(

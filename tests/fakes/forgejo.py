@@ -195,6 +195,7 @@ class FakeForgejo:
         self.statuses: dict[tuple[str, str], list[Status]] = {}
         self.requests: list[Recorded] = []
         self.git_requests: list[tuple[str, str, bool]] = []  # method, path, authorized
+        self._git_delays: list[float] = []
         self._faults: list[_Injection] = []
         self._ids = iter(range(1, 10**9))
         self._runner: web.AppRunner | None = None
@@ -236,6 +237,10 @@ class FakeForgejo:
         if login.lower() not in self.users:
             self.add_user(login)
         self.repositories[full_name.lower()].access[login.lower()] = mode
+
+    def delay_git(self, count: int, seconds: float) -> None:
+        """The next `count` git requests are answered only after `seconds` (a stalled clone)."""
+        self._git_delays.extend([seconds] * count)
 
     def inject(
         self, fault: Fault, *, times: int = 1, path: str | None = None, method: str | None = None
@@ -582,6 +587,8 @@ class FakeForgejo:
             repository is None or self._mode(repository, token) != "none"
         )
         self.git_requests.append((request.method, request.path, authorized))
+        if self._git_delays:
+            await asyncio.sleep(self._git_delays.pop(0))
         if repository is None:
             return web.Response(status=404, text="Not found.\n")
         if "git-receive-pack" in request.path_qs:

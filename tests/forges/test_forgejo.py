@@ -18,8 +18,9 @@ from ogdc_hooks.forges.forgejo.forge import ForgejoForge
 from ogdc_hooks.forges.forgejo.payloads import on_instance, push_of
 from ogdc_hooks.forges.forgejo.statuses import DESCRIPTION_CHARS, status_body
 from ogdc_hooks.forges.forgejo.webhooks import ForgejoIntake
+from ogdc_hooks.forges.github.webhooks import GitHubIntake
 from ogdc_hooks.recipes.problems import Problem
-from ogdc_hooks.settings import ForgejoInstance, Secret
+from ogdc_hooks.settings import ForgejoInstance, Secret, Settings
 from ogdc_hooks.webhooks.events import WebhookRejected
 from tests.fakes.forgejo import FakeForgejo, fake_forgejo, rate_limited, webhook_headers
 from tests.fakes.github import Fault
@@ -287,3 +288,16 @@ def test_the_signature_is_forgejos_hex_hmac() -> None:
     body = b'{"a": 1}'
     headers = webhook_headers("push", body, "k", "d")
     assert headers["X-Forgejo-Signature"] == hmac.new(b"k", body, hashlib.sha256).hexdigest()
+
+
+def test_the_github_intake_refuses_a_forgejo_delivery_even_with_githubs_secret() -> None:
+    """A secret shared by both: the payload's clone URL is Forgejo's, never GitHub's token."""
+    intake = GitHubIntake(Settings(github_webhook_secret=Secret("shared")))
+    body = json.dumps(_payload()).encode()
+    headers = webhook_headers("push", body, "shared", "d")
+    check = intake.signature_check(headers)
+    check.update(body)
+    with pytest.raises(WebhookRejected) as refused:
+        intake.parse_verified(headers, body, check.verify())
+    assert refused.value.status == 400
+    assert "/webhooks/forgejo" in refused.value.detail

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from ogdc_hooks.cli.startup import summary
 from ogdc_hooks.forges.base import CommitReport, RepoRef, RunState
 from ogdc_hooks.forges.forgejo.errors import ForgejoRefused, ForgejoUnavailable, classify
 from ogdc_hooks.forges.forgejo.forge import ForgejoForge
@@ -301,3 +302,11 @@ def test_the_github_intake_refuses_a_forgejo_delivery_even_with_githubs_secret()
         intake.parse_verified(headers, body, check.verify())
     assert refused.value.status == 400
     assert "/webhooks/forgejo" in refused.value.detail
+
+
+def test_the_start_summary_names_each_instance_and_what_it_reports() -> None:
+    settings = Settings(forgejo_instances=(CODEBERG, PRIVATE))
+    line = summary(settings, None)["forgejo"]
+    assert line.startswith("on at /webhooks/forgejo for codeberg.org (statuses)")
+    assert "git.example.org (no FORGEJO_TOKEN: nothing reported)" in line
+    assert "forgejo" not in summary(Settings(), None)

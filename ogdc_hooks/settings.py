@@ -161,7 +161,7 @@ class Settings:
     @property
     def forge_web_urls(self) -> tuple[str, ...]:
         """The web addresses of the configured forges: where submissions fetch by default."""
-        return (self.github_web_url,)
+        return (self.github_web_url, *(instance.url for instance in self.forgejo_instances))
 
 
 def _text(env: Mapping[str, str], name: str) -> str | None:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+from collections.abc import Callable
 
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from ogdc_hooks.db.engine import Database, open_database
-from ogdc_hooks.db.migrate import current_revision, head_revision, migrate
+from ogdc_hooks.db.migrate import alembic_config, current_revision, head_revision, migrate
 from ogdc_hooks.db.tables import Base
+from ogdc_hooks.forges.github.webhooks import GitHubIntake
 from ogdc_hooks.settings import load_settings
 
 
@@ -65,3 +71,88 @@ async def test_two_processes_migrating_at_once_migrate_once(db_env: dict[str, st
     finally:
         await first.close()
         await second.close()
+
+
+def _to(revision: str, down: bool = False) -> Callable[[Connection], None]:
+    def run(connection: Connection) -> None:
+        step = command.downgrade if down else command.upgrade
+        step(alembic_config(connection), revision)
+        connection.commit()
+
+    return run
+
+
+_FILL_0005 = [
+    "INSERT INTO deliveries (id, event, payload) VALUES ('d-1', 'push', '{\"after\": \"a\"}')",
+    "INSERT INTO runs (id, repository, clone_url, commit_sha, recipe, trigger, state, "
+    "delivery_id) VALUES ('00000000-0000-0000-0000-000000000001', 'octo/recipes', "
+    "'https://ghe.example.org/octo/recipes.git', 'a', 'recipes/x', 'push', 'queued', 'd-1')",
+    "INSERT INTO branch_heads (repository, clone_url, default_branch) "
+    "VALUES ('octo/recipes', 'https://ghe.example.org/octo/recipes.git', 'main')",
+    "INSERT INTO jobs (kind, payload, dedupe_key) "
+    "VALUES ('push', '{\"delivery\": \"d-1\"}', 'delivery:d-1')",
+]
+
+
+async def test_0007_gives_existing_rows_the_configured_githubs_host(
+    db_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database filled by 0005 keeps every row; each names the GitHub it came from, and
+    deliveries are then told apart per forge."""
+    monkeypatch.setenv("GITHUB_API_URL", "https://ghe.example.org/api/v3")
+    database = await _open(db_env)
+    try:
+        async with database.engine.connect() as connection:
+            await connection.run_sync(_to("0005"))
+            for statement in _FILL_0005:
+                await connection.execute(text(statement))
+            await connection.commit()
+            await connection.run_sync(_to("0007"))
+            for table in ("deliveries", "runs", "branch_heads"):
+                hosts = (await connection.execute(text(f"SELECT forge FROM {table}"))).scalars()
+                assert list(hosts) == ["ghe.example.org"], table
+            job = (await connection.execute(text("SELECT payload, dedupe_key FROM jobs"))).one()
+            assert tuple(job) == (
+                {"delivery": "d-1", "forge": "ghe.example.org"},
+                "delivery:ghe.example.org:d-1",
+            )
+            # The same delivery id from another forge is another delivery.
+            await connection.execute(
+                text(
+                    "INSERT INTO deliveries (forge, id, event, payload) "
+                    "VALUES ('codeberg.org', 'd-1', 'push', '{}')"
+                )
+            )
+            await connection.commit()
+            with pytest.raises(IntegrityError):
+                await connection.execute(
+                    text(
+                        "INSERT INTO deliveries (forge, id, event, payload) "
+                        "VALUES ('ghe.example.org', 'd-1', 'push', '{}')"
+                    )
+                )
+            await connection.rollback()
+            await connection.execute(text("DELETE FROM deliveries WHERE forge = 'codeberg.org'"))
+            await connection.commit()
+            await connection.run_sync(_to("0005", down=True))
+            job = (await connection.execute(text("SELECT payload, dedupe_key FROM jobs"))).one()
+            assert tuple(job) == ({"delivery": "d-1"}, "delivery:d-1")
+            assert (await connection.execute(text("SELECT count(*) FROM runs"))).scalar() == 1
+    finally:
+        await database.close()
+
+
+@pytest.mark.parametrize(
+    ("api_url", "host"),
+    [
+        (None, "github.com"),
+        ("https://api.github.com", "github.com"),
+        ("https://ghe.example.org/api/v3", "ghe.example.org"),
+        ("http://127.0.0.1:3000", "127.0.0.1:3000"),
+    ],
+)
+def test_0007_names_github_as_the_service_does(api_url: str | None, host: str) -> None:
+    migration = importlib.import_module("ogdc_hooks.db.migrations.versions.0007_forge_host")
+    assert migration.github_host(api_url) == host
+    env = {"GITHUB_API_URL": api_url} if api_url else {}
+    assert GitHubIntake(load_settings({**env, **_SECRETS})).host == host

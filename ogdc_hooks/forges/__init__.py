@@ -1,1 +1,2 @@
-"""Telling the forge (GitHub today) what happened to each recipe of a commit."""
+"""The forges recipes live on: the neutral seam (`base.py`), the configured set
+(`configured.py`), and one package per forge kind (`github/`)."""

@@ -1,6 +1,7 @@
-"""GitHub as a forge: check runs (App mode) or commit statuses (token mode).
+"""GitHub as a forge: its webhook intake, its payloads read into neutral events, check runs
+(App mode) or commit statuses (token mode).
 
-Pure request builders (`checks`, `statuses`, `redact`, `errors`) sit in the
-middle; `app_auth` and `api` do the HTTP through gidgethub over one shared
-aiohttp session; `reporter` puts them together behind the `Reporter` protocol.
+Pure request builders (`webhooks`, `checks`, `statuses`, `redact`, `errors`) sit in the
+middle; `app_auth` and `client` do the HTTP through gidgethub over one shared aiohttp
+session; `reporter` puts them together and `forge` offers it as a `forges.base.Forge`.
 """

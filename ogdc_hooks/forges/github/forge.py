@@ -122,7 +122,7 @@ class GitHubForge:
         self.reporter = reporter
         self.host = host_of(settings)
         self.web_url = settings.github_web_url
-        self.label = "GitHub" if self.host == "github.com" else f"GitHub at {self.host}"
+        self.label = "GitHub"  # an Enterprise host too: messages name the forge, not the host
 
     def event_of(self, delivery_id: str, event: str, payload: Mapping[str, Any]) -> Event | None:
         if event == "push":

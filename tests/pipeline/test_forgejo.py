@@ -88,6 +88,7 @@ async def fj(
         "FORGEJO_URL": forgejo.url,
         "FORGEJO_TOKEN": forgejo.add_token("ogdc-bot"),
         "FORGEJO_WEBHOOK_SECRET": SECRET,
+        "OGDC_SUBMIT_ALLOWED_HOSTS": forgejo.url.split("://")[1],  # a loopback test server
     }
     async with running_stack(env, github, fake_argo, git_server) as stack:
         # TODO(integrator): with the identities work, `forge_logins: {forgejo host: PUSHER}`;
@@ -255,3 +256,18 @@ async def test_kill_9_during_a_push_then_restart_finishes_it(fj: ForgejoStack) -
         assert fj.stack.argo.created == [name]
     finally:
         await asyncio.to_thread(restarted.stop)
+
+
+async def test_an_admin_submits_a_recipe_of_the_forgejo_repository(fj: ForgejoStack) -> None:
+    """`forgejo://ORG:REPO@REF/PATH`: cloned from the instance with its token (private)."""
+    fj.base()
+    sha = fj.commit()
+    status, answer = await fj.stack.api(
+        "POST",
+        "/submit",
+        json={"recipe_path": f"forgejo://{REPO.replace('/', ':')}@main/recipes/sea-ice"},
+    )
+    assert status == 202, answer
+    assert answer["recipe_workflow_name"] in fj.stack.argo.created
+    [run] = await fj.stack.runs(commit=sha)
+    assert (run["repository"], run["trigger"]) == (REPO, "api")

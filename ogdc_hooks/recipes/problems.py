@@ -1,14 +1,14 @@
 """Problems found in a recipe: where (file, line, column, key path) and what, in one sentence.
 
-The same objects print as compiler-style lines for the CLI and become GitHub
-check-run annotations for the commit.
+The same objects print as compiler-style lines for the CLI; each forge shows them on the
+commit its own way (GitHub: check-run annotations, in `forges/github/checks.py`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 Severity = Literal["error", "warning"]
 
@@ -25,21 +25,15 @@ class Problem:
     severity: Severity = "error"
     end_line: int | None = None
 
+    @property
+    def what(self) -> str:
+        """The sentence with the key path it is about, without the position."""
+        return f"{self.key_path}: {self.message}" if self.key_path else self.message
+
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}:{self.column}"
-        what = f"{self.key_path}: {self.message}" if self.key_path else self.message
         label = "" if self.severity == "error" else "warning: "
-        return f"{where}: {label}{what}"
-
-    def to_annotation(self) -> dict[str, Any]:
-        """A GitHub check-run annotation (checks API `output.annotations[]`)."""
-        return {
-            "path": self.path,
-            "start_line": self.line,
-            "end_line": self.end_line or self.line,
-            "annotation_level": "failure" if self.severity == "error" else "warning",
-            "message": f"{self.key_path}: {self.message}" if self.key_path else self.message,
-        }
+        return f"{where}: {label}{self.what}"
 
 
 def sort_problems(problems: Iterable[Problem]) -> tuple[Problem, ...]:

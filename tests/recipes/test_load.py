@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from ogdc_hooks.forges.github.checks import problem_annotation
 from ogdc_hooks.recipes.load import (
     LoadPolicy,
     find_recipe_dirs,
@@ -206,7 +207,7 @@ def test_invalid_recipe_reports_every_problem_with_annotations(tmp_path: Path) -
             "file recipes/r/recipe.sh does not exist",
         ),
     )
-    assert caught.value.problems[1].to_annotation() == {
+    assert problem_annotation(caught.value.problems[1]) == {
         "path": "recipes/r/meta.yml",
         "start_line": 1,
         "end_line": 1,

@@ -62,9 +62,20 @@ def annotation_key(annotation: Mapping[str, Any]) -> AnnotationKey:
     )
 
 
+def problem_annotation(problem: Problem) -> dict[str, Any]:
+    """A GitHub check-run annotation (checks API `output.annotations[]`), as it is."""
+    return {
+        "path": problem.path,
+        "start_line": problem.line,
+        "end_line": problem.end_line or problem.line,
+        "annotation_level": "failure" if problem.severity == "error" else "warning",
+        "message": problem.what,
+    }
+
+
 def annotation(problem: Problem) -> dict[str, Any]:
     """A problem as an annotation whose message is redacted and fits GitHub's limit."""
-    body = problem.to_annotation()
+    body = problem_annotation(problem)
     body["message"] = fit_bytes(clean(body["message"]), ANNOTATION_MESSAGE_BYTES)
     return body
 

@@ -57,7 +57,6 @@ description, https://codeberg.org/api/swagger, which Gitea shares):
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import hmac
 import json
@@ -77,8 +76,8 @@ import pytest
 from aiohttp import web
 
 from ogdc_hooks.cli.gitserve import cgi_environment, http_backend
-from tests.fakes.github import Fault, Recorded, _Injection
-from tests.support.gitserver import GitServer
+from tests.fakes.github import Fault, Recorded, _Injection, fault_answer, take_fault
+from tests.support.gitserver import GitServer, _basic, _git
 
 SWAGGER = "/api/swagger"
 STATES = ("pending", "success", "error", "failure", "warning")
@@ -322,7 +321,9 @@ class FakeForgejo:
     def _commits(self, full_name: str, before: str, after: str) -> list[dict[str, Any]]:
         """The pushed commits, newest first (as `git log before..after`)."""
         span = after if before == ZERO else f"{before}..{after}"
-        lines = _git(self.root / f"{full_name}.git", "log", "--format=%H%x00%s%x00%an%x00%ae", span)
+        lines = _git(
+            ["log", "--format=%H%x00%s%x00%an%x00%ae", span], cwd=self.root / f"{full_name}.git"
+        )
         commits = []
         for line in lines.splitlines():
             sha, message, name, email = line.split("\x00")
@@ -406,9 +407,9 @@ class FakeForgejo:
         response: web.StreamResponse
         try:
             body = await self._body(request)
-            fault = self._take_fault(request.method, path)
+            fault = take_fault(self._faults, request.method, path)
             if fault is not None:
-                response = await _fault_answer(request, fault)
+                response = await fault_answer(request, fault)
             else:
                 response = await handler(request)
         except _Answer as answer:
@@ -430,13 +431,6 @@ class FakeForgejo:
             return json.loads(raw) if raw else None
         except ValueError:
             raise _Answer(422, "invalid JSON body") from None
-
-    def _take_fault(self, method: str, path: str) -> Fault | None:
-        for injection in self._faults:
-            if injection.times > 0 and injection.matches(method, path):
-                injection.times -= 1
-                return injection.fault
-        return None
 
     def _caller(self, request: web.Request) -> Token | None:
         """The token of `Authorization: token|Bearer <t>`; 401 for an unknown one."""
@@ -560,7 +554,9 @@ class FakeForgejo:
         sha = request.match_info["sha"]
         if not self._has_commit(repository, sha):
             raise _Answer(404, f"object does not exist [id: {sha}, rel_path: ]")
-        email = _git(self.root / f"{repository.full_name}.git", "log", "-1", "--format=%ae", sha)
+        email = _git(
+            ["log", "-1", "--format=%ae", sha], cwd=self.root / f"{repository.full_name}.git"
+        )
         author = next((u for u in self.users.values() if u.email == email.strip()), None)
         return web.json_response(
             {"sha": sha, "author": author.as_json() if author else None, "commit": {}}
@@ -604,13 +600,10 @@ class FakeForgejo:
     def _git_token(self, request: web.Request) -> Token | None:
         """Basic credentials: the token as the password (any user name), or as the user
         name with an empty or `x-oauth-basic` password (services/auth/basic.go)."""
-        scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "basic":
+        credentials = _basic(request)
+        if credentials is None:
             return None
-        try:
-            user, _, password = base64.b64decode(encoded).decode().partition(":")
-        except ValueError:
-            return None
+        user, password = credentials
         secret = user if password in ("", "x-oauth-basic") else password
         return self.tokens.get(secret)
 
@@ -633,24 +626,6 @@ def webhook_headers(
     headers["X-GitHub-Event"] = event
     headers["X-GitHub-Event-Type"] = event
     return headers
-
-
-async def _fault_answer(request: web.Request, fault: Fault) -> web.StreamResponse:
-    if fault.disconnect:
-        assert request.transport is not None
-        request.transport.close()
-        return web.Response(status=502)
-    if fault.hang:
-        await asyncio.sleep(fault.hang)
-    if fault.body is None:
-        return web.Response(status=fault.status, text="", headers=fault.headers)
-    return web.json_response(fault.body, status=fault.status, headers=fault.headers)
-
-
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=repo, capture_output=True, text=True, check=True
-    ).stdout.strip()
 
 
 @pytest.fixture

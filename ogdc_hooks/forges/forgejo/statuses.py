@@ -16,18 +16,13 @@ from ogdc_hooks.forges.github.text import clean, fit_chars, safe_url
 
 DESCRIPTION_CHARS = 1000  # at most 4000 bytes of UTF-8, well within Forgejo's 65535
 
-STATES = {
-    RunState.QUEUED: "pending",
-    RunState.SUBMITTED: "pending",
-    RunState.RUNNING: "pending",
-    RunState.SUCCEEDED: "success",
-    RunState.DRY_RUN: "success",
-    RunState.FAILED: "failure",
-    RunState.INVALID: "failure",
-    RunState.REJECTED: "failure",
-    RunState.ERROR: "error",
-    RunState.TIMED_OUT: "failure",
-}
+_FINISHED = {RunState.SUCCEEDED: "success", RunState.DRY_RUN: "success", RunState.ERROR: "error"}
+
+
+def state_of(state: RunState) -> str:
+    """Unfinished runs are pending; of the finished, every one that is not a success or our
+    own error is a failure (timed out included: Forgejo has no state of its own for it)."""
+    return _FINISHED.get(state, "failure") if state.finished else "pending"
 
 
 def description(report: CommitReport) -> str:
@@ -42,7 +37,7 @@ def description(report: CommitReport) -> str:
 def status_body(report: CommitReport) -> dict[str, Any]:
     """The body of `POST /repos/{owner}/{repo}/statuses/{sha}` for this report."""
     body: dict[str, Any] = {
-        "state": STATES[report.state],
+        "state": state_of(report.state),
         "context": report.name,
         "description": description(report),
     }

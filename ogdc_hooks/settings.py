@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+import yaml
+
 from ogdc_hooks import workflow_settings
 from ogdc_hooks.workflow_settings import VizResources
 
@@ -45,6 +47,22 @@ class Secret:
 
     def __bool__(self) -> bool:
         return bool(self.value)
+
+
+@dataclass(frozen=True)
+class ForgejoInstance:
+    """One Forgejo or Gitea instance: its base URL (e.g. `https://codeberg.org`, or with a
+    path when it is served under one), the token that reports statuses and clones, and the
+    secret that signs its webhooks."""
+
+    url: str  # without a trailing slash
+    webhook_secret: Secret
+    token: Secret | None = None
+
+    @property
+    def host(self) -> str:
+        """The instance's identity (host[:port], lower case): the key of its users' logins."""
+        return urlsplit(self.url).netloc.lower()
 
 
 @dataclass(frozen=True)
@@ -94,6 +112,8 @@ class Settings:
     github_app_id: str | None = None
     github_app_private_key: Secret | None = None
     github_token: Secret | None = None
+    # Forgejo and Gitea (README "Forgejo and Gitea"): FORGEJO_URL, or FORGEJO_INSTANCES_FILE
+    forgejo_instances: tuple[ForgejoInstance, ...] = ()
     # Whose authority /submit may borrow (README "Submitting through the API")
     submit_allowed_hosts: tuple[str, ...] = ()  # host[:port]; empty: the forge's web host
     credential_repositories: tuple[str, ...] = ()  # owner/repo, owner/* or *; token mode
@@ -155,7 +175,7 @@ class Settings:
     @property
     def forge_web_urls(self) -> tuple[str, ...]:
         """The web addresses of the configured forges: where submissions fetch by default."""
-        return (self.github_web_url,)
+        return (self.github_web_url, *(instance.url for instance in self.forgejo_instances))
 
 
 def github_host(api_url: str) -> str:
@@ -303,6 +323,80 @@ def _private_key(env: Mapping[str, str]) -> Secret | None:
         ) from None
 
 
+def _forgejo_instance(entry: object, where: str) -> ForgejoInstance:
+    """One `{url, token, webhook_secret}`; errors name the entry, never a secret's value."""
+    if not isinstance(entry, Mapping):
+        raise SettingsError(f"{where}: must be a mapping with url, token and webhook_secret")
+    unknown = sorted(str(key) for key in entry if key not in ("url", "token", "webhook_secret"))
+    if unknown:
+        raise SettingsError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    url, token, secret = entry.get("url"), entry.get("token"), entry.get("webhook_secret")
+    if not isinstance(url, str):
+        raise SettingsError(f"{where}: url is required")
+    try:
+        base = _http_url(url.strip())
+    except ValueError as err:
+        raise SettingsError(f"{where}: url {err}") from None
+    if urlsplit(base).query or urlsplit(base).fragment or "@" in urlsplit(base).netloc:
+        raise SettingsError(f"{where}: url must be a plain base URL, got {base!r}")
+    if not isinstance(secret, str) or not secret:
+        raise SettingsError(f"{where}: webhook_secret is required")
+    if token is not None and not isinstance(token, str):
+        raise SettingsError(f"{where}: token must be a string")
+    return ForgejoInstance(base, Secret(secret), Secret(token) if token else None)
+
+
+def _forgejo_file(path: str) -> list[object]:
+    """The entries of FORGEJO_INSTANCES_FILE: a YAML (or JSON, which is YAML) list."""
+    name = "FORGEJO_INSTANCES_FILE"
+    try:
+        text = Path(path).read_text()
+    except OSError as err:
+        raise SettingsError(f"{name}: cannot read {path}: {err.strerror or err}") from None
+    try:
+        entries = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise SettingsError(f"{name}: {path} is not YAML or JSON{where}") from None
+    if not isinstance(entries, list):
+        raise SettingsError(f"{name}: {path} must hold a list of {{url, token, webhook_secret}}")
+    return entries
+
+
+def _forgejo_instances(env: Mapping[str, str]) -> tuple[ForgejoInstance, ...]:
+    """FORGEJO_URL with FORGEJO_TOKEN and FORGEJO_WEBHOOK_SECRET, and every entry of
+    FORGEJO_INSTANCES_FILE; one instance per host."""
+    found: list[ForgejoInstance] = []
+    url = _text(env, "FORGEJO_URL")
+    if url is not None and not env.get("FORGEJO_WEBHOOK_SECRET"):
+        raise SettingsError("FORGEJO_WEBHOOK_SECRET: required with FORGEJO_URL")
+    if url is not None:
+        found.append(
+            _forgejo_instance(
+                {
+                    "url": url,
+                    "token": env.get("FORGEJO_TOKEN") or None,
+                    "webhook_secret": env.get("FORGEJO_WEBHOOK_SECRET") or None,
+                },
+                "FORGEJO_URL",
+            )
+        )
+    else:
+        for name in ("FORGEJO_TOKEN", "FORGEJO_WEBHOOK_SECRET"):
+            if env.get(name):
+                raise SettingsError(f"{name}: set FORGEJO_URL too (the instance it is for)")
+    path = _text(env, "FORGEJO_INSTANCES_FILE")
+    if path is not None:
+        for index, entry in enumerate(_forgejo_file(path)):
+            found.append(_forgejo_instance(entry, f"FORGEJO_INSTANCES_FILE: entry {index + 1}"))
+    hosts = [instance.host for instance in found]
+    twice = sorted({host for host in hosts if hosts.count(host) > 1})
+    if twice:
+        raise SettingsError(f"Forgejo instance configured twice: {', '.join(twice)}")
+    return tuple(found)
+
+
 def api_root_path(env: Mapping[str, str]) -> str:
     """`API_ROOT_PATH` alone, for commands that need only where the routes are."""
     return _parsed(env, "API_ROOT_PATH", _root_path, "/")
@@ -366,6 +460,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         github_app_id=_text(env, "GITHUB_APP_ID"),
         github_app_private_key=_private_key(env),
         github_token=_secret(env, "GITHUB_TOKEN"),
+        forgejo_instances=_forgejo_instances(env),
         submit_allowed_hosts=_parsed(env, "OGDC_SUBMIT_ALLOWED_HOSTS", _host_list, ()),
         credential_repositories=_parsed(env, "OGDC_CREDENTIAL_REPOSITORIES", _repository_list, ()),
         worker_slots=_parsed(env, "OGDC_WORKER_SLOTS", _count, 4),

@@ -278,3 +278,62 @@ def test_the_oidc_client_file_is_read_as_dataone_auth_reads_it(tmp_path: Path) -
         load_client_secrets(path)
     assert str(incomplete.value).endswith("wrong or missing: client_secret, redirect_uris")
     assert "not-a-real-secret" not in str(incomplete.value)
+
+
+def test_one_forgejo_instance_from_its_three_variables() -> None:
+    settings = load_settings(
+        {
+            "FORGEJO_URL": "https://codeberg.org/",
+            "FORGEJO_TOKEN": "forgejo-token-value",
+            "FORGEJO_WEBHOOK_SECRET": "forgejo-secret-value",
+        }
+    )
+    [instance] = settings.forgejo_instances
+    assert (instance.url, instance.host) == ("https://codeberg.org", "codeberg.org")
+    assert instance.token is not None and instance.token.reveal() == "forgejo-token-value"
+    assert "forgejo-token-value" not in repr(settings)
+    assert "forgejo-secret-value" not in repr(settings)
+
+
+def test_forgejo_instances_from_a_yaml_or_json_file(tmp_path: Path) -> None:
+    listed = tmp_path / "forgejo.yml"
+    listed.write_text(
+        "- url: https://git.example.org/forge\n  webhook_secret: one\n"
+        '- {"url": "https://codeberg.org", "token": "t", "webhook_secret": "two"}\n'
+    )
+    settings = load_settings({"FORGEJO_INSTANCES_FILE": str(listed)})
+    assert [i.host for i in settings.forgejo_instances] == ["git.example.org", "codeberg.org"]
+    assert settings.forgejo_instances[0].token is None
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        ("url: https://codeberg.org\n", "must hold a list"),
+        ("- url: https://codeberg.org\n", "entry 1: webhook_secret is required"),
+        ("- url: ftp://codeberg.org\n  webhook_secret: s3cr3t-value\n", "entry 1: url"),
+        ("- {url: https://a.org, webhook_secret: s3cr3t-value, tokn: x}\n", "unknown key"),
+        (
+            "- {url: https://a.org, webhook_secret: s3cr3t-value}\n"
+            "- {url: https://A.org/, webhook_secret: s3cr3t-value}\n",
+            "configured twice: a.org",
+        ),
+        ("- [unclosed\n", "not YAML or JSON"),
+    ],
+)
+def test_a_bad_forgejo_instances_file_names_the_problem(
+    tmp_path: Path, content: str, error: str
+) -> None:
+    listed = tmp_path / "forgejo.yml"
+    listed.write_text(content)
+    with pytest.raises(SettingsError, match=r"FORGEJO_INSTANCES_FILE|configured twice") as bad:
+        load_settings({"FORGEJO_INSTANCES_FILE": str(listed)})
+    assert error in str(bad.value)
+    assert "s3cr3t-value" not in str(bad.value)
+
+
+def test_a_forgejo_secret_without_its_url_is_refused() -> None:
+    with pytest.raises(SettingsError, match="FORGEJO_WEBHOOK_SECRET: set FORGEJO_URL"):
+        load_settings({"FORGEJO_WEBHOOK_SECRET": "x"})
+    with pytest.raises(SettingsError, match="FORGEJO_WEBHOOK_SECRET: required with FORGEJO_URL"):
+        load_settings({"FORGEJO_URL": "https://codeberg.org"})

@@ -58,9 +58,10 @@ class SubmitRequest(BaseModel):
     recipe_path: str = Field(
         min_length=1,
         max_length=LOCATION_MAX,
-        pattern=f"^(github|https?)://[^{_CONTROL}]*$",
-        description="github://ORG:REPO@REF/PATH, or an http(s) git URL with `ref` and `path`, "
-        "without control characters",
+        # any forge kind's short form (github://, forgejo://); `parse_source` names the kinds
+        pattern=f"^[a-z][a-z0-9+.-]*://[^{_CONTROL}]*$",
+        description="KIND://ORG:REPO@REF/PATH of a configured forge (github://, forgejo://), "
+        "or an http(s) git URL with `ref` and `path`, without control characters",
     )
     ref: str | None = Field(
         default=None,

@@ -198,6 +198,7 @@ async def _receive(request: web.Request, intake: Intake, seen: dict[str, str]) -
 
 
 webhook_route("/webhooks/github", "github")
+webhook_route("/webhooks/forgejo", "forgejo")
 
 _HEADERS: list[dict[str, Any]] = [
     {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
@@ -209,6 +210,26 @@ class GitHubPayload(BaseModel):
     """Any GitHub webhook payload (a JSON object), signed with the webhook secret."""
 
     model_config = {"extra": "allow"}
+
+
+class ForgejoPayload(BaseModel):
+    """Any Forgejo or Gitea webhook payload (a JSON object), signed with its instance's
+    webhook secret."""
+
+    model_config = {"extra": "allow"}
+
+
+_FORGEJO_HEADERS: list[dict[str, Any]] = [
+    {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
+    for name in (
+        "X-Forgejo-Event",
+        "X-Forgejo-Delivery",
+        "X-Forgejo-Signature",
+        "X-Gitea-Event",
+        "X-Gitea-Delivery",
+        "X-Gitea-Signature",
+    )
+]
 
 
 openapi_paths: dict[str, dict[str, Any]] = {
@@ -229,6 +250,29 @@ openapi_paths: dict[str, dict[str, Any]] = {
                 "many unsigned bytes are arriving at once",
             },
         )
-    }
+    },
+    "/webhooks/forgejo": {
+        "post": operation(
+            "Receive a Forgejo or Gitea webhook delivery (signed with its instance's secret: "
+            "FORGEJO_WEBHOOK_SECRET or FORGEJO_INSTANCES_FILE)",
+            body={"application/json": ForgejoPayload},
+            parameters=_FORGEJO_HEADERS,
+            responses={
+                200: (
+                    "An ignored event (create, delete, ...) or a delivery already received",
+                    WebhookAnswer,
+                ),
+                202: ("Stored; it will be processed", WebhookAnswer),
+            },
+            errors={
+                401: "Missing or wrong X-Forgejo-Signature, or a delivery from an instance "
+                "that is not configured (its repository on another origin)",
+                408: "The body did not arrive within OGDC_HTTP_READ_TIMEOUT_SECONDS",
+                413: "The body is larger than 25 MiB",
+                503: "No Forgejo instance is configured, the database is unavailable, or too "
+                "many unsigned bytes are arriving at once",
+            },
+        )
+    },
 }
-openapi_models: tuple[type[BaseModel], ...] = (WebhookAnswer, GitHubPayload)
+openapi_models: tuple[type[BaseModel], ...] = (WebhookAnswer, GitHubPayload, ForgejoPayload)

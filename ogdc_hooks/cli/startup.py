@@ -41,6 +41,7 @@ def summary(settings: Settings, generated_admin_password: str | None) -> dict[st
             else f"off: GITHUB_WEBHOOK_SECRET is not set, so {webhook} answers 503"
         ),
         "reporting": _reporting(settings),
+        **_forgejo(settings, f"{root}/webhooks/forgejo"),
         "workers": (
             f"{settings.worker_slots} slot(s)"
             if settings.worker_slots
@@ -61,6 +62,17 @@ def _reporting(settings: Settings) -> str:
     if settings.github_token is not None:
         return "GITHUB_TOKEN: a commit status per recipe"
     return "none: neither a GitHub App nor GITHUB_TOKEN is set, so commits show nothing"
+
+
+def _forgejo(settings: Settings, route: str) -> dict[str, str]:
+    """Only when Forgejo or Gitea instances are configured: where, and which report."""
+    if not settings.forgejo_instances:
+        return {}
+    hosts = ", ".join(
+        f"{i.host} ({'statuses' if i.token else 'no FORGEJO_TOKEN: nothing reported'})"
+        for i in settings.forgejo_instances
+    )
+    return {"forgejo": f"on at {route} for {hosts}"}
 
 
 def print_summary(facts: dict[str, str], log_format: str, out: TextIO = sys.stderr) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import aiohttp
 
 from ogdc_hooks.forges.base import Forge, Forges, Intake
+from ogdc_hooks.forges.forgejo.forge import ForgejoForge
+from ogdc_hooks.forges.forgejo.webhooks import ForgejoIntake
 from ogdc_hooks.forges.github.forge import GitHubForge
 from ogdc_hooks.forges.github.reporter import make_reporter
 from ogdc_hooks.forges.github.transport import Record
@@ -19,7 +21,10 @@ from ogdc_hooks.settings import Settings
 
 def intakes(settings: Settings) -> dict[str, Intake]:
     """Each webhook route's intake, by the forge kind in its path (`/webhooks/<kind>`)."""
-    return {"github": GitHubIntake(settings)}
+    return {
+        "github": GitHubIntake(settings),
+        "forgejo": ForgejoIntake(settings.forgejo_instances),
+    }
 
 
 def configured_forges(
@@ -27,6 +32,7 @@ def configured_forges(
 ) -> Forges:
     """The forge instances deliveries may come from (raises `SettingsError`)."""
     found: list[Forge] = [
-        GitHubForge(make_reporter(settings, session, record=github_record), settings)
+        GitHubForge(make_reporter(settings, session, record=github_record), settings),
+        *(ForgejoForge(instance, session) for instance in settings.forgejo_instances),
     ]
     return Forges(found)

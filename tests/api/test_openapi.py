@@ -135,6 +135,8 @@ def configured_api(api_env: dict[str, str], git_server: GitServer) -> Iterator[A
         **api_env,
         "GITHUB_WEBHOOK_SECRET": "webhook-secret-for-schemathesis",
         "GITHUB_API_URL": "http://127.0.0.1:9",  # the discard port: refused at once
+        "FORGEJO_URL": "http://127.0.0.1:9",
+        "FORGEJO_WEBHOOK_SECRET": "forgejo-secret-for-schemathesis",
         "DATAONE_NODE_URL": "http://127.0.0.1:9",
         "OGDC_SUBMIT_ALLOWED_HOSTS": f"{urlsplit(git_server.url).netloc},127.0.0.1:9",
     }

@@ -169,6 +169,28 @@ class _Injection:
         )
 
 
+def take_fault(injections: list[_Injection], method: str, path: str) -> Fault | None:
+    """The fault for this request, if one is still pending (each answers `times` requests)."""
+    for injection in injections:
+        if injection.times > 0 and injection.matches(method, path):
+            injection.times -= 1
+            return injection.fault
+    return None
+
+
+async def fault_answer(request: web.Request, fault: Fault) -> web.StreamResponse:
+    """Give `fault` as the answer: hang first, drop the connection, or answer with it."""
+    if fault.disconnect:
+        assert request.transport is not None
+        request.transport.close()
+        return web.Response(status=502)
+    if fault.hang:
+        await asyncio.sleep(fault.hang)
+    if fault.body is None:
+        return web.Response(status=fault.status, text="", headers=fault.headers)
+    return web.json_response(fault.body, status=fault.status, headers=fault.headers)
+
+
 # ---------------------------------------------------------------------------- state
 
 
@@ -510,9 +532,9 @@ class FakeGitHub:
         response: web.StreamResponse
         try:
             body = await self._body(request)
-            fault = self._take_fault(request.method, path)
+            fault = take_fault(self._faults, request.method, path)
             if fault is not None:
-                response = await self._fault_answer(request, fault)
+                response = await fault_answer(request, fault)
             else:
                 self._check_headers(request)
                 response = await handler(request)
@@ -535,24 +557,6 @@ class FakeGitHub:
             return json.loads(raw)
         except ValueError:
             raise _Answer(400, "Problems parsing JSON") from None
-
-    def _take_fault(self, method: str, path: str) -> Fault | None:
-        for injection in self._faults:
-            if injection.times > 0 and injection.matches(method, path):
-                injection.times -= 1
-                return injection.fault
-        return None
-
-    async def _fault_answer(self, request: web.Request, fault: Fault) -> web.StreamResponse:
-        if fault.disconnect:
-            assert request.transport is not None
-            request.transport.close()
-            return web.Response(status=502)
-        if fault.hang:
-            await asyncio.sleep(fault.hang)
-        if fault.body is None:
-            return web.Response(status=fault.status, text="", headers=fault.headers)
-        return self._json(fault.body, fault.status, fault.headers)
 
     def _check_headers(self, request: web.Request) -> None:
         if not request.headers.get("User-Agent"):

@@ -117,6 +117,12 @@ class Stack:
         )
         assert status == 201, body
 
+    async def add_forge_user(self, name: str, host: str, login: str) -> None:
+        """A user whose only forge login is `login` on the forge at `host`."""
+        user = {"username": name, "password": "a-long-password", "forge_logins": {host: login}}
+        status, body = await self.api("POST", "/create_user", json=user)
+        assert status == 201, body
+
     def checks(self, sha: str, name: str | None = None) -> list[Any]:
         return self.github.runs(REPO, sha, name)
 

@@ -6,7 +6,7 @@
     # leaving the block stops it with SIGTERM (and SIGKILL if it hangs)
 
 `Service(env)` runs `python -m ogdc_hooks serve --host 127.0.0.1 --port 0` with
-the variables of this test process minus every `OGDC_*`/`ARGO_*`/`GITHUB_*`
+the variables of this test process minus every `OGDC_*`/`ARGO_*`/`GITHUB_*`/`FORGEJO_*`
 setting, plus `env`; `command` replaces `python -m ogdc_hooks` (an installed
 `ogdc-hooks`, behind a wrapper) and `cwd` the directory it runs in. The server
 picks a free port and logs it, so parallel services never race for a port. Its
@@ -30,7 +30,7 @@ from pathlib import Path
 from types import TracebackType
 
 # Variables the service reads; the test's own environment must not leak into it.
-_SETTING_PREFIXES = ("OGDC_", "ARGO_", "GITHUB_", "DATAONE_", "API_ROOT_PATH")
+_SETTING_PREFIXES = ("OGDC_", "ARGO_", "GITHUB_", "FORGEJO_", "DATAONE_", "API_ROOT_PATH")
 # The line the service logs once it listens, with its address.
 LISTENING = re.compile(r"listening.*?url[=\":\s]+\"?(http://[0-9.]+:\d+)")
 

@@ -102,6 +102,20 @@ def is_branch_push(payload: Mapping[str, Any]) -> bool:
     )
 
 
+# Forgejo and Gitea also send X-GitHub-Event and X-Hub-Signature-256; GitHub sends none of these.
+OTHER_FORGES = ("X-Forgejo-Event", "X-Gitea-Event", "X-Gogs-Event")
+
+
+def refuse_other_forges(headers: Mapping[str, str]) -> None:
+    """400 for a Forgejo or Gitea delivery, even one signed with GitHub's secret (a shared
+    secret): its clone URL is on that forge, which must never get GitHub's token."""
+    for name in OTHER_FORGES:
+        if header(headers, name) is not None:
+            raise WebhookRejected(
+                400, f"a Forgejo or Gitea delivery ({name}); its webhook goes to /webhooks/forgejo"
+            )
+
+
 class GitHubIntake:
     """`POST /webhooks/github` (`forges.base.Intake`): GITHUB_WEBHOOK_SECRET signs every
     delivery of the one configured GitHub."""
@@ -124,6 +138,7 @@ class GitHubIntake:
     def parse_verified(
         self, headers: Mapping[str, str], body: bytes, matched: tuple[str, ...]
     ) -> Delivery:
+        refuse_other_forges(headers)
         return parse_verified(headers, body, matched[0])
 
     def is_ping(self, delivery: Delivery) -> bool:

@@ -157,6 +157,16 @@ async def finish(engine: AsyncEngine, job: Job, worker: str) -> None:
             await connection.execute(text("SELECT pg_notify(:c, '')"), {"c": NOTIFY_CHANNEL})
 
 
+async def met(connection: AsyncConnection, job: Job) -> None:
+    """The running job has read the state it acts on (inside the caller's transaction): a
+    "once more" asked for before that read is met by this run, so it is not run again
+    for it. The caller must hold locks that make later changes wait for its commit."""
+    await connection.execute(
+        text("UPDATE jobs SET again = false WHERE id = :id AND state = 'running'"),
+        {"id": job.id},
+    )
+
+
 async def retry_later(engine: AsyncEngine, job: Job, worker: str, delay: float, error: str) -> None:
     """Put a transiently failed job back, to be claimed after `delay` seconds."""
     async with engine.begin() as connection:

@@ -107,9 +107,15 @@ class Replicas:
     env: dict[str, str]
     services: list[Service] = field(default_factory=list)
     killed: list[Service] = field(default_factory=list)
+    launched: list[Service] = field(default_factory=list)  # every process, to stop them all
+
+    def _new(self) -> Service:
+        service = Service(self.env)
+        self.launched.append(service)
+        return service
 
     async def start(self, count: int) -> None:
-        self.services = [Service(self.env) for _ in range(count)]
+        self.services = [self._new() for _ in range(count)]
         await asyncio.gather(*(asyncio.to_thread(s.start) for s in self.services))
 
     def kill(self, index: int) -> None:
@@ -119,7 +125,7 @@ class Replicas:
 
     async def restart(self, index: int) -> None:
         """A new process in the killed one's place (as its Deployment would start one)."""
-        replacement = Service(self.env)
+        replacement = self._new()
         await asyncio.to_thread(replacement.start)
         self.services[index] = replacement
 
@@ -128,14 +134,14 @@ class Replicas:
 
     async def stop(self) -> None:
         await asyncio.gather(
-            *(asyncio.to_thread(s.stop) for s in self.services if s.process is not None),
+            *(asyncio.to_thread(s.stop) for s in self.launched if s.process is not None),
             return_exceptions=True,
         )
 
     def logs(self) -> str:
         return "\n".join(
             f"--- {'killed' if s in self.killed else 'replica'} {s.url} ---\n{s.log_text()}"
-            for s in [*self.killed, *self.services]
+            for s in self.launched
         )
 
 

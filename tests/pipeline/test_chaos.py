@@ -10,7 +10,10 @@ workflow watch. Afterwards, waiting for states and never sleeping, the test chec
 - every run reached its final state (the one the test's Argo controller gave its workflow);
 - every run has one check run on the fake GitHub whose accepted requests (the fake keeps
   every accepted body in `CheckRun.history`) hold exactly one final report (a body with a
-  `conclusion`), and it is the last one, with the run's conclusion;
+  `conclusion`), and it is the last one, with the run's conclusion. The one exception
+  is a report job taken over from the killed replica: killed after GitHub took the end
+  and before the job was marked done, it cannot know, and sends the same end again
+  (at least once, never another state after it);
 - both replicas answer `/readyz` with 200 again.
 
 The faults come in an order, and at moments (counted in deliveries answered), drawn from a
@@ -392,10 +395,25 @@ async def test_chaos_two_replicas_lose_no_push_and_report_each_end_once(
             # one check run per run; one final report, the last one, with the run's conclusion
             checks = Counter(check.external_id for check in github.check_runs.values())
             assert checks == Counter(str(row["id"]) for row in runs)
+            taken_over = {
+                row["dedupe_key"].removeprefix("report:")
+                for row in await _rows(
+                    server,
+                    database,
+                    "SELECT dedupe_key FROM jobs WHERE kind = 'report' AND crashes > 0",
+                )
+            }
             for check in github.check_runs.values():
                 state = next(r["state"] for r in runs if str(r["id"]) == check.external_id)
                 finals = [i for i, body in enumerate(check.history) if "conclusion" in body]
-                assert finals == [len(check.history) - 1], (check.name, check.history)
+                if check.external_id in taken_over:
+                    # the one loss the queue cannot tell: a replica killed after GitHub took
+                    # the final report and before its job was marked done. The job is taken
+                    # over and sends the same end once more (nothing else after the end).
+                    ends = {body.get("conclusion") for body in check.history[finals[0] :]}
+                    assert ends == {CONCLUSIONS[state]}, (check.name, check.history)
+                else:
+                    assert finals == [len(check.history) - 1], (check.name, check.history)
                 assert check.history[-1]["conclusion"] == CONCLUSIONS[state]
                 assert check.status == "completed"
             # every fault happened

@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: a real PostgreSQL and a database per test."""
+"""Fixtures shared by every test: a real PostgreSQL and a database per test, or a private
+server for a test that restarts it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.support.postgres import PostgresServer, start_postgres
+from tests.support.postgres import (
+    PostgresServer,
+    PrivateCluster,
+    postgres_binaries,
+    start_postgres,
+)
 
 if TYPE_CHECKING:
     from tests.support.oidc_provider import Provider
@@ -43,3 +49,17 @@ def database(postgres: PostgresServer) -> Iterator[str]:
 def db_env(postgres: PostgresServer, database: str) -> dict[str, str]:
     """The service's database variables for this test's own database."""
     return postgres.env(database)
+
+
+@pytest.fixture
+def private_cluster() -> Iterator[PrivateCluster]:
+    """A PostgreSQL server of the test's own (`PrivateCluster`), running, removed after."""
+    binaries = postgres_binaries()
+    if binaries is None:
+        pytest.skip("no initdb: neither a PostgreSQL installation nor pgserver's binaries")
+    cluster = PrivateCluster.create(binaries)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()

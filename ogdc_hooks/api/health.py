@@ -47,9 +47,10 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     """The database answers, its schema is at the newest migration, and background work runs.
 
-    Background work runs when no supervised task is waiting for its restart and
-    the worker has reached the job queue (a claim or a lease renewal) within its
-    bound, the larger of 30 s and `OGDC_JOB_LEASE_SECONDS`.
+    Background work runs when no supervised task is waiting for its restart, the
+    worker has reached the job queue (a claim or a lease renewal) within its
+    bound, the larger of 30 s and `OGDC_JOB_LEASE_SECONDS`, and a reconcile run
+    has ended within its bound (`pipeline.reconcile.stall_bound`).
     """
     try:
         async with asyncio.timeout(READINESS_TIMEOUT):

@@ -4,8 +4,9 @@ A job is identified by its `dedupe_key` (e.g. `submit:<run id>`): asking for a
 job that exists re-queues it instead of adding a twin, and asking while it runs
 sets `again` so it runs once more afterwards with fresh data. A claimed job
 holds a lease; a worker that dies loses it, and the job is claimed again. Such a
-takeover counts in `crashes`: a job that took two workers down with it is not
-run a third time (the worker gives it up as poisoned).
+takeover counts in `crashes` (unless the database server restarted while the job
+was held): a job that took two workers down with it is not run a third time (the
+worker gives it up as poisoned).
 """
 
 from __future__ import annotations
@@ -82,7 +83,9 @@ _CLAIM = text(
     UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1,
       locked_by = CAST(:worker AS text),
       crashes = jobs.crashes
-        + CASE WHEN jobs.state = 'running' AND jobs.locked_by <> :worker THEN 1 ELSE 0 END,
+        + CASE WHEN jobs.state = 'running' AND jobs.locked_by <> :worker
+                AND jobs.updated_at > pg_postmaster_start_time()
+          THEN 1 ELSE 0 END,
       lease_until = now() + make_interval(secs => :lease), updated_at = now()
     WHERE id = (
       SELECT id FROM jobs
@@ -101,7 +104,11 @@ async def claim(engine: AsyncEngine, worker: str, lease: float) -> Job | None:
     """Take the oldest ready job (or one whose holder's lease ran out), if any.
 
     A job taken over from another worker counts as a crash of that worker; one
-    taken back by its own (living) worker after a failed bookkeeping does not.
+    taken back by its own (living) worker after a failed bookkeeping does not, nor
+    one whose holder last claimed or renewed it before the database server
+    started: a restart of PostgreSQL, not the job, is then why its lease ran out
+    (every holder's bookkeeping failed with the server), and such a job must not
+    be given up as poisoned after one more real crash.
     """
     async with engine.begin() as connection:
         row = (await connection.execute(_CLAIM, {"worker": worker, "lease": lease})).first()
@@ -113,12 +120,13 @@ async def claim(engine: AsyncEngine, worker: str, lease: float) -> Job | None:
 
 
 async def renew(engine: AsyncEngine, worker: str, lease: float, ids: list[int]) -> set[int]:
-    """Extend the leases of the jobs `ids`; those missing from the answer are no longer ours."""
+    """Extend the leases of the jobs `ids` (and mark them touched, see `claim`); those missing
+    from the answer are no longer ours."""
     async with engine.begin() as connection:
         result = await connection.execute(
             text(
-                "UPDATE jobs SET lease_until = now() + make_interval(secs => :lease) "
-                "WHERE id = ANY(CAST(:ids AS bigint[])) AND locked_by = :worker "
+                "UPDATE jobs SET lease_until = now() + make_interval(secs => :lease), "
+                "updated_at = now() WHERE id = ANY(CAST(:ids AS bigint[])) AND locked_by = :worker "
                 "AND state = 'running' RETURNING id"
             ),
             {"ids": ids, "worker": worker, "lease": lease},
@@ -155,6 +163,16 @@ async def finish(engine: AsyncEngine, job: Job, worker: str) -> None:
         )
         if result.scalar_one_or_none() == "queued":
             await connection.execute(text("SELECT pg_notify(:c, '')"), {"c": NOTIFY_CHANNEL})
+
+
+async def met(connection: AsyncConnection, job: Job) -> None:
+    """The running job has read the state it acts on (inside the caller's transaction): a
+    "once more" asked for before that read is met by this run, so it is not run again
+    for it. The caller must hold locks that make later changes wait for its commit."""
+    await connection.execute(
+        text("UPDATE jobs SET again = false WHERE id = :id AND state = 'running'"),
+        {"id": job.id},
+    )
 
 
 async def retry_later(engine: AsyncEngine, job: Job, worker: str, delay: float, error: str) -> None:

@@ -3,11 +3,15 @@
 A report job always sends the run's state *at the time it runs*; changes that
 happen meanwhile queue the job once more (see `jobs/queue.py`), so the last
 word on the commit is always the latest state, and reports of one run never
-race each other.
+race each other. A change the job has already read when it reads the run is
+not reported a second time: the read clears the job's "once more" in the same
+transaction, under the run's share lock (`_current`), so a run's end is
+reported once.
 """
 
 from __future__ import annotations
 
+from ogdc_hooks.jobs import queue
 from ogdc_hooks.jobs.errors import PermanentError
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.pipeline import runs
@@ -17,8 +21,16 @@ from ogdc_hooks.pipeline.reporting import commit_report
 from ogdc_hooks.pipeline.sources import on_forge
 
 
+async def _current(pipeline: Pipeline, job: Job) -> runs.RunRecord | None:
+    """The run to report, and the job's "once more" met by this read (see the docstring)."""
+    async with pipeline.database.engine.begin() as connection:
+        run = await runs.read_for_report(connection, run_id_of(job))
+        await queue.met(connection, job)
+    return run
+
+
 async def handle_report(pipeline: Pipeline, job: Job) -> None:
-    run = await runs.get_run(pipeline.database.engine, run_id_of(job))
+    run = await _current(pipeline, job)
     forge = pipeline.forges.get(run.forge) if run is not None else None
     if run is None or forge is None or not on_forge(run.repository) or not run.reports:
         return  # nowhere to report, or not for this requester to say: the run is only recorded

@@ -12,7 +12,10 @@ advisory lock) looks back `OGDC_RECONCILE_LOOKBACK_HOURS`:
   the token may read them; otherwise the branch-head sweep (`sweep.py`).
 
 `reconcile_forever` is the background task: it logs and counts every run,
-and a failed run never ends it.
+and a failed run never ends it. Every run that ends (whatever its outcome)
+beats `RECONCILED` in the health registry; a run stuck past `stall_bound`
+(a GitHub call or a database session that never answers) makes `/readyz`
+say so, as the worker's polling does.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from ogdc_hooks.forges.github.errors import PermanentForgeError, TransientForgeE
 from ogdc_hooks.forges.github.forge import GitHubForge
 from ogdc_hooks.forges.github.webhooks import HANDLED_EVENTS
 from ogdc_hooks.jobs.errors import TransientError
+from ogdc_hooks.jobs.supervise import Health
 from ogdc_hooks.jobs.wakeup import WakeUp
 from ogdc_hooks.logs import log_event
 from ogdc_hooks.pipeline.context import Pipeline
@@ -45,6 +49,8 @@ log = logging.getLogger(__name__)
 RECONCILE_LOCK_KEY = 0x6F676472  # "ogdr": any constant shared by every replica
 FIRST_RUN_DELAY = 5.0  # "shortly after start": the server listens by then
 NO_HOOK_ACCESS = (403, 404)  # GitHub's answers to a token that may not read webhooks
+RECONCILED = "a reconcile run"  # the heartbeat's name in the health registry (and /readyz)
+RUN_ALLOWANCE = 600.0  # seconds one run may take (paging 72 h of deliveries, many sweeps)
 
 
 class Reconciler:
@@ -212,12 +218,25 @@ class Reconciler:
                     await connection.commit()
 
 
+def stall_bound(interval: float, first_delay: float = FIRST_RUN_DELAY) -> float:
+    """Seconds between two ended runs after which reconciling counts as stuck: the wait
+    before a run (the first delay, then the interval) and `RUN_ALLOWANCE` for the run."""
+    return max(interval, first_delay) + RUN_ALLOWANCE
+
+
 async def reconcile_forever(
-    reconciler: Reconciler, *, interval: float, first_delay: float = FIRST_RUN_DELAY
+    reconciler: Reconciler,
+    health: Health,
+    *,
+    interval: float,
+    first_delay: float = FIRST_RUN_DELAY,
 ) -> None:
     """The background task: a run `first_delay` after start, then one every `interval`
-    seconds; a failed run is logged and counted, and the loop goes on."""
+    seconds; a failed run is logged and counted, and the loop goes on. Each ended run beats
+    `RECONCILED` (expected within `stall_bound` from the task's start)."""
+    health.expect(RECONCILED, stall_bound(interval, first_delay))
     await asyncio.sleep(first_delay)
     while True:
         await reconciler.run_logged()
+        health.beat(RECONCILED)
         await asyncio.sleep(interval)

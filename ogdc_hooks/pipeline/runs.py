@@ -182,6 +182,14 @@ async def get_run(engine: AsyncEngine, run_id: uuid.UUID) -> RunRecord | None:
     return RunRecord.from_row(row) if row else None
 
 
+async def read_for_report(connection: AsyncConnection, run_id: uuid.UUID) -> RunRecord | None:
+    """The run as it is now, under a share lock held until the caller commits: a state
+    change in flight is waited for (and seen), one started later waits for the caller."""
+    statement = select(RUNS).where(RUNS.c.id == run_id).with_for_update(read=True)
+    row = (await connection.execute(statement)).first()
+    return RunRecord.from_row(row) if row else None
+
+
 async def get_run_by_workflow(engine: AsyncEngine, workflow_name: str) -> RunRecord | None:
     async with engine.connect() as connection:
         row = (

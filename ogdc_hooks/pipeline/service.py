@@ -132,8 +132,8 @@ def reconcile_tasks(app: web.Application, pipeline: Pipeline) -> dict[str, Work]
         app[WAKE_UP],
         lookback=timedelta(hours=settings.reconcile_lookback_hours),
     )
-    interval = settings.reconcile_seconds
-    return {"reconcile": lambda: reconcile_forever(reconciler, interval=interval)}
+    interval, health = settings.reconcile_seconds, app[SUPERVISOR].health
+    return {"reconcile": lambda: reconcile_forever(reconciler, health, interval=interval)}
 
 
 async def pipeline_context(app: web.Application) -> AsyncIterator[None]:

@@ -360,6 +360,10 @@ class FakeArgo:
 
     # -- outages on demand ----------------------------------------------------------------------
 
+    def faults_left(self) -> int:
+        """How many of the failures and drops asked for have not happened yet."""
+        return int(self._call(lambda: len(self._failures) + self._drops + self._lost_creates))
+
     def fail_next(self, count: int, status: int = 503) -> None:
         """The next `count` requests get `status` (503, 500, 429, ...) and Argo's error body."""
         self._call(lambda: self._failures.extend([status] * count))

@@ -459,6 +459,10 @@ class FakeGitHub:
 
     # ------------------------------------------------------------ inspection by tests
 
+    def faults_left(self) -> int:
+        """How many injected faults have not been answered yet."""
+        return sum(injection.times for injection in self._faults)
+
     def runs(self, repository: str, sha: str, name: str | None = None) -> list[CheckRun]:
         return [
             run

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 
@@ -18,25 +17,12 @@ from tests.fakes.argo import FakeArgo
 from tests.fakes.github import AppKey, FakeGitHub
 from tests.pipeline.conftest import META, SCRIPT, push_payload, running_stack, service_env
 from tests.support.gitserver import GitServer
-from tests.support.postgres import PrivateCluster, postgres_binaries
+from tests.support.postgres import PrivateCluster
 from tests.support.waiting import wait_for
 
 PUSHES = 16
 REDELIVERY_PAUSE = 0.1  # how soon the stream sends a refused delivery again (GitHub: by hand)
 STORED = {(202, "accepted"), (200, "already received")}
-
-
-@pytest.fixture
-def private_cluster() -> Iterator[PrivateCluster]:
-    binaries = postgres_binaries()
-    if binaries is None:
-        pytest.skip("no initdb: neither a PostgreSQL installation nor pgserver's binaries")
-    cluster = PrivateCluster.create(binaries)
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.remove()
 
 
 @pytest.mark.slow

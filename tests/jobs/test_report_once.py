@@ -10,13 +10,13 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any, cast
 
-from ogdc_hooks.forges.report import CommitReport, RunState
-
 from ogdc_hooks.db.engine import Database
+from ogdc_hooks.forges.base import CommitReport, Forge, Forges, RepoRef
 from ogdc_hooks.jobs import queue
 from ogdc_hooks.pipeline import runs
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.notify import handle_report
+from ogdc_hooks.runstate import RunState
 
 WORKER = "the test's worker"
 
@@ -24,23 +24,27 @@ WORKER = "the test's worker"
 class _Forge:
     """Records what would be shown on the commit."""
 
+    host = "github.com"
+
     def __init__(self) -> None:
         self.reports: list[RunState] = []
 
-    async def report(
-        self, report: CommitReport, previous_id: int | None, installation_id: int | None = None
-    ) -> int:
+    async def report(self, report: CommitReport, previous_id: int | None, repo: RepoRef) -> int:
         self.reports.append(report.state)
         return 7
 
 
 def _pipeline(db: Database, forge: _Forge) -> Pipeline:
     settings = SimpleNamespace(argo_ui_base=None, argo_namespace="qgnet")
-    return cast(Pipeline, SimpleNamespace(database=db, forge=forge, settings=settings))
+    return cast(
+        Pipeline,
+        SimpleNamespace(database=db, forges=Forges([cast(Forge, forge)]), settings=settings),
+    )
 
 
 async def _new_run(db: Database) -> runs.RunRecord:
     new = runs.NewRun(
+        forge="github.com",
         repository="qgnet/recipes",
         clone_url="https://github.invalid/qgnet/recipes.git",
         commit_sha="a" * 40,

@@ -8,7 +8,7 @@ non-public address only when the operator listed it explicitly.
 Credentials: only for a repository the service is configured for (in App mode
 an installation of the App covers it; in token mode `OGDC_CREDENTIAL_REPOSITORIES`
 lists it), and only when the submitting user may act there: an admin, or a
-user whose GitHub login has write access to it. Otherwise the repository is
+user whose login on that forge has write access to it. Otherwise the repository is
 cloned anonymously and treated as a plain URL, so nothing is reported on it.
 """
 
@@ -124,9 +124,8 @@ async def authority_for(pipeline: Pipeline, source: RecipeSource, user: Account)
         token = await pipeline.git_token(repo)
         if token is None:
             return ANONYMOUS
-        if not user.is_admin and not (
-            user.github_login and await forge.may_write(repo, user.github_login)
-        ):
+        login = user.forge_logins.get(forge.host)
+        if not user.is_admin and not (login and await forge.may_write(repo, login)):
             log.info("%s may not act on %s: cloning anonymously", user.name, source.repository)
             return ANONYMOUS
     except PermanentError as err:  # not installed there, or the forge refused for good

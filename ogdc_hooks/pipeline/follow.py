@@ -20,16 +20,13 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Mapping
-from typing import Any
 
-from ogdc_hooks.argo.engine import RUN_LABEL
-from ogdc_hooks.argo.phases import Progress, progress_of
 from ogdc_hooks.jobs.backoff import retry_delay
 from ogdc_hooks.jobs.errors import PermanentError
 from ogdc_hooks.jobs.supervise import Work
 from ogdc_hooks.pipeline import runs
 from ogdc_hooks.pipeline.context import Pipeline
-from ogdc_hooks.runstate import RunState
+from ogdc_hooks.runstate import Progress, RunState, WorkflowChange
 
 log = logging.getLogger(__name__)
 
@@ -78,25 +75,16 @@ async def apply(
     return changed
 
 
-def _run_of(workflow: Mapping[str, Any]) -> tuple[uuid.UUID, str] | None:
-    metadata = workflow.get("metadata") or {}
-    label = (metadata.get("labels") or {}).get(RUN_LABEL)
-    try:
-        return uuid.UUID(hex=str(label)), str(metadata["name"])
-    except (KeyError, ValueError):
-        return None
-
-
 async def vanished(pipeline: Pipeline, run_id: uuid.UUID, name: str) -> None:
     """The live workflow is gone: end the run with its archived phase, else as an error."""
     assert pipeline.workflows is not None
     unreadable = ""
     try:
-        archived = await pipeline.workflows.find_archived(run_id.hex)
+        archived = await pipeline.workflows.archived_progress(run_id.hex)
     except PermanentError as err:  # e.g. not allowed to read the archive: waiting cannot help
         archived, unreadable = None, f" (the archive could not be read: {err})"
-    if archived is not None and (progress := progress_of(archived)).state.finished:
-        if await apply(pipeline, run_id, name, progress, note=_ARCHIVED):
+    if archived is not None and archived.state.finished:
+        if await apply(pipeline, run_id, name, archived, note=_ARCHIVED):
             pipeline.metrics.follow_endings.labels("archived").inc()
         return
     gone = Progress(
@@ -109,15 +97,11 @@ async def vanished(pipeline: Pipeline, run_id: uuid.UUID, name: str) -> None:
         pipeline.metrics.follow_endings.labels("vanished").inc()
 
 
-async def on_workflow(pipeline: Pipeline, deleted: bool, workflow: Mapping[str, Any]) -> None:
-    found = _run_of(workflow)
-    if found is None:
-        return
-    progress = progress_of(workflow)
-    if deleted and not progress.state.finished:  # a deleted workflow carries its last status
-        await vanished(pipeline, *found)
+async def on_change(pipeline: Pipeline, change: WorkflowChange) -> None:
+    if change.deleted and not change.progress.state.finished:
+        await vanished(pipeline, change.run_id, change.name)  # deleted before it ended
     else:
-        await apply(pipeline, *found, progress)
+        await apply(pipeline, change.run_id, change.name, change.progress)
 
 
 def deadline_s(run: runs.RunRecord, default_hours: float) -> float:
@@ -159,16 +143,16 @@ async def follow_run(pipeline: Pipeline, unfinished: runs.Unfinished) -> None:
         return
     limit_s = deadline_s(run, pipeline.settings.run_deadline_hours)
     late = unfinished.age_s > limit_s
+    progress: Progress | None
     try:
-        workflow = await pipeline.workflows.get(run.workflow_name)
+        progress = await pipeline.workflows.progress(run.workflow_name)
     except PermanentError:
         if not late:
             raise
-        workflow = {}  # unreadable for good and past its deadline: it ends all the same
-    if workflow is None:
+        progress = Progress(RunState.SUBMITTED)  # unreadable for good, past its deadline: ends
+    if progress is None:
         await vanished(pipeline, run.id, run.workflow_name)
         return
-    progress = progress_of(workflow)
     if late and not progress.state.finished:
         await time_out(pipeline, run, limit_s)
     else:
@@ -191,9 +175,9 @@ async def _watch(pipeline: Pipeline) -> None:
     failures = 0
     while True:
         try:
-            async for deleted, workflow in pipeline.workflows.watch():
+            async for change in pipeline.workflows.changes():
                 failures = 0
-                await on_workflow(pipeline, deleted, workflow)
+                await on_change(pipeline, change)
         except asyncio.CancelledError:
             raise
         except Exception as err:

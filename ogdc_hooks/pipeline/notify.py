@@ -9,10 +9,11 @@ race each other.
 from __future__ import annotations
 
 from ogdc_hooks.jobs.errors import PermanentError
+from ogdc_hooks.jobs.kinds import run_id_of
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.pipeline import runs
 from ogdc_hooks.pipeline.context import Pipeline
-from ogdc_hooks.pipeline.push import repo_of, run_id_of
+from ogdc_hooks.pipeline.push import repo_of
 from ogdc_hooks.pipeline.reporting import commit_report
 from ogdc_hooks.pipeline.sources import on_forge
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ogdc_hooks.jobs import queue
+from ogdc_hooks.jobs.kinds import enqueue_submit
 from ogdc_hooks.pipeline import runs
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.runs import RunRecord
@@ -92,4 +92,4 @@ async def record(connection: AsyncConnection, run: RunRecord, prepared: Prepared
         )
         return
     await runs.update_fields(connection, run.id, **fields)
-    await queue.enqueue(connection, "submit", {"run": str(run.id)}, key=f"submit:{run.id}")
+    await enqueue_submit(connection, run.id)

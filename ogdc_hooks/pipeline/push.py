@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from ogdc_hooks.checkout import GitError, GitToken, changed_paths, checkout, run
 from ogdc_hooks.db.tables import Delivery
 from ogdc_hooks.forges.base import Event, Forge, Push, RepoRef
 from ogdc_hooks.jobs.errors import PermanentError, TransientError
+from ogdc_hooks.jobs.kinds import delivery_of, run_id_of
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.pipeline import runs
 from ogdc_hooks.pipeline.context import Pipeline
@@ -186,7 +186,7 @@ async def stored_delivery(pipeline: Pipeline, forge: str, delivery_id: str) -> S
 
 async def delivered(pipeline: Pipeline, job: Job) -> tuple[Forge | None, Event | None]:
     """The forge and neutral event of a delivery job (`{"delivery": id, "forge": host}`)."""
-    stored = await stored_delivery(pipeline, job.payload["forge"], job.payload["delivery"])
+    stored = await stored_delivery(pipeline, *delivery_of(job))
     forge = pipeline.forges.get(stored.forge_host)
     return forge, stored.event_of(forge)
 
@@ -326,10 +326,6 @@ def _dry_reason_for(pipeline: Pipeline, run: RunRecord) -> str | None:
     if run.dry_run:
         return run.message or reason or "Dry run requested."
     return reason
-
-
-def run_id_of(job: Job) -> uuid.UUID:
-    return uuid.UUID(job.payload["run"])
 
 
 def repo_of(run: RunRecord) -> RepoRef:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from ogdc_hooks.forges.base import Forge, Push, RerunRequested
-from ogdc_hooks.jobs import queue
+from ogdc_hooks.jobs.kinds import JobKind, enqueue_delivery
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.pipeline import runs
 from ogdc_hooks.pipeline.context import Pipeline
@@ -130,10 +130,4 @@ async def _retry_rejected_push(
         )
         if not accepted:
             return  # handled again before (a repeated or replayed request)
-        delivery, host = rejected.delivery_id, rejected.forge
-        await queue.enqueue(
-            connection,
-            "push",
-            {"delivery": delivery, "forge": host},
-            key=f"delivery:{host}:{delivery}",
-        )
+        await enqueue_delivery(connection, JobKind.PUSH, rejected.forge, rejected.delivery_id)

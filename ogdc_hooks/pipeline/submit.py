@@ -8,10 +8,10 @@ the retried job finds and records it instead of creating a second one.
 from __future__ import annotations
 
 from ogdc_hooks.jobs.errors import PermanentError
+from ogdc_hooks.jobs.kinds import run_id_of
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.pipeline import runs
 from ogdc_hooks.pipeline.context import Pipeline
-from ogdc_hooks.pipeline.push import run_id_of
 from ogdc_hooks.runstate import RunState
 
 

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from ogdc_hooks.jobs.backoff import retry_delay
 from ogdc_hooks.jobs.errors import PermanentError
 from ogdc_hooks.jobs.supervise import Work
-from ogdc_hooks.pipeline import runs
+from ogdc_hooks.pipeline import store
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.runstate import Progress, RunState, WorkflowChange
 
@@ -63,13 +63,13 @@ async def apply(
         message = message.removesuffix(".") + note + "."
     ran_for = None
     async with pipeline.database.engine.begin() as connection:
-        changed = await runs.change_state(
+        changed = await store.change_state(
             connection, run_id, progress.state, message, only_from=allowed, workflow_name=name
         )
         if progress.steps is not None:
-            await runs.record_progress(connection, run_id, progress.steps)
+            await store.record_progress(connection, run_id, progress.steps)
         if changed and progress.state.finished:
-            ran_for = await runs.seconds_since_submitted(connection, run_id)
+            ran_for = await store.seconds_since_submitted(connection, run_id)
     if ran_for is not None:
         pipeline.metrics.run_seconds.labels(progress.state.value).observe(ran_for)
     return changed
@@ -104,7 +104,7 @@ async def on_change(pipeline: Pipeline, change: WorkflowChange) -> None:
         await apply(pipeline, change.run_id, change.name, change.progress)
 
 
-def deadline_s(run: runs.RunRecord, default_hours: float) -> float:
+def deadline_s(run: store.RunRecord, default_hours: float) -> float:
     """How long a run may stay unfinished: its workflow's `activeDeadlineSeconds`, else the
     setting."""
     own = ((run.workflow or {}).get("spec") or {}).get("activeDeadlineSeconds")
@@ -121,7 +121,7 @@ def _duration(seconds: float) -> str:
     return f"{round(seconds, 1):g} seconds"
 
 
-async def time_out(pipeline: Pipeline, run: runs.RunRecord, limit_s: float) -> None:
+async def time_out(pipeline: Pipeline, run: store.RunRecord, limit_s: float) -> None:
     """Stop a run's workflow that outlived its deadline, and end the run as timed out."""
     assert pipeline.workflows is not None and run.workflow_name is not None
     name = run.workflow_name
@@ -135,7 +135,7 @@ async def time_out(pipeline: Pipeline, run: runs.RunRecord, limit_s: float) -> N
         pipeline.metrics.follow_endings.labels("timed_out").inc()
 
 
-async def follow_run(pipeline: Pipeline, unfinished: runs.Unfinished) -> None:
+async def follow_run(pipeline: Pipeline, unfinished: store.Unfinished) -> None:
     """Re-read one unfinished run's workflow and record where it stands."""
     assert pipeline.workflows is not None
     run = unfinished.run
@@ -161,7 +161,7 @@ async def follow_run(pipeline: Pipeline, unfinished: runs.Unfinished) -> None:
 
 async def resync(pipeline: Pipeline) -> None:
     """Re-read every unfinished run; one that fails is logged and tried again next time."""
-    for unfinished in await runs.unfinished_runs(pipeline.database.engine, ACTIVE):
+    for unfinished in await store.unfinished_runs(pipeline.database.engine, ACTIVE):
         try:
             await follow_run(pipeline, unfinished)
         except asyncio.CancelledError:

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ogdc_hooks.db.tables import Delivery, Run, RunEvent
+from ogdc_hooks.forges.base import RepoRef
 from ogdc_hooks.jobs.kinds import enqueue_prepare, enqueue_report
 from ogdc_hooks.runstate import RunState
 
@@ -319,3 +320,8 @@ async def list_runs(
             .offset(offset)
         )
         return [RunRecord.from_row(row) for row in rows], int(total)
+
+
+def repo_of(run: RunRecord) -> RepoRef:
+    """The run's repository on its forge, with the hint the forge gave."""
+    return RepoRef(run.forge, run.repository, run.installation_id)

@@ -11,15 +11,14 @@ from __future__ import annotations
 from ogdc_hooks.jobs.errors import PermanentError
 from ogdc_hooks.jobs.kinds import run_id_of
 from ogdc_hooks.jobs.queue import Job
-from ogdc_hooks.pipeline import runs
+from ogdc_hooks.pipeline import store
+from ogdc_hooks.pipeline.commit_report import commit_report
 from ogdc_hooks.pipeline.context import Pipeline
-from ogdc_hooks.pipeline.push import repo_of
-from ogdc_hooks.pipeline.reporting import commit_report
 from ogdc_hooks.pipeline.sources import on_forge
 
 
 async def handle_report(pipeline: Pipeline, job: Job) -> None:
-    run = await runs.get_run(pipeline.database.engine, run_id_of(job))
+    run = await store.get_run(pipeline.database.engine, run_id_of(job))
     forge = pipeline.forges.get(run.forge) if run is not None else None
     if run is None or forge is None or not on_forge(run.repository) or not run.reports:
         return  # nowhere to report, or not for this requester to say: the run is only recorded
@@ -27,16 +26,16 @@ async def handle_report(pipeline: Pipeline, job: Job) -> None:
         run, ui_base=pipeline.settings.argo_ui_base, namespace=pipeline.settings.argo_namespace
     )
     try:
-        forge_id = await forge.report(report, run.check_run_id, repo_of(run))
+        forge_id = await forge.report(report, run.check_run_id, store.repo_of(run))
     except PermanentError as err:
         await record_report_failure(pipeline, job, str(err))
         return
     if forge_id is not None and forge_id != run.check_run_id:
         async with pipeline.database.engine.begin() as connection:
-            await runs.update_fields(connection, run.id, check_run_id=forge_id, report_error=None)
+            await store.update_fields(connection, run.id, check_run_id=forge_id, report_error=None)
 
 
 async def record_report_failure(pipeline: Pipeline, job: Job, error: str) -> None:
     """Reporting failed for good: the run goes on; the failure is kept on the run."""
     async with pipeline.database.engine.begin() as connection:
-        await runs.update_fields(connection, run_id_of(job), report_error=error[:2000])
+        await store.update_fields(connection, run_id_of(job), report_error=error[:2000])

@@ -23,6 +23,8 @@ from typing import Any
 
 from aiohttp.http_exceptions import HttpProcessingError
 
+from ogdc_hooks.redact import PEM_KEY, Pattern, Redactor
+
 REQUEST_ID: ContextVar[str | None] = ContextVar("ogdc_request_id", default=None)
 
 REDACTED = "[REDACTED]"
@@ -30,7 +32,7 @@ _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _SENSITIVE_KEY = re.compile(
     r"pass(word|wd)?|secret|token|authorization|private_key|api_key|credential|cookie", re.I
 )
-_PATTERNS = (
+_PATTERNS: tuple[Pattern, ...] = (
     # "Bearer <anything>", as in an Authorization header or an error message
     (re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+"), r"\1 " + REDACTED),
     # a JSON Web Token anywhere (header and payload are base64url JSON, so start with "eyJ")
@@ -43,11 +45,7 @@ _PATTERNS = (
         ),
         r"\1" + REDACTED,
     ),
-    # a PEM private key
-    (
-        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
-        REDACTED,
-    ),
+    (PEM_KEY, REDACTED),
 )
 # Text without any of these (lower-cased) cannot match a pattern: most lines skip the regexes.
 _TRIGGERS = ("bearer", "eyj", "pass", "secret", "token", "authorization", "private", "api_key")
@@ -70,18 +68,7 @@ class RedactionFilter(logging.Filter):
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        # Longest first, so that a secret containing another is masked whole.
-        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
-
-    def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        lowered = text.lower()
-        if any(trigger in lowered for trigger in _TRIGGERS):
-            for pattern, replacement in _PATTERNS:
-                text = pattern.sub(replacement, text)
-        return text
+        self.redact = Redactor(_PATTERNS, REDACTED, secrets, triggers=_TRIGGERS, min_secret=4)
 
     def _value(self, key: str, value: Any) -> Any:
         if _SENSITIVE_KEY.search(key):

@@ -1,5 +1,8 @@
 """Where a run is, and how that reads to a person: one vocabulary for the API, CLI and checks.
 
+`Progress` and `WorkflowChange` are what the workflow engine (`argo/`) hands the
+pipeline about a run, so the pipeline never reads the engine's own objects.
+
 `RunState` is stored in `runs.state` and shown by the API. `describe` turns a
 state into the sentence every surface uses ("recipes/seal-tags: dry run,
 rendered and stored, not submitted (...)"), and `EXIT_CODES` is how the CLI
@@ -8,6 +11,8 @@ ends for each (the README tabulates them). Pure: no I/O, importable anywhere.
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
 
@@ -28,6 +33,45 @@ class RunState(StrEnum):
     @property
     def finished(self) -> bool:
         return self not in (RunState.QUEUED, RunState.SUBMITTED, RunState.RUNNING)
+
+
+@dataclass(frozen=True)
+class FailedStep:
+    """A step of a run's workflow that failed, with the engine's reason."""
+
+    name: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where one run's workflow stands, in our words (the engine's part of a run's story)."""
+
+    state: RunState
+    message: str | None = None
+    failed_steps: tuple[FailedStep, ...] = ()
+    steps: str | None = None  # "done/total" steps, e.g. the partitions of a parallel run
+
+    @property
+    def summary(self) -> str:
+        """One human line: the message, then each failed step and its reason."""
+        parts = [self.message] if self.message else []
+        parts += [
+            f"{step.name}: {step.message}" if step.message else step.name
+            for step in self.failed_steps
+        ]
+        return "; ".join(parts) or self.state.value
+
+
+@dataclass(frozen=True)
+class WorkflowChange:
+    """The workflow engine says: run `run_id`'s workflow `name` is now at `progress`
+    (`deleted`: it was deleted, carrying its last status)."""
+
+    run_id: uuid.UUID
+    name: str
+    progress: Progress
+    deleted: bool = False
 
 
 # What each state means, as the second half of "<recipe>: <meaning>".

@@ -33,6 +33,10 @@ class SettingsError(ValueError):
     """A configuration value is missing or malformed; the message names the variable."""
 
 
+class StartupError(Exception):
+    """The service cannot start; the message says why in one line, with no secret."""
+
+
 @dataclass(frozen=True)
 class Secret:
     """A string that never shows itself in `repr`, `str` or logs."""

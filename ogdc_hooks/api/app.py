@@ -1,20 +1,16 @@
-"""The aiohttp application: its route modules, middlewares and background contexts.
+"""The aiohttp application's HTTP side: its route modules, middlewares and database.
 
 To add routes, write a module with `routes = web.RouteTableDef()`,
 `openapi_paths` and `openapi_models` (see `openapi.ApiModule`) and list it in
 `API_MODULES`. Its routes need a token unless a handler is marked `@public`.
-To run something for the life of the process (a queue worker), add an async
-generator taking the app to `BACKGROUND_CONTEXTS`, after `database_context`,
-whose app keys (`DATABASE`, `USERS`) it may then use; it starts its tasks with
-`app[SUPERVISOR].running(...)`, so that they are restarted when they fail and
-`/readyz` says when one is down.
+What runs for the life of the process is wired in `ogdc_hooks/bootstrap.py`.
 """
 
 from __future__ import annotations
 
 import logging
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -49,14 +45,11 @@ from ogdc_hooks.db.engine import open_database, open_driver_pool
 from ogdc_hooks.db.migrate import migrate
 from ogdc_hooks.jobs.supervise import Supervisor
 from ogdc_hooks.logs import log_event
-from ogdc_hooks.pipeline.service import pipeline_context
 from ogdc_hooks.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
 API_MODULES: tuple[ApiModule, ...] = (health, accounts, sso, webhooks, runs, metrics, openapi)
-
-BackgroundContext = Callable[[web.Application], AsyncIterator[None]]
 
 # Outermost first: the request id and log line see the final answer, metrics count
 # it, errors become JSON, and only then is the token checked.
@@ -114,14 +107,6 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-BACKGROUND_CONTEXTS: tuple[BackgroundContext, ...] = (
-    database_context,
-    sso.oidc_context,
-    webhooks.intake_context,
-    pipeline_context,
-)
-
-
 def _add_routes(app: web.Application, root_path: str) -> None:
     for module in API_MODULES:
         for route in module.routes:
@@ -130,8 +115,9 @@ def _add_routes(app: web.Application, root_path: str) -> None:
             web.RouteDef(route.method, path, route.handler, route.kwargs).register(app.router)
 
 
-def create_app(settings: Settings) -> web.Application:
-    """The application for `settings`; the database opens when it starts."""
+def web_app(settings: Settings) -> web.Application:
+    """The routes, middlewares and shared objects for `settings`, without the background
+    contexts (`bootstrap.create_app` adds them)."""
     if not settings.admin_password:
         raise SettingsError("OGDC_ADMIN_PASSWORD: required")
     if not settings.jwt_secret_key:
@@ -149,5 +135,4 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[OPENAPI_DOCUMENT] = document
     _add_routes(app, settings.api_root_path)
-    app.cleanup_ctx.extend(BACKGROUND_CONTEXTS)
     return app

@@ -13,7 +13,20 @@ from ogdc_hooks.auth.tokens import TokenVerifier
 from ogdc_hooks.auth.users import Account, UserStore
 from ogdc_hooks.db.engine import Database
 from ogdc_hooks.jobs.supervise import Supervisor
-from ogdc_hooks.settings import Settings
+from ogdc_hooks.settings import Settings, StartupError
+
+__all__ = [
+    "AUTHENTICATED_USER",
+    "DATABASE",
+    "DRIVER_POOL",
+    "LOGIN_THROTTLE",
+    "OPENAPI_DOCUMENT",
+    "SETTINGS",
+    "SUPERVISOR",
+    "TOKENS",
+    "USERS",
+    "StartupError",
+]
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)  # set once the startup context has opened it
@@ -30,7 +43,3 @@ SUPERVISOR = web.AppKey("supervisor", Supervisor)
 
 # Set by the security middleware on every request that is not public.
 AUTHENTICATED_USER = web.RequestKey("authenticated_user", Account)
-
-
-class StartupError(Exception):
-    """The service cannot start; the message says why in one line, with no secret."""

@@ -19,15 +19,15 @@ from ogdc_hooks.api.bodies import FORM, JSON, read_body
 from ogdc_hooks.api.errors import api_error
 from ogdc_hooks.api.openapi import operation
 from ogdc_hooks.api.security import authenticated_user
-from ogdc_hooks.pipeline import runs
+from ogdc_hooks.pipeline import store
+from ogdc_hooks.pipeline.api_runs import SubmissionRefused, submit_recipe, wait_for_workflow
 from ogdc_hooks.pipeline.context import PIPELINE
-from ogdc_hooks.pipeline.runs import RunFilter, RunRecord
 from ogdc_hooks.pipeline.sources import BadSource, parse_source
-from ogdc_hooks.pipeline.submission import SubmissionRefused, submit_recipe, wait_for_workflow
+from ogdc_hooks.pipeline.store import RunFilter, RunRecord
+from ogdc_hooks.recipes.render.publish import PUBLISHED_ZIP
 from ogdc_hooks.runstate import RunState, describe
 
 OFFSET_MAX = 2**31 - 1  # far past any page; PostgreSQL's OFFSET takes at most 2^63 - 1
-PUBLISHED_ZIP = "published_zip"  # the artifact a `temporary` output is zipped into
 SUBMIT_WAIT = 20.0  # seconds /submit waits for the workflow name before answering without it
 
 # Argo's words for our states, as ogdc-runner's /status answered.
@@ -193,9 +193,9 @@ async def _run_of_workflow(request: web.Request) -> RunRecord:
     run = None
     if not _HAS_CONTROL.search(name):  # else nothing has that name (and PostgreSQL takes no NUL)
         try:
-            run = await runs.get_run(engine, uuid.UUID(name))
+            run = await store.get_run(engine, uuid.UUID(name))
         except ValueError:
-            run = await runs.get_run_by_workflow(engine, name)
+            run = await store.get_run_by_workflow(engine, name)
     if run is None:
         raise api_error(404, "No run has that id or workflow name; GET /runs lists them.")
     return run
@@ -247,7 +247,7 @@ async def _run_or_404(request: web.Request) -> RunRecord:
         run_id = uuid.UUID(request.match_info["run_id"])
     except ValueError:
         raise api_error(404, "No such run.") from None
-    run = await runs.get_run(request.app[PIPELINE].database.engine, run_id)
+    run = await store.get_run(request.app[PIPELINE].database.engine, run_id)
     if run is None:
         raise api_error(404, "No such run.")
     return run
@@ -268,7 +268,7 @@ async def list_runs(request: web.Request) -> web.Response:
     if any(_HAS_CONTROL.search(value) for value in (repository, commit, recipe) if value):
         raise api_error(422, "repository, commit and recipe must not contain control characters")
     where = RunFilter(repository, commit, recipe, state)
-    page, total = await runs.list_runs(
+    page, total = await store.list_runs(
         request.app[PIPELINE].database.engine, where, limit=limit, offset=offset
     )
     return _json(
@@ -280,7 +280,7 @@ async def list_runs(request: web.Request) -> web.Response:
 async def get_run(request: web.Request) -> web.Response:
     run = await _run_or_404(request)
     engine = request.app[PIPELINE].database.engine
-    events = [RunEventView(**event) for event in await runs.run_events(engine, run.id)]
+    events = [RunEventView(**event) for event in await store.run_events(engine, run.id)]
     return _json(RunDetail(**RunView.of(run).model_dump(), events=events))
 
 

@@ -155,7 +155,7 @@ async def _receive(request: web.Request, intake: Intake, seen: dict[str, str]) -
             log,
             "webhook_ignored",
             forge=delivery.forge,
-            github_event=delivery.event,
+            forge_event=delivery.event,
             delivery=delivery.id,
         )
         return web.json_response(
@@ -190,7 +190,7 @@ async def _receive(request: web.Request, intake: Intake, seen: dict[str, str]) -
     request[LOG_FIELDS].update(
         delivery=delivery.id,
         forge=delivery.forge,
-        github_event=delivery.event,
+        forge_event=delivery.event,
         repository=delivery.repository,
         work=work,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import ssl
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,12 +22,13 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import aiohttp
 
 from ogdc_hooks.argo.phases import output_artifact_node
+from ogdc_hooks.jobs.backoff import retry_after_seconds
 from ogdc_hooks.jobs.errors import PermanentError, TransientError
+from ogdc_hooks.recipes.render.publish import PUBLISHED_ZIP
 from ogdc_hooks.settings import Secret, Settings
 
 log = logging.getLogger(__name__)
 
-PUBLISHED_ZIP = "published_zip"  # the output artifact of a `temporary` output (docs/recipes.md)
 _MAX_MESSAGE = 2000
 _MAX_EVENT_BYTES = 64 * 1024 * 1024
 # gRPC status codes in Argo's error bodies, as the HTTP status grpc-gateway gives them.
@@ -351,7 +353,7 @@ class ArgoClient:
         return classify(
             response.status,
             f"{what}: Argo Server answered {response.status}: {self._message(raw, response)}",
-            _retry_after(response.headers.get("Retry-After")),
+            retry_after_seconds(response.headers.get("Retry-After"), now=time.time()),
         )
 
     def _message(self, raw: bytes, response: aiohttp.ClientResponse) -> str:
@@ -378,13 +380,6 @@ class ArgoClient:
         """The server URL without any user information it might carry."""
         parts = urlsplit(self._base_url)
         return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
 
 
 def _truncate(text: str) -> str:

@@ -1,11 +1,19 @@
-"""The Argo Server as the pipeline's `WorkflowEngine`: our labels, our namespace."""
+"""The Argo Server as the pipeline's `WorkflowEngine`: our labels, our namespace.
+
+The pipeline hears of a run's workflow only as `runstate.Progress` and
+`runstate.WorkflowChange` (`progress`, `archived_progress`, `changes`); the raw
+workflow objects (`get`, `find_archived`, `watch`) stay here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from ogdc_hooks.argo.client import ArgoClient, ArgoError, ArgoNotFoundError, already_completed
+from ogdc_hooks.argo.phases import progress_of
+from ogdc_hooks.runstate import Progress, WorkflowChange
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "ogdc-hooks"}
 RUN_LABEL = "ogdc/run-id"
@@ -58,3 +66,30 @@ class ArgoEngine:
     async def watch(self) -> AsyncIterator[tuple[bool, dict[str, Any]]]:
         async for event in self.client.watch(MANAGED_BY):
             yield event.type == "DELETED", event.workflow
+
+    async def progress(self, name: str) -> Progress | None:
+        """Where the workflow stands; None when it no longer exists."""
+        workflow = await self.get(name)
+        return None if workflow is None else progress_of(workflow)
+
+    async def archived_progress(self, run_id: str) -> Progress | None:
+        """Where the run's archived workflow ended; None when the archive has none."""
+        archived = await self.find_archived(run_id)
+        return None if archived is None else progress_of(archived)
+
+    async def changes(self) -> AsyncIterator[WorkflowChange]:
+        """Every change to a workflow of one of our runs, until the stream ends."""
+        async for deleted, workflow in self.watch():
+            found = run_of(workflow)
+            if found is not None:
+                yield WorkflowChange(*found, progress_of(workflow), deleted)
+
+
+def run_of(workflow: Mapping[str, Any]) -> tuple[uuid.UUID, str] | None:
+    """The run id our label gives the workflow, and its name; None for one without."""
+    metadata = workflow.get("metadata") or {}
+    label = (metadata.get("labels") or {}).get(RUN_LABEL)
+    try:
+        return uuid.UUID(hex=str(label)), str(metadata["name"])
+    except (KeyError, ValueError):
+        return None

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from ogdc_hooks.runstate import RunState
+from ogdc_hooks.runstate import FailedStep, Progress, RunState
+
+__all__ = ["FailedStep", "Progress", "output_artifact_node", "progress_of"]
 
 _STATES = {
     "Pending": RunState.SUBMITTED,
@@ -24,34 +25,6 @@ _STATES = {
 }
 _STEP_TYPES = frozenset({"Pod", "Container"})
 _FAILED_PHASES = frozenset({"Failed", "Error"})
-
-
-@dataclass(frozen=True)
-class FailedStep:
-    """A step (pod or container node) that failed, with Argo's reason."""
-
-    name: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Where one workflow stands, in our words."""
-
-    state: RunState
-    message: str | None = None
-    failed_steps: tuple[FailedStep, ...] = ()
-    steps: str | None = None  # Argo's "done/total" pods, e.g. the partitions of a parallel run
-
-    @property
-    def summary(self) -> str:
-        """One human line: the message, then each failed step and its reason."""
-        parts = [self.message] if self.message else []
-        parts += [
-            f"{step.name}: {step.message}" if step.message else step.name
-            for step in self.failed_steps
-        ]
-        return "; ".join(parts) or self.state.value
 
 
 _STEPS = re.compile(r"\d{1,9}/\d{1,9}")

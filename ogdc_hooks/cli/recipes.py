@@ -2,34 +2,35 @@
 
 Problems print compiler-style (`path:line:column: key.path: sentence`), so
 editors and CI problem matchers can jump to them; the exit code is 1 when any
-recipe has an error. A GIT_URL is fetched shallowly into a temporary directory
-that is always removed.
+recipe has an error. A GIT_URL (http or https) is fetched as the service fetches
+a push (`checkout.py`), into a temporary directory that is always removed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
-import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
+from ogdc_hooks.checkout import GitError, checkout, without_credentials
 from ogdc_hooks.cli.errors import CommandError
 from ogdc_hooks.recipes.dataone import DataOneError, resolve_inputs
 from ogdc_hooks.recipes.load import LoadPolicy, find_recipe_dirs, load_recipe
 from ogdc_hooks.recipes.model import InputFile, Recipe
 from ogdc_hooks.recipes.problems import Problem, RecipeInvalid
+from ogdc_hooks.refs import resolve_ref
 from ogdc_hooks.settings import Settings, SettingsError, load_settings
 
+# Every form git takes, so that one it may not use here is refused in words, not as a path.
 GIT_URL_PREFIXES = ("https://", "http://", "git://", "ssh://", "file://", "git@")
-GIT_TIMEOUT = 300.0  # seconds for one git command
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -87,9 +88,11 @@ def validate_all_command(args: argparse.Namespace) -> int:
     policy = LoadPolicy.from_settings(settings_or_fail())
     source: str = args.source
     if source.startswith(GIT_URL_PREFIXES):
-        with tempfile.TemporaryDirectory(prefix="ogdc-hooks-recipes-") as checkout:
-            fetch(source, args.ref, Path(checkout))
-            return validate_all(Path(checkout), policy, _redacted(source))
+        with (
+            tempfile.TemporaryDirectory(prefix="ogdc-hooks-recipes-") as work,
+            fetched(source, args.ref, Path(work)) as tree,
+        ):
+            return validate_all(tree, policy, without_credentials(source))
     if args.ref is not None:
         raise CommandError("--ref only applies to a GIT_URL")
     if not Path(source).is_dir():
@@ -130,47 +133,43 @@ def split_recipe_path(directory: Path) -> tuple[Path, str]:
     return absolute.parent, absolute.name
 
 
-def fetch(url: str, ref: str | None, into: Path) -> None:
-    """Check out `ref` of `url` (a branch, tag or commit) into `into`, one commit deep."""
+@contextlib.contextmanager
+def fetched(url: str, ref: str | None, into: Path) -> Iterator[Path]:
+    """The work tree of `ref` of `url` (a branch, tag or commit; default: the remote's HEAD),
+    fetched one commit deep under `into` the way the service fetches pushes (`checkout.py`:
+    http(s) only, credentials in a header, no redirects followed, under the clone limits),
+    and removed afterwards."""
     if ref is not None and (not ref or ref.startswith("-")):
         raise CommandError(f"--ref {ref!r} is not a git reference")
-    steps = (
-        ["init", "--quiet", str(into)],
-        ["-C", str(into), "fetch", "--quiet", "--depth", "1", url, ref or "HEAD"],
-        ["-C", str(into), "checkout", "--quiet", "--detach", "FETCH_HEAD"],
-    )
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-    for step in steps:
-        try:
-            subprocess.run(
-                ["git", *step],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=GIT_TIMEOUT,
-            )
-        except FileNotFoundError:
-            raise CommandError("git is not installed") from None
-        except subprocess.TimeoutExpired:
-            raise CommandError(f"git {step[2]} of {_redacted(url)} timed out") from None
-        except subprocess.CalledProcessError as err:
-            said = (err.stderr or "").strip().splitlines()
-            fatal = [line for line in said if line.startswith(("fatal: ", "error: "))]
-            reason = (fatal or said or [f"exit code {err.returncode}"])[0]
-            reason = reason.removeprefix("fatal: ").removeprefix("error: ")
-            where = f"{_redacted(url)} at {ref}" if ref else _redacted(url)
-            raise CommandError(
-                f"cannot fetch {where}: {reason.replace(url, _redacted(url))}"
-            ) from None
+    settings = settings_or_fail()
+    where = f"{without_credentials(url)} at {ref}" if ref else without_credentials(url)
+    try:
+        sha = asyncio.run(_commit_of(url, ref or "HEAD", settings))
+        if sha is None:
+            raise CommandError(f"cannot fetch {where}: couldn't find remote ref {ref or 'HEAD'}")
+        with checkout(
+            url,
+            sha,
+            into,
+            timeout_s=settings.git_timeout_seconds,
+            max_bytes=settings.clone_max_bytes,
+            max_files=settings.clone_max_files,
+            max_memory=settings.git_max_memory_bytes,
+        ) as tree:
+            yield tree
+    except GitError as err:
+        raise CommandError(f"cannot fetch {where}: {err}") from None
 
 
-def _redacted(url: str) -> str:
-    """The URL without a user name or password, which may be a token."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc or not parts.scheme:
-        return url
-    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+async def _commit_of(url: str, ref: str, settings: Settings) -> str | None:
+    async with aiohttp.ClientSession() as session:
+        return await resolve_ref(
+            session,
+            url,
+            ref,
+            timeout_s=settings.git_lookup_timeout_seconds,
+            max_refs=settings.git_max_refs,
+        )
 
 
 def resolve_or_fail(recipe: Recipe, settings: Settings) -> list[InputFile]:

@@ -101,8 +101,8 @@ def _secret_values(settings: Settings) -> list[str]:
 
 def serve_command(args: argparse.Namespace) -> int:
     # The service itself is imported only to serve: client commands start faster without it.
-    from ogdc_hooks.api.app import create_app
     from ogdc_hooks.api.context import StartupError
+    from ogdc_hooks.bootstrap import create_app
 
     settings = _settings()
     try:

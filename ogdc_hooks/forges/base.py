@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ogdc_hooks.jobs.kinds import JobKind
 from ogdc_hooks.recipes.problems import Problem
 from ogdc_hooks.runstate import RunState
 from ogdc_hooks.webhooks.events import Delivery
@@ -195,7 +196,7 @@ class Intake(Protocol):
         """Whether the delivery only checks the hook works (answered, not stored)."""
         ...
 
-    def plan_work(self, delivery: Delivery) -> str | None:
+    def plan_work(self, delivery: Delivery) -> JobKind | None:
         """The job kind the delivery asks for, or None when it is acknowledged and ignored."""
         ...
 

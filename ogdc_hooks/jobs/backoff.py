@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from email.utils import parsedate_to_datetime
 
 
 def retry_delay(
@@ -24,3 +25,20 @@ def retry_delay(
     if retry_after is not None:
         delay = max(delay, min(retry_after, cap * 6))
     return delay
+
+
+def retry_after_seconds(value: str | None, *, now: float) -> float | None:
+    """An HTTP `Retry-After` value (seconds, or an HTTP date) as seconds from `now` (a Unix
+    time); None when absent or unreadable (RFC 9110 section 10.2.3)."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - now)

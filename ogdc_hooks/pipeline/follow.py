@@ -20,16 +20,13 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Mapping
-from typing import Any
 
-from ogdc_hooks.argo.engine import RUN_LABEL
-from ogdc_hooks.argo.phases import Progress, progress_of
 from ogdc_hooks.jobs.backoff import retry_delay
 from ogdc_hooks.jobs.errors import PermanentError
 from ogdc_hooks.jobs.supervise import Work
-from ogdc_hooks.pipeline import runs
+from ogdc_hooks.pipeline import store
 from ogdc_hooks.pipeline.context import Pipeline
-from ogdc_hooks.runstate import RunState
+from ogdc_hooks.runstate import Progress, RunState, WorkflowChange
 
 log = logging.getLogger(__name__)
 
@@ -66,25 +63,16 @@ async def apply(
         message = message.removesuffix(".") + note + "."
     ran_for = None
     async with pipeline.database.engine.begin() as connection:
-        changed = await runs.change_state(
+        changed = await store.change_state(
             connection, run_id, progress.state, message, only_from=allowed, workflow_name=name
         )
         if progress.steps is not None:
-            await runs.record_progress(connection, run_id, progress.steps)
+            await store.record_progress(connection, run_id, progress.steps)
         if changed and progress.state.finished:
-            ran_for = await runs.seconds_since_submitted(connection, run_id)
+            ran_for = await store.seconds_since_submitted(connection, run_id)
     if ran_for is not None:
         pipeline.metrics.run_seconds.labels(progress.state.value).observe(ran_for)
     return changed
-
-
-def _run_of(workflow: Mapping[str, Any]) -> tuple[uuid.UUID, str] | None:
-    metadata = workflow.get("metadata") or {}
-    label = (metadata.get("labels") or {}).get(RUN_LABEL)
-    try:
-        return uuid.UUID(hex=str(label)), str(metadata["name"])
-    except (KeyError, ValueError):
-        return None
 
 
 async def vanished(pipeline: Pipeline, run_id: uuid.UUID, name: str) -> None:
@@ -92,11 +80,11 @@ async def vanished(pipeline: Pipeline, run_id: uuid.UUID, name: str) -> None:
     assert pipeline.workflows is not None
     unreadable = ""
     try:
-        archived = await pipeline.workflows.find_archived(run_id.hex)
+        archived = await pipeline.workflows.archived_progress(run_id.hex)
     except PermanentError as err:  # e.g. not allowed to read the archive: waiting cannot help
         archived, unreadable = None, f" (the archive could not be read: {err})"
-    if archived is not None and (progress := progress_of(archived)).state.finished:
-        if await apply(pipeline, run_id, name, progress, note=_ARCHIVED):
+    if archived is not None and archived.state.finished:
+        if await apply(pipeline, run_id, name, archived, note=_ARCHIVED):
             pipeline.metrics.follow_endings.labels("archived").inc()
         return
     gone = Progress(
@@ -109,18 +97,14 @@ async def vanished(pipeline: Pipeline, run_id: uuid.UUID, name: str) -> None:
         pipeline.metrics.follow_endings.labels("vanished").inc()
 
 
-async def on_workflow(pipeline: Pipeline, deleted: bool, workflow: Mapping[str, Any]) -> None:
-    found = _run_of(workflow)
-    if found is None:
-        return
-    progress = progress_of(workflow)
-    if deleted and not progress.state.finished:  # a deleted workflow carries its last status
-        await vanished(pipeline, *found)
+async def on_change(pipeline: Pipeline, change: WorkflowChange) -> None:
+    if change.deleted and not change.progress.state.finished:
+        await vanished(pipeline, change.run_id, change.name)  # deleted before it ended
     else:
-        await apply(pipeline, *found, progress)
+        await apply(pipeline, change.run_id, change.name, change.progress)
 
 
-def deadline_s(run: runs.RunRecord, default_hours: float) -> float:
+def deadline_s(run: store.RunRecord, default_hours: float) -> float:
     """How long a run may stay unfinished: its workflow's `activeDeadlineSeconds`, else the
     setting."""
     own = ((run.workflow or {}).get("spec") or {}).get("activeDeadlineSeconds")
@@ -137,7 +121,7 @@ def _duration(seconds: float) -> str:
     return f"{round(seconds, 1):g} seconds"
 
 
-async def time_out(pipeline: Pipeline, run: runs.RunRecord, limit_s: float) -> None:
+async def time_out(pipeline: Pipeline, run: store.RunRecord, limit_s: float) -> None:
     """Stop a run's workflow that outlived its deadline, and end the run as timed out."""
     assert pipeline.workflows is not None and run.workflow_name is not None
     name = run.workflow_name
@@ -151,7 +135,7 @@ async def time_out(pipeline: Pipeline, run: runs.RunRecord, limit_s: float) -> N
         pipeline.metrics.follow_endings.labels("timed_out").inc()
 
 
-async def follow_run(pipeline: Pipeline, unfinished: runs.Unfinished) -> None:
+async def follow_run(pipeline: Pipeline, unfinished: store.Unfinished) -> None:
     """Re-read one unfinished run's workflow and record where it stands."""
     assert pipeline.workflows is not None
     run = unfinished.run
@@ -159,16 +143,16 @@ async def follow_run(pipeline: Pipeline, unfinished: runs.Unfinished) -> None:
         return
     limit_s = deadline_s(run, pipeline.settings.run_deadline_hours)
     late = unfinished.age_s > limit_s
+    progress: Progress | None
     try:
-        workflow = await pipeline.workflows.get(run.workflow_name)
+        progress = await pipeline.workflows.progress(run.workflow_name)
     except PermanentError:
         if not late:
             raise
-        workflow = {}  # unreadable for good and past its deadline: it ends all the same
-    if workflow is None:
+        progress = Progress(RunState.SUBMITTED)  # unreadable for good, past its deadline: ends
+    if progress is None:
         await vanished(pipeline, run.id, run.workflow_name)
         return
-    progress = progress_of(workflow)
     if late and not progress.state.finished:
         await time_out(pipeline, run, limit_s)
     else:
@@ -177,7 +161,7 @@ async def follow_run(pipeline: Pipeline, unfinished: runs.Unfinished) -> None:
 
 async def resync(pipeline: Pipeline) -> None:
     """Re-read every unfinished run; one that fails is logged and tried again next time."""
-    for unfinished in await runs.unfinished_runs(pipeline.database.engine, ACTIVE):
+    for unfinished in await store.unfinished_runs(pipeline.database.engine, ACTIVE):
         try:
             await follow_run(pipeline, unfinished)
         except asyncio.CancelledError:
@@ -191,9 +175,9 @@ async def _watch(pipeline: Pipeline) -> None:
     failures = 0
     while True:
         try:
-            async for deleted, workflow in pipeline.workflows.watch():
+            async for change in pipeline.workflows.changes():
                 failures = 0
-                await on_workflow(pipeline, deleted, workflow)
+                await on_change(pipeline, change)
         except asyncio.CancelledError:
             raise
         except Exception as err:

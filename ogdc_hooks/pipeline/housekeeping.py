@@ -5,7 +5,7 @@ from __future__ import annotations
 from ogdc_hooks.forges.base import Housekeeping
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.pipeline.context import Pipeline
-from ogdc_hooks.pipeline.push import delivered
+from ogdc_hooks.pipeline.deliveries import delivered
 
 
 async def handle_housekeeping(pipeline: Pipeline, job: Job) -> None:

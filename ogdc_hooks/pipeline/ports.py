@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
+from ogdc_hooks.runstate import Progress, WorkflowChange
+
 
 class WorkflowEngine(Protocol):
     """Where rendered workflows run (the Argo Server)."""
@@ -22,12 +24,13 @@ class WorkflowEngine(Protocol):
         """The name of the workflow labelled with this run id, if one was created."""
         ...
 
-    async def get(self, name: str) -> dict[str, Any] | None:
-        """The workflow as the engine sees it now; None when it no longer exists."""
+    async def progress(self, name: str) -> Progress | None:
+        """Where the workflow stands now; None when it no longer exists."""
         ...
 
-    async def find_archived(self, run_id: str) -> dict[str, Any] | None:
-        """The run's workflow as the engine archived it after deleting it; None if it did not."""
+    async def archived_progress(self, run_id: str) -> Progress | None:
+        """Where the run's workflow ended, as the engine archived it after deleting it; None
+        if it did not."""
         ...
 
     async def stop(self, name: str, message: str) -> None:
@@ -38,6 +41,6 @@ class WorkflowEngine(Protocol):
         """Where the named output artifact of a finished workflow can be downloaded."""
         ...
 
-    def watch(self) -> AsyncIterator[tuple[bool, dict[str, Any]]]:
-        """Every change to any workflow of ours as (deleted?, workflow), until the stream ends."""
+    def changes(self) -> AsyncIterator[WorkflowChange]:
+        """Every change to the workflow of any run of ours, until the stream ends."""
         ...

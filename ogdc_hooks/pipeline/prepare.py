@@ -12,10 +12,12 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ogdc_hooks.jobs import queue
-from ogdc_hooks.pipeline import runs
+from ogdc_hooks.jobs.kinds import enqueue_submit, run_id_of
+from ogdc_hooks.jobs.queue import Job
+from ogdc_hooks.pipeline import store
+from ogdc_hooks.pipeline.clones import checked_out
 from ogdc_hooks.pipeline.context import Pipeline
-from ogdc_hooks.pipeline.runs import RunRecord
+from ogdc_hooks.pipeline.store import RunRecord
 from ogdc_hooks.recipes.dataone import DataOneError, resolve_inputs
 from ogdc_hooks.recipes.load import load_recipe
 from ogdc_hooks.recipes.problems import Problem, RecipeInvalid
@@ -82,7 +84,7 @@ async def record(connection: AsyncConnection, run: RunRecord, prepared: Prepared
         "dry_run": prepared.state is RunState.DRY_RUN,
     }
     if prepared.state is not RunState.QUEUED:
-        await runs.change_state(
+        await store.change_state(
             connection,
             run.id,
             prepared.state,
@@ -91,5 +93,57 @@ async def record(connection: AsyncConnection, run: RunRecord, prepared: Prepared
             **fields,
         )
         return
-    await runs.update_fields(connection, run.id, **fields)
-    await queue.enqueue(connection, "submit", {"run": str(run.id)}, key=f"submit:{run.id}")
+    await store.update_fields(connection, run.id, **fields)
+    await enqueue_submit(connection, run.id)
+
+
+def dry_run_reason(
+    pipeline: Pipeline, branch: str | None, default_branch: str | None
+) -> str | None:
+    """Why a run is only rendered, or None when it is submitted."""
+    if pipeline.workflows is None:
+        return (
+            "Dry run: no Argo Server is configured (ARGO_WORKFLOWS_SERVICE_URL), "
+            "so the workflow was rendered and stored, not submitted."
+        )
+    if branch is not None and default_branch is not None and branch != default_branch:
+        return (
+            f"Dry run: `{branch}` is not the default branch `{default_branch}`; "
+            "the recipe was validated and rendered, not submitted."
+        )
+    return None
+
+
+async def prepare_and_record(
+    pipeline: Pipeline, repo_dir: Path, run: RunRecord, dry_reason: str | None
+) -> None:
+    prepared = await prepare(pipeline, repo_dir, run, dry_reason)
+    async with pipeline.database.engine.begin() as connection:
+        await record(connection, run, prepared)
+
+
+async def handle_prepare(pipeline: Pipeline, job: Job) -> None:
+    """Prepare one run on its own (a re-run or an API submission): clone, validate, render."""
+    run = await store.get_run(pipeline.database.engine, run_id_of(job))
+    if run is None or run.state is not RunState.QUEUED or run.workflow is not None:
+        return
+    token = await pipeline.git_token(store.repo_of(run))
+    async with checked_out(pipeline, run.clone_url, run.commit_sha, token) as repo_dir:
+        if not (repo_dir / run.recipe).is_dir():
+            async with pipeline.database.engine.begin() as connection:
+                await store.change_state(
+                    connection,
+                    run.id,
+                    RunState.INVALID,
+                    f"`{run.recipe}` is not a directory at commit {run.commit_sha[:12]}",
+                    only_from=[RunState.QUEUED],
+                )
+            return
+        await prepare_and_record(pipeline, repo_dir, run, _dry_reason_for(pipeline, run))
+
+
+def _dry_reason_for(pipeline: Pipeline, run: RunRecord) -> str | None:
+    reason = dry_run_reason(pipeline, None, None)
+    if run.dry_run:
+        return run.message or reason or "Dry run requested."
+    return reason

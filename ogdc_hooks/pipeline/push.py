@@ -9,27 +9,20 @@ unique) and prepares only what is left.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import select
 
 from ogdc_hooks.auth.unknown_pusher import unknown_pusher_message
-from ogdc_hooks.checkout import GitError, GitToken, changed_paths, checkout, run_git
-from ogdc_hooks.db.tables import Delivery
-from ogdc_hooks.forges.base import Event, Forge, Push, RepoRef
-from ogdc_hooks.jobs.errors import PermanentError, TransientError
+from ogdc_hooks.checkout import GitError, GitToken, changed_paths
+from ogdc_hooks.forges.base import Forge, Push
 from ogdc_hooks.jobs.queue import Job
-from ogdc_hooks.pipeline import runs
+from ogdc_hooks.pipeline import store
+from ogdc_hooks.pipeline.clones import checked_out, git_failure
 from ogdc_hooks.pipeline.context import Pipeline
-from ogdc_hooks.pipeline.prepare import prepare, record
-from ogdc_hooks.pipeline.runs import NewRun, RunRecord
-from ogdc_hooks.pipeline.sweep import SWEPT, Head, record_head, swept_push
+from ogdc_hooks.pipeline.deliveries import pushed
+from ogdc_hooks.pipeline.prepare import dry_run_reason, prepare_and_record
+from ogdc_hooks.pipeline.store import NewRun, RunRecord
+from ogdc_hooks.pipeline.sweep import Head, record_head
 from ogdc_hooks.recipes.load import find_recipe_dirs, recipe_dir_of
 from ogdc_hooks.runstate import RunState
 from ogdc_hooks.webhooks.events import ZERO_SHA
@@ -65,62 +58,10 @@ def diff_base(push: Push) -> str | None:
     return None
 
 
-def dry_run_reason(
-    pipeline: Pipeline, branch: str | None, default_branch: str | None
-) -> str | None:
-    """Why a run is only rendered, or None when it is submitted."""
-    if pipeline.workflows is None:
-        return (
-            "Dry run: no Argo Server is configured (ARGO_WORKFLOWS_SERVICE_URL), "
-            "so the workflow was rendered and stored, not submitted."
-        )
-    if branch is not None and default_branch is not None and branch != default_branch:
-        return (
-            f"Dry run: `{branch}` is not the default branch `{default_branch}`; "
-            "the recipe was validated and rendered, not submitted."
-        )
-    return None
-
-
 def unknown_pusher(forge: Forge | None, host: str, login: str | None, swept: bool = False) -> str:
     """Who pushed, on which forge, that they are not a user, and the command that adds them."""
     label = forge.label if forge else host
     return unknown_pusher_message(label, host, login, swept=swept)
-
-
-def _git_failure(err: GitError) -> Exception:
-    return TransientError(str(err)) if err.transient else PermanentError(str(err))
-
-
-@contextlib.asynccontextmanager
-async def checked_out(
-    pipeline: Pipeline,
-    clone_url: str,
-    sha: str,
-    token: GitToken | None,
-    extra: tuple[str, ...] = (),
-) -> AsyncIterator[Path]:
-    """The commit's work tree in a temporary directory, made and removed on the git pool."""
-    manager = checkout(
-        clone_url,
-        sha,
-        pipeline.workdir,
-        token=token.secret if token else None,
-        token_user=token.user if token else None,
-        timeout_s=pipeline.limits.clone_timeout_s,
-        max_bytes=pipeline.limits.clone_max_bytes,
-        max_files=pipeline.limits.clone_max_files,
-        max_memory=pipeline.limits.git_max_memory,
-        extra_shas=extra,
-    )
-    try:
-        path = await run_git(manager.__enter__)
-    except GitError as err:
-        raise _git_failure(err) from None
-    try:
-        yield path
-    finally:
-        await run_git(manager.__exit__, None, None, None)
 
 
 def changed_recipes(repo_dir: Path, base: str | None, head: str) -> list[str]:
@@ -141,51 +82,6 @@ def changed_recipes(repo_dir: Path, base: str | None, head: str) -> list[str]:
     return sorted(d for d in dirs if d is not None and (repo_dir / d).is_dir())
 
 
-@dataclass(frozen=True)
-class StoredDelivery:
-    """A delivery as stored at intake, and the forge instance that sent it."""
-
-    forge_host: str
-    id: str
-    event: str
-    payload: dict[str, Any]
-
-    def event_of(self, forge: Forge | None) -> Event | None:
-        """The neutral event: a swept push as the sweep wrote it, else as its forge reads it."""
-        if self.payload.get(SWEPT):
-            return swept_push(self.forge_host, self.payload, self.id)
-        return forge.event_of(self.id, self.event, self.payload) if forge else None
-
-
-async def stored_delivery(pipeline: Pipeline, forge: str, delivery_id: str) -> StoredDelivery:
-    async with pipeline.database.sessions() as session:
-        row = (
-            await session.execute(
-                select(Delivery.event, Delivery.payload).where(
-                    Delivery.forge == forge, Delivery.id == delivery_id
-                )
-            )
-        ).first()
-    if row is None:
-        raise PermanentError(f"delivery {delivery_id} from {forge} is not stored")
-    return StoredDelivery(forge, delivery_id, row.event, row.payload)
-
-
-async def delivered(pipeline: Pipeline, job: Job) -> tuple[Forge | None, Event | None]:
-    """The forge and neutral event of a delivery job (`{"delivery": id, "forge": host}`)."""
-    stored = await stored_delivery(pipeline, job.payload["forge"], job.payload["delivery"])
-    forge = pipeline.forges.get(stored.forge_host)
-    return forge, stored.event_of(forge)
-
-
-async def pushed(pipeline: Pipeline, job: Job) -> tuple[Forge | None, Push]:
-    """The push a `push` job is for; `PermanentError` when the delivery is not a push."""
-    forge, event = await delivered(pipeline, job)
-    if not isinstance(event, Push):
-        raise PermanentError(f"delivery {job.payload['delivery']} is not a push")
-    return forge, event
-
-
 async def _base_sha(pipeline: Pipeline, push: Push, token: GitToken | None) -> str | None:
     base = diff_base(push)
     if base != "default":
@@ -195,7 +91,7 @@ async def _base_sha(pipeline: Pipeline, push: Push, token: GitToken | None) -> s
             push.clone_url, f"refs/heads/{push.default_branch}", token
         )
     except GitError as err:
-        raise _git_failure(err) from None
+        raise git_failure(err) from None
 
 
 async def handle_push(pipeline: Pipeline, job: Job) -> None:
@@ -210,7 +106,7 @@ async def handle_push(pipeline: Pipeline, job: Job) -> None:
         async with engine.begin() as connection:
             message = unknown_pusher(forge, push.repo.forge, push.pusher, push.swept)
             rejected = push_run(push, "", RunState.REJECTED, None, message)
-            await runs.create_run(connection, rejected)
+            await store.create_run(connection, rejected)
         log.info("push to %s by unknown user %s rejected", push.repo.name, push.pusher)
         return
     token = await pipeline.git_token(push.repo)
@@ -226,7 +122,7 @@ async def handle_push(pipeline: Pipeline, job: Job) -> None:
         for recipe in recipes:
             run = await _run_for(pipeline, push_run(push, recipe, RunState.QUEUED, user.name, None))
             if run.state is RunState.QUEUED and run.workflow is None:
-                await _prepare_and_record(pipeline, repo_dir, run, dry_reason)
+                await prepare_and_record(pipeline, repo_dir, run, dry_reason)
             else:
                 known.append(f"{recipe} ({run.state})")
     log.info(
@@ -248,7 +144,7 @@ async def _refuse_many(pipeline: Pipeline, push: Push, user: str, count: int) ->
         "or submit recipes one by one (`ogdc-hooks submit`)."
     )
     async with pipeline.database.engine.begin() as connection:
-        await runs.create_run(connection, push_run(push, "", RunState.INVALID, user, message))
+        await store.create_run(connection, push_run(push, "", RunState.INVALID, user, message))
     log.info("push %s@%s: %d recipes, over the limit", push.repo.name, push.after[:12], count)
 
 
@@ -275,52 +171,8 @@ def push_run(
 async def _run_for(pipeline: Pipeline, new: NewRun) -> RunRecord:
     """Create the run, or find the one a previous attempt of this job created."""
     async with pipeline.database.engine.begin() as connection:
-        run = await runs.create_run(connection, new)
+        run = await store.create_run(connection, new)
         if run is None:
-            run = await runs.find_run(connection, new)
+            run = await store.find_run(connection, new)
     assert run is not None
     return run
-
-
-async def _prepare_and_record(
-    pipeline: Pipeline, repo_dir: Path, run: RunRecord, dry_reason: str | None
-) -> None:
-    prepared = await prepare(pipeline, repo_dir, run, dry_reason)
-    async with pipeline.database.engine.begin() as connection:
-        await record(connection, run, prepared)
-
-
-async def handle_prepare(pipeline: Pipeline, job: Job) -> None:
-    """Prepare one run on its own (a re-run or an API submission): clone, validate, render."""
-    run = await runs.get_run(pipeline.database.engine, run_id_of(job))
-    if run is None or run.state is not RunState.QUEUED or run.workflow is not None:
-        return
-    token = await pipeline.git_token(repo_of(run))
-    async with checked_out(pipeline, run.clone_url, run.commit_sha, token) as repo_dir:
-        if not (repo_dir / run.recipe).is_dir():
-            async with pipeline.database.engine.begin() as connection:
-                await runs.change_state(
-                    connection,
-                    run.id,
-                    RunState.INVALID,
-                    f"`{run.recipe}` is not a directory at commit {run.commit_sha[:12]}",
-                    only_from=[RunState.QUEUED],
-                )
-            return
-        await _prepare_and_record(pipeline, repo_dir, run, _dry_reason_for(pipeline, run))
-
-
-def _dry_reason_for(pipeline: Pipeline, run: RunRecord) -> str | None:
-    reason = dry_run_reason(pipeline, None, None)
-    if run.dry_run:
-        return run.message or reason or "Dry run requested."
-    return reason
-
-
-def run_id_of(job: Job) -> uuid.UUID:
-    return uuid.UUID(job.payload["run"])
-
-
-def repo_of(run: RunRecord) -> RepoRef:
-    """The run's repository on its forge, with the hint the forge gave."""
-    return RepoRef(run.forge, run.repository, run.installation_id)

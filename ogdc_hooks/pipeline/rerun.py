@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 
 from ogdc_hooks.forges.base import Forge, Push, RerunRequested
-from ogdc_hooks.jobs import queue
+from ogdc_hooks.jobs.kinds import JobKind, enqueue_delivery
 from ogdc_hooks.jobs.queue import Job
-from ogdc_hooks.pipeline import runs
+from ogdc_hooks.pipeline import store
 from ogdc_hooks.pipeline.context import Pipeline
-from ogdc_hooks.pipeline.push import delivered, stored_delivery, unknown_pusher
-from ogdc_hooks.pipeline.runs import NewRun, RunRecord
+from ogdc_hooks.pipeline.deliveries import delivered, stored_delivery
+from ogdc_hooks.pipeline.push import unknown_pusher
+from ogdc_hooks.pipeline.store import NewRun, RunRecord
 from ogdc_hooks.runstate import RunState
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def _names_the_run(request: RerunRequested, run: RunRecord) -> bool:
 async def _superseded(pipeline: Pipeline, run: RunRecord) -> bool:
     """Whether a newer attempt of the run's recipe at its commit exists already."""
     async with pipeline.database.engine.connect() as connection:
-        latest = await runs.latest_attempt(
+        latest = await store.latest_attempt(
             connection, run.forge, run.repository, run.commit_sha, run.recipe
         )
     return latest > run.attempt
@@ -60,7 +61,7 @@ async def start_rerun(
         message=original.message if original.dry_run else None,
     )
     async with pipeline.database.engine.begin() as connection:
-        return await runs.create_next_attempt(connection, new)
+        return await store.create_next_attempt(connection, new)
 
 
 async def handle_rerequest(pipeline: Pipeline, job: Job) -> None:
@@ -69,7 +70,7 @@ async def handle_rerequest(pipeline: Pipeline, job: Job) -> None:
         log.info("delivery %s asks for no re-run; ignored", job.payload["delivery"])
         return
     run_id = request.run_id
-    original = await runs.get_run(pipeline.database.engine, run_id) if run_id else None
+    original = await store.get_run(pipeline.database.engine, run_id) if run_id else None
     if original is None:
         log.info("re-run requested for a check that is not ours; ignored")
         return
@@ -85,7 +86,7 @@ async def handle_rerequest(pipeline: Pipeline, job: Job) -> None:
     user = await pipeline.users.by_forge_login(request.repo.forge, login) if login else None
     if user is None or not user.is_active:
         async with pipeline.database.engine.begin() as connection:
-            await runs.change_state(
+            await store.change_state(
                 connection,
                 original.id,
                 original.state,
@@ -113,7 +114,7 @@ async def _retry_rejected_push(
     account = await pipeline.users.by_forge_login(rejected.forge, pusher) if pusher else None
     async with pipeline.database.engine.begin() as connection:
         if account is None or not account.is_active:
-            await runs.change_state(
+            await store.change_state(
                 connection,
                 rejected.id,
                 RunState.REJECTED,
@@ -121,7 +122,7 @@ async def _retry_rejected_push(
                 f"(Re-run by @{by}: still not a known user.)",
             )
             return
-        accepted = await runs.change_state(
+        accepted = await store.change_state(
             connection,
             rejected.id,
             RunState.SUCCEEDED,
@@ -130,10 +131,4 @@ async def _retry_rejected_push(
         )
         if not accepted:
             return  # handled again before (a repeated or replayed request)
-        delivery, host = rejected.delivery_id, rejected.forge
-        await queue.enqueue(
-            connection,
-            "push",
-            {"delivery": delivery, "forge": host},
-            key=f"delivery:{host}:{delivery}",
-        )
+        await enqueue_delivery(connection, JobKind.PUSH, rejected.forge, rejected.delivery_id)

@@ -1,49 +1,36 @@
-"""The pipeline inside the service process: its worker and its workflow follower.
+"""The pipeline's background work: its worker (a handler per job kind) and its workflow
+follower, as tasks for a `Supervisor`.
 
-Composed here, started with the application (`app.cleanup_ctx`) after the
-database, run by the application's supervisor (a task that fails is logged and
-restarted) and stopped with it; a stopping worker hands its running jobs back
-for another replica to take at once.
+`ogdc_hooks/bootstrap.py` builds the `Pipeline` and starts these with the
+application, after the database; the supervisor restarts a task that fails, and
+a stopping worker hands its running jobs back for another replica to take at once.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import logging
 import tempfile
-from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 
-import aiohttp
-from aiohttp import web
-
-from ogdc_hooks.api.context import DATABASE, DRIVER_POOL, SETTINGS, SUPERVISOR, USERS, StartupError
-from ogdc_hooks.api.metrics import METRICS
-from ogdc_hooks.api.webhooks import WAKE_UP
-from ogdc_hooks.argo.client import ArgoClient
-from ogdc_hooks.argo.engine import ArgoEngine
-from ogdc_hooks.checkout import CHILDREN, remove_stale_checkouts
-from ogdc_hooks.forges.configured import configured_forges
-from ogdc_hooks.forges.github.forge import GitHubForge
+from ogdc_hooks.checkout import remove_stale_checkouts
+from ogdc_hooks.jobs.kinds import JobKind, run_id_of
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.jobs.supervise import Health, Work
 from ogdc_hooks.jobs.worker import Worker
 from ogdc_hooks.logs import log_event
-from ogdc_hooks.pipeline import runs
-from ogdc_hooks.pipeline.context import PIPELINE, Limits, Pipeline
+from ogdc_hooks.pipeline import store
+from ogdc_hooks.pipeline.context import Pipeline
+from ogdc_hooks.pipeline.deliveries import pushed
 from ogdc_hooks.pipeline.follow import follower_tasks
 from ogdc_hooks.pipeline.housekeeping import handle_housekeeping
-from ogdc_hooks.pipeline.notify import handle_report, record_report_failure
-from ogdc_hooks.pipeline.push import handle_prepare, handle_push, push_run, pushed, run_id_of
-from ogdc_hooks.pipeline.reconcile import Reconciler, reconcile_forever
+from ogdc_hooks.pipeline.prepare import handle_prepare
+from ogdc_hooks.pipeline.push import handle_push, push_run
+from ogdc_hooks.pipeline.report import handle_report, record_report_failure
 from ogdc_hooks.pipeline.rerun import handle_rerequest
 from ogdc_hooks.pipeline.submit import handle_submit
-from ogdc_hooks.recipes.render import RenderSettings
-from ogdc_hooks.recipes.validate import LoadPolicy
 from ogdc_hooks.runstate import RunState
+from ogdc_hooks.settings import StartupError
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +38,7 @@ log = logging.getLogger(__name__)
 async def _run_error(pipeline: Pipeline, job: Job, error: str) -> None:
     """A run's job failed for good: the run ends in error with the reason, and is reported."""
     async with pipeline.database.engine.begin() as connection:
-        await runs.change_state(
+        await store.change_state(
             connection,
             run_id_of(job),
             RunState.ERROR,
@@ -64,7 +51,7 @@ async def _push_error(pipeline: Pipeline, job: Job, error: str) -> None:
     """A push could not be handled (e.g. the commit could not be cloned): say so on the commit."""
     _, push = await pushed(pipeline, job)
     async with pipeline.database.engine.begin() as connection:
-        await runs.create_run(
+        await store.create_run(
             connection,
             push_run(push, "", RunState.ERROR, None, f"The push could not be processed: {error}"),
         )
@@ -75,18 +62,18 @@ def build_worker(pipeline: Pipeline, health: Health) -> Worker:
     return Worker(
         pipeline.database.engine,
         handlers={
-            "push": bound(handle_push, pipeline),
-            "rerequest": bound(handle_rerequest, pipeline),
-            "installation": bound(handle_housekeeping, pipeline),  # a forge's own deliveries
-            "prepare": bound(handle_prepare, pipeline),
-            "submit": bound(handle_submit, pipeline),
-            "report": bound(handle_report, pipeline),
+            JobKind.PUSH: bound(handle_push, pipeline),
+            JobKind.RERUN: bound(handle_rerequest, pipeline),
+            JobKind.HOUSEKEEPING: bound(handle_housekeeping, pipeline),
+            JobKind.PREPARE: bound(handle_prepare, pipeline),
+            JobKind.SUBMIT: bound(handle_submit, pipeline),
+            JobKind.REPORT: bound(handle_report, pipeline),
         },
         give_up={
-            "push": bound(_push_error, pipeline),
-            "prepare": bound(_run_error, pipeline),
-            "submit": bound(_run_error, pipeline),
-            "report": bound(record_report_failure, pipeline),
+            JobKind.PUSH: bound(_push_error, pipeline),
+            JobKind.PREPARE: bound(_run_error, pipeline),
+            JobKind.SUBMIT: bound(_run_error, pipeline),
+            JobKind.REPORT: bound(record_report_failure, pipeline),
         },
         slots=pipeline.settings.worker_slots,
         lease=float(pipeline.settings.job_lease_seconds),
@@ -95,7 +82,7 @@ def build_worker(pipeline: Pipeline, health: Health) -> Worker:
     )
 
 
-def _checkout_root() -> Path:
+def checkout_root() -> Path:
     """The directory checkouts are made in, without what killed processes left there; without
     a writable temporary directory (a read-only root with nothing mounted at /tmp) the start
     stops here, with one line."""
@@ -113,69 +100,9 @@ def _checkout_root() -> Path:
     return root
 
 
-def reconcile_tasks(app: web.Application, pipeline: Pipeline) -> dict[str, Work]:
-    """Looking for missed deliveries, for a `Supervisor`; none when turned off or without
-    GitHub credentials."""
-    settings = pipeline.settings
-    github = next(
-        (f for f in pipeline.forges if isinstance(f, GitHubForge) and f.reporter is not None),
-        None,
-    )
-    if not settings.reconcile_seconds or github is None or github.reporter is None:
-        why = "no GitHub App or token" if settings.reconcile_seconds else "OGDC_RECONCILE_SECONDS=0"
-        log_event(log, "reconcile_off", reason=why)
-        return {}
-    reconciler = Reconciler(
-        pipeline,
-        app[DRIVER_POOL],
-        github,
-        app[WAKE_UP],
-        lookback=timedelta(hours=settings.reconcile_lookback_hours),
-    )
-    interval, health = settings.reconcile_seconds, app[SUPERVISOR].health
-    return {"reconcile": lambda: reconcile_forever(reconciler, health, interval=interval)}
-
-
-async def pipeline_context(app: web.Application) -> AsyncIterator[None]:
-    """Build the pipeline, run its worker and follower for the life of the app."""
-    settings, metrics = app[SETTINGS], app[METRICS]
-    timeout = aiohttp.ClientTimeout(total=None, connect=15, sock_read=120)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        workdir = await asyncio.to_thread(_checkout_root)
-        pipeline = Pipeline(
-            settings=settings,
-            database=app[DATABASE],
-            session=session,
-            users=app[USERS],
-            workflows=None
-            if settings.dry_run
-            else ArgoEngine(
-                ArgoClient.from_settings(
-                    settings, session, lambda outcome: metrics.argo_calls.labels(outcome).inc()
-                )
-            ),
-            forges=configured_forges(settings, session, github_record=metrics.github_answer),
-            render_settings=RenderSettings.from_settings(settings),
-            load_policy=LoadPolicy.from_settings(settings),
-            workdir=workdir,
-            metrics=metrics,
-            limits=Limits.from_settings(settings),
-        )
-        app[PIPELINE] = pipeline
-        supervisor = app[SUPERVISOR]
-        works: dict[str, Work] = {}
-        if settings.worker_slots:
-            works = {
-                **build_worker(pipeline, supervisor.health).tasks(),
-                **follower_tasks(pipeline, poll_interval=settings.argo_poll_seconds),
-                **reconcile_tasks(app, pipeline),
-            }
-        stop_clones = contextlib.ExitStack()
-        try:
-            async with supervisor.running(works):
-                yield
-                # a clone in progress ends now, not when git is done, then the tasks stop
-                stop_clones.enter_context(CHILDREN.stopped())
-        finally:
-            stop_clones.close()
-            pipeline.recipe_workers.shutdown()
+def pipeline_tasks(pipeline: Pipeline, health: Health) -> dict[str, Work]:
+    """The worker's and the follower's tasks, by name, for a `Supervisor`."""
+    return {
+        **build_worker(pipeline, health).tasks(),
+        **follower_tasks(pipeline, poll_interval=pipeline.settings.argo_poll_seconds),
+    }

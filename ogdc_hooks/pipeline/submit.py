@@ -8,15 +8,15 @@ the retried job finds and records it instead of creating a second one.
 from __future__ import annotations
 
 from ogdc_hooks.jobs.errors import PermanentError
+from ogdc_hooks.jobs.kinds import run_id_of
 from ogdc_hooks.jobs.queue import Job
-from ogdc_hooks.pipeline import runs
+from ogdc_hooks.pipeline import store
 from ogdc_hooks.pipeline.context import Pipeline
-from ogdc_hooks.pipeline.push import run_id_of
 from ogdc_hooks.runstate import RunState
 
 
 async def handle_submit(pipeline: Pipeline, job: Job) -> None:
-    run = await runs.get_run(pipeline.database.engine, run_id_of(job))
+    run = await store.get_run(pipeline.database.engine, run_id_of(job))
     if run is None or run.state is not RunState.QUEUED or run.workflow is None:
         return  # already submitted, or no longer meant to be
     if pipeline.workflows is None:
@@ -26,7 +26,7 @@ async def handle_submit(pipeline: Pipeline, job: Job) -> None:
         name = await pipeline.workflows.submit(run.workflow)
     waited = None
     async with pipeline.database.engine.begin() as connection:
-        if await runs.change_state(
+        if await store.change_state(
             connection,
             run.id,
             RunState.SUBMITTED,
@@ -34,6 +34,6 @@ async def handle_submit(pipeline: Pipeline, job: Job) -> None:
             only_from=[RunState.QUEUED],
             workflow_name=name,
         ):
-            waited = await runs.seconds_since_push(connection, run.id)
+            waited = await store.seconds_since_push(connection, run.id)
     if waited is not None:
         pipeline.metrics.submit_seconds.observe(waited)

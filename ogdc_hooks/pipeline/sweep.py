@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ogdc_hooks.db.tables import BranchHead
 from ogdc_hooks.forges.base import Forge, Push, RepoRef
+from ogdc_hooks.jobs.kinds import JobKind
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.webhooks.events import ZERO_SHA, Delivery
 from ogdc_hooks.webhooks.store import store_delivery
@@ -154,4 +155,4 @@ async def sweep_head(pipeline: Pipeline, pool: asyncpg.Pool, forge: Forge, head:
     if stored:
         return False
     author = await forge.commit_author(head.repo, current)
-    return await store_delivery(pool, synthetic_push(head, current, author), "push")
+    return await store_delivery(pool, synthetic_push(head, current, author), JobKind.PUSH)

@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 
+from ogdc_hooks.jobs.kinds import JobKind
 from ogdc_hooks.webhooks.events import Delivery
 
 _STORE = """
@@ -24,7 +25,7 @@ WITH stored AS (
 ), queued AS (
   INSERT INTO jobs (kind, payload, dedupe_key)
   SELECT $6::text, jsonb_build_object('delivery', id, 'forge', forge),
-         'delivery:' || forge || ':' || id
+         'delivery:' || forge || ':' || id  -- jobs.kinds.delivery_key
   FROM stored WHERE $6::text IS NOT NULL
   ON CONFLICT (dedupe_key) DO NOTHING
   RETURNING id
@@ -37,7 +38,7 @@ async def _execute(pool: asyncpg.Pool, arguments: tuple[Any, ...]) -> bool:
     return bool(await pool.fetchval(_STORE, *arguments))
 
 
-async def store_delivery(pool: asyncpg.Pool, delivery: Delivery, job_kind: str | None) -> bool:
+async def store_delivery(pool: asyncpg.Pool, delivery: Delivery, job_kind: JobKind | None) -> bool:
     """Store the delivery (and its job); False when this id was stored before (a redelivery).
 
     Workers are not woken here: the caller pokes a `jobs.wakeup.WakeUp`.
@@ -48,7 +49,7 @@ async def store_delivery(pool: asyncpg.Pool, delivery: Delivery, job_kind: str |
         (delivery.action or "")[:100] or None,
         (delivery.repository or "")[:300] or None,
         delivery.payload_json,
-        job_kind,
+        str(job_kind) if job_kind else None,
         delivery.forge,
     )
     try:

@@ -14,8 +14,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from ogdc_hooks.api.app import create_app
 from ogdc_hooks.api.context import SUPERVISOR
+from ogdc_hooks.bootstrap import create_app
 from ogdc_hooks.jobs.supervise import Supervisor
 from ogdc_hooks.settings import load_settings
 from tests.support.service import DEFAULT_SECRETS

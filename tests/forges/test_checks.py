@@ -16,7 +16,7 @@ from ogdc_hooks.forges.github.checks import (
     check_status,
 )
 from ogdc_hooks.forges.github.statuses import status_body
-from ogdc_hooks.forges.github.text import ELLIPSIS, fit_bytes, fit_chars
+from ogdc_hooks.forges.text import ELLIPSIS, fit_bytes, fit_chars
 from ogdc_hooks.recipes.problems import Problem
 
 NOW = datetime(2026, 5, 4, 3, 2, 1, tzinfo=UTC)

@@ -10,9 +10,9 @@ from sqlalchemy import text
 from ogdc_hooks.db.engine import Database
 from ogdc_hooks.jobs import queue
 from ogdc_hooks.jobs.errors import PermanentError, TransientError
+from ogdc_hooks.jobs.kinds import enqueue_report
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.jobs.worker import Worker
-from ogdc_hooks.pipeline import runs
 from tests.support.waiting import wait_for
 
 
@@ -179,7 +179,7 @@ async def test_a_report_refused_for_now_is_retried_past_any_other_jobs_limit(
     """Reports are asked for with no practical limit: 20 refusals, then GitHub accepts."""
     run_id = uuid.uuid4()
     async with db.engine.begin() as connection:
-        await runs.ask_for_report(connection, run_id)
+        await enqueue_report(connection, run_id)
     refusals: list[int] = []
     outcomes: list[tuple[str, str]] = []
     given_up: list[str] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ogdc_hooks.pipeline.authority import NotAllowed, check_fetchable
-from ogdc_hooks.pipeline.reporting import check_name
+from ogdc_hooks.pipeline.commit_report import check_name
 from ogdc_hooks.pipeline.sources import without_credentials
 from ogdc_hooks.settings import Settings, load_settings
 

@@ -11,8 +11,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from ogdc_hooks.pipeline.api_runs import UNREADABLE
 from ogdc_hooks.pipeline.authority import NOT_ALLOWED_HOST
-from ogdc_hooks.pipeline.submission import UNREADABLE
 from tests.fakes.argo import FakeArgo
 from tests.fakes.github import FakeGitHub
 from tests.pipeline.conftest import (

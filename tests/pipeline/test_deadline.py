@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ogdc_hooks.pipeline.follow import deadline_s
-from ogdc_hooks.pipeline.runs import RunRecord
+from ogdc_hooks.pipeline.store import RunRecord
 from ogdc_hooks.runstate import RunState
 
 

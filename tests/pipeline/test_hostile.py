@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ogdc_hooks.pipeline.submission import UNREADABLE
+from ogdc_hooks.pipeline.api_runs import UNREADABLE
 from tests.fakes.argo import FakeArgo
 from tests.fakes.github import FakeGitHub
 from tests.pipeline.conftest import (

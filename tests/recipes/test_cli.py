@@ -12,6 +12,9 @@ import pytest
 
 from tests.fakes.dataone import FakeDataOne
 from tests.recipes.conftest import materialise
+from tests.support.gitserver import GitServer, git_server
+
+__all__ = ["git_server"]  # the fixture
 
 SHELL_META = "name: Good\nworkflow:\n  type: shell\ninput:\n  params:\n    - value: https://example.org/a.tif\n"
 BAD_META = "name: Bad_one\nworkflow:\n  type: shell\ninput:\n  params: []\n"
@@ -48,18 +51,6 @@ def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
     assert "Traceback" not in done.stderr
     [line] = done.stderr.splitlines()
     return line.removeprefix("ogdc-hooks: error: ")
-
-
-def git(*args: str, cwd: Path) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-        cwd=cwd,
-        env=environment(),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
 
 
 def test_valid_reference_recipe(reference_repo: Path) -> None:
@@ -195,31 +186,27 @@ def test_ref_needs_a_git_url(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def origin(tmp_path: Path) -> tuple[Path, str]:
-    """A git repository: `main` holds a good recipe; the tag `v1` and the returned commit
-    hold it broken; `main` moved on after them."""
-    repo = tmp_path / "origin"
-    materialise(repo, {"recipes/r/meta.yml": BAD_META, "recipes/r/recipe.sh": "ls\n"})
-    git("init", "--quiet", "--initial-branch", "main", cwd=repo)
-    git("add", ".", cwd=repo)
-    git("commit", "--quiet", "-m", "broken", cwd=repo)
-    git("tag", "v1", cwd=repo)
-    broken = git("rev-parse", "HEAD", cwd=repo)
-    (repo / "recipes/r/meta.yml").write_text(SHELL_META)
-    git("commit", "--quiet", "-am", "fixed", cwd=repo)
-    return repo, broken
+def origin(git_server: GitServer) -> tuple[str, str]:
+    """A git repository served over HTTP: `main` holds a good recipe; the tag `v1` and the
+    returned commit hold it broken; `main` moved on after them."""
+    git_server.create_repo("origin")
+    broken = git_server.commit(
+        "origin", {"recipes/r/meta.yml": BAD_META, "recipes/r/recipe.sh": "ls\n"}
+    )
+    git_server.tag("origin", "v1", broken)
+    git_server.commit("origin", {"recipes/r/meta.yml": SHELL_META})
+    return git_server.clone_url("origin"), broken
 
 
 @pytest.mark.parametrize(
     ("ref", "valid"), [(None, True), ("main", True), ("v1", False), ("broken-commit", False)]
 )
 def test_git_url_at_a_ref(
-    tmp_path: Path, origin: tuple[Path, str], ref: str | None, valid: bool
+    tmp_path: Path, origin: tuple[str, str], ref: str | None, valid: bool
 ) -> None:
-    repo, broken = origin
+    url, broken = origin
     temp = tmp_path / "temp"
     temp.mkdir()
-    url = f"file://{repo}"
     ref_args = [] if ref is None else ["--ref", broken if ref == "broken-commit" else ref]
     done = run("validate-all-recipes", url, *ref_args, tmp=temp)
     assert done.returncode == (0 if valid else 1), done.stderr
@@ -229,13 +216,18 @@ def test_git_url_at_a_ref(
 
 
 def test_git_url_with_unknown_ref_is_one_line_and_leaves_nothing(
-    tmp_path: Path, origin: tuple[Path, str]
+    tmp_path: Path, origin: tuple[str, str]
 ) -> None:
-    repo, _ = origin
+    url, _ = origin
     temp = tmp_path / "temp"
     temp.mkdir()
-    done = run("validate-all-recipes", f"file://{repo}", "--ref", "nope", tmp=temp)
-    assert one_line_error(done) == (
-        f"cannot fetch file://{repo} at nope: couldn't find remote ref nope"
-    )
+    done = run("validate-all-recipes", url, "--ref", "nope", tmp=temp)
+    assert one_line_error(done) == f"cannot fetch {url} at nope: couldn't find remote ref nope"
     assert list(temp.iterdir()) == []
+
+
+@pytest.mark.parametrize("url", ["file:///etc", "ssh://git@example.org/r.git"])
+def test_git_urls_other_than_http_are_refused_in_words(tmp_path: Path, url: str) -> None:
+    """The CLI fetches as the service does (`checkout.py`): http(s) only."""
+    done = run("validate-all-recipes", url, tmp=tmp_path)
+    assert "only http(s) URLs are allowed" in one_line_error(done)

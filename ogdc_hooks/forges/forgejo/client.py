@@ -22,7 +22,7 @@ import aiohttp
 
 from ogdc_hooks import __version__
 from ogdc_hooks.forges.forgejo.errors import ForgejoRefused, ForgejoUnavailable, classify
-from ogdc_hooks.forges.github.redact import redact
+from ogdc_hooks.forges.forgejo.redact import redact
 from ogdc_hooks.settings import ForgejoInstance
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ogdc_hooks.forges.github.errors import retry_after_seconds
+from ogdc_hooks.jobs.backoff import retry_after_seconds
 from ogdc_hooks.jobs.errors import PermanentError, TransientError
 
 RATE_LIMIT_WAIT = 60.0  # a 429 without Retry-After
@@ -34,7 +34,7 @@ def classify(
     """The error to raise for an answer of `label` (e.g. "Forgejo at codeberg.org") that is
     not 2xx; `message` is Forgejo's own (its `message` field), already redacted."""
     text = f"{label} answered {status}: {message}" if message else f"{label} answered {status}"
-    retry_after = retry_after_seconds(headers, now=now)
+    retry_after = retry_after_seconds(headers.get("Retry-After"), now=now)
     if status >= 500 or status == 408:
         return ForgejoUnavailable(text, retry_after)
     if status == 429:

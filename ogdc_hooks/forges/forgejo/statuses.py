@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ogdc_hooks.forges.base import CommitReport, RunState
-from ogdc_hooks.forges.github.text import clean, fit_chars, safe_url
+from ogdc_hooks.forges.text import clean, fit_chars, safe_url
 
 DESCRIPTION_CHARS = 1000  # at most 4000 bytes of UTF-8, well within Forgejo's 65535
 

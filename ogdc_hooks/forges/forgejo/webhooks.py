@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from ogdc_hooks.forges.forgejo.payloads import belongs_to, repository_urls
+from ogdc_hooks.jobs.kinds import JobKind
 from ogdc_hooks.settings import ForgejoInstance
 from ogdc_hooks.webhooks.events import (
     ZERO_SHA,
@@ -115,7 +116,7 @@ class ForgejoIntake:
     def is_ping(self, delivery: Delivery) -> bool:
         return False  # Forgejo has no ping event; its "Test delivery" sends a push
 
-    def plan_work(self, delivery: Delivery) -> str | None:
+    def plan_work(self, delivery: Delivery) -> JobKind | None:
         if delivery.event == "push" and is_branch_push(delivery):
-            return "push"
+            return JobKind.PUSH
         return None  # create, delete and every other event: acknowledged, ignored

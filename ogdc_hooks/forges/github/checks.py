@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ogdc_hooks.forges.base import CommitReport, RunState
-from ogdc_hooks.forges.github.text import clean, fit_bytes, fit_chars, safe_url
+from ogdc_hooks.forges.text import clean, fit_bytes, fit_chars, safe_url
 from ogdc_hooks.recipes.problems import Problem
 
 OUTPUT_BYTES = 65535  # output.summary and output.text

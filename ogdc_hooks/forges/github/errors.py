@@ -9,8 +9,8 @@ primary limit wait for `X-RateLimit-Reset`; after a secondary limit honour
 from __future__ import annotations
 
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 
+from ogdc_hooks.jobs.backoff import retry_after_seconds
 from ogdc_hooks.jobs.errors import PermanentError, TransientError
 
 SECONDARY_LIMIT_WAIT = 60.0  # GitHub: "wait for at least one minute before retrying"
@@ -35,21 +35,6 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def retry_after_seconds(headers: Mapping[str, str], *, now: float) -> float | None:
-    """`Retry-After` (seconds or an HTTP date) as seconds from `now`; None when absent or bad."""
-    value = _header(headers, "retry-after")
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
 def _reset_seconds(headers: Mapping[str, str], *, now: float) -> float | None:
     value = _header(headers, "x-ratelimit-reset")
     try:
@@ -72,7 +57,7 @@ def classify(
 ) -> TransientForgeError | PermanentForgeError:
     """The error to raise for a GitHub answer with this status (not 2xx)."""
     text = f"GitHub answered {status}: {message}" if message else f"GitHub answered {status}"
-    retry_after = retry_after_seconds(headers, now=now)
+    retry_after = retry_after_seconds(_header(headers, "retry-after"), now=now)
     if status >= 500 or status == 408:
         return TransientForgeError(text, retry_after)
     rate_limited = status == 429 or (

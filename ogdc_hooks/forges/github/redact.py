@@ -1,4 +1,4 @@
-"""Last line of defence: strip anything that looks like a credential from text sent or logged.
+"""Last line of defence for text sent to GitHub: `ogdc_hooks.redact` with GitHub's token shapes.
 
 Secrets should never reach a check, a status, an error or a log in the first
 place; this catches the ones that slip through (a token echoed in a git
@@ -10,35 +10,33 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from ogdc_hooks.redact import (
+    AUTHORIZATION,
+    BEARER,
+    JWT,
+    PEM_KEY,
+    URL_CREDENTIALS,
+    Pattern,
+    Redactor,
+)
+
 MARK = "[redacted]"
 
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # PEM private keys, whole blocks
-    (
-        re.compile(
-            r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.S
-        ),
-        MARK,
-    ),
+_PATTERNS: tuple[Pattern, ...] = (
+    (PEM_KEY, MARK),
     # GitHub tokens: personal, OAuth, user-to-server, server-to-server (installation), refresh
     (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"), MARK),
     # Old-style installation tokens
     (re.compile(r"\bv1\.[0-9a-f]{40}\b"), MARK),
-    # JSON web tokens (GitHub App JWTs, Argo bearer tokens)
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), MARK),
+    (JWT, MARK),  # GitHub App JWTs, Argo bearer tokens
     # Authorization headers and bearer/token schemes
-    (re.compile(r"(?i)\b(authorization\s*[:=]\s*)(?:(?:bearer|token|basic)\s+)?\S+"), rf"\1{MARK}"),
-    (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9\-._~+/]{8,}=*"), rf"\1{MARK}"),
-    # Credentials inside URLs: scheme://user:password@host
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]*(?::[^/\s@]*)?@"), rf"\1{MARK}@"),
+    (AUTHORIZATION, rf"\1{MARK}"),
+    (BEARER, rf"\1{MARK}"),
+    (URL_CREDENTIALS, rf"\1{MARK}@"),
 )
+_REDACTOR = Redactor(_PATTERNS, MARK)
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """`text` with known `secrets` and credential-looking strings replaced by a marker."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, MARK)
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
+    return _REDACTOR(text, secrets)

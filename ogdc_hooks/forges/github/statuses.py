@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ogdc_hooks.forges.base import CommitReport, RunState
-from ogdc_hooks.forges.github.text import clean, fit_chars, safe_url
+from ogdc_hooks.forges.text import clean, fit_chars, safe_url
 
 DESCRIPTION_CHARS = 140
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ogdc_hooks.jobs.kinds import JobKind
 from ogdc_hooks.settings import Settings
 from ogdc_hooks.webhooks.events import (
     ZERO_SHA,
@@ -75,18 +76,18 @@ def parse_verified(headers: Mapping[str, str], body: bytes, host: str) -> Delive
 
 # The job each handled event asks for, by `event` or `event.action`.
 _JOB_KINDS = {
-    "push": "push",
-    "check_run.rerequested": "rerequest",
-    "installation": "installation",  # the forge's housekeeping job
-    "installation_repositories": "installation",
+    "push": JobKind.PUSH,
+    "check_run.rerequested": JobKind.RERUN,
+    "installation": JobKind.HOUSEKEEPING,
+    "installation_repositories": JobKind.HOUSEKEEPING,
 }
 HANDLED_EVENTS = frozenset(_JOB_KINDS)
 
 
-def plan_work(delivery: Delivery) -> str | None:
+def plan_work(delivery: Delivery) -> JobKind | None:
     """The job kind a delivery asks for, or None when it is acknowledged and ignored."""
     kind = _JOB_KINDS.get(delivery.event) or _JOB_KINDS.get(f"{delivery.event}.{delivery.action}")
-    if kind == "push" and not is_branch_push(delivery.payload):
+    if kind is JobKind.PUSH and not is_branch_push(delivery.payload):
         return None
     return kind
 
@@ -144,5 +145,5 @@ class GitHubIntake:
     def is_ping(self, delivery: Delivery) -> bool:
         return delivery.event == "ping"
 
-    def plan_work(self, delivery: Delivery) -> str | None:
+    def plan_work(self, delivery: Delivery) -> JobKind | None:
         return plan_work(delivery)

@@ -13,6 +13,7 @@ from ogdc_hooks.recipes.render.common import Context, artifact, container, workf
 from ogdc_hooks.recipes.render.errors import UnsupportedOutput
 
 PUBLISH = "publish-data"
+PUBLISHED_ZIP = "published_zip"  # the output artifact of a `temporary` output (docs/recipes.md)
 INPUT_DIR = "/input_dir/"
 
 
@@ -41,9 +42,7 @@ def publish_template(ctx: Context) -> m.Template:
         inputs=inputs,
         outputs=m.Outputs(
             artifacts=[
-                artifact(
-                    "published_zip", zip_path, archive=m.ArchiveStrategy(none=m.NoneStrategy())
-                )
+                artifact(PUBLISHED_ZIP, zip_path, archive=m.ArchiveStrategy(none=m.NoneStrategy()))
             ]
         ),
     )

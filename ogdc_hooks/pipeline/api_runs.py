@@ -12,12 +12,12 @@ from ogdc_hooks.auth.users import Account
 from ogdc_hooks.checkout import GitError, GitToken
 from ogdc_hooks.jobs.errors import TransientError
 from ogdc_hooks.logs import log_event
-from ogdc_hooks.pipeline import runs
+from ogdc_hooks.pipeline import store
 from ogdc_hooks.pipeline.authority import Authority, NotAllowed, authority_for, check_fetchable
 from ogdc_hooks.pipeline.context import Pipeline
-from ogdc_hooks.pipeline.push import dry_run_reason
-from ogdc_hooks.pipeline.runs import NewRun, RunRecord
+from ogdc_hooks.pipeline.prepare import dry_run_reason
 from ogdc_hooks.pipeline.sources import RecipeSource
+from ogdc_hooks.pipeline.store import NewRun, RunRecord
 from ogdc_hooks.recipes.load import recipe_dir_of
 
 log = logging.getLogger(__name__)
@@ -98,14 +98,14 @@ async def submit_recipe(
         message=None,  # queued says nothing yet; the dry-run reason comes with its outcome
     )
     async with pipeline.database.engine.begin() as connection:
-        return await runs.create_next_attempt(connection, new)
+        return await store.create_next_attempt(connection, new)
 
 
 async def wait_for_workflow(pipeline: Pipeline, run_id: uuid.UUID, within: float) -> RunRecord:
     """The run once it has a workflow name or is finished, or as it is after `within` seconds."""
     deadline = time.monotonic() + within
     while True:
-        run = await runs.get_run(pipeline.database.engine, run_id)
+        run = await store.get_run(pipeline.database.engine, run_id)
         assert run is not None
         if run.workflow_name or run.state.finished or time.monotonic() >= deadline:
             return run

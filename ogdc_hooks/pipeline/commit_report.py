@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from ogdc_hooks.auth.unknown_pusher import headline_of
 from ogdc_hooks.forges.base import CommitReport, RunState
-from ogdc_hooks.pipeline.runs import RunRecord
+from ogdc_hooks.pipeline.store import RunRecord
 from ogdc_hooks.recipes.problems import Problem
 
 PUSH_CHECK = "ogdc"  # the push-wide check, e.g. for an unknown pusher

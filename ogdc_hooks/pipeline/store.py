@@ -3,7 +3,7 @@
 Every state change is recorded as a `run_events` row and asks for a report job
 (`report:<run id>`) in the same transaction, so the forge hears of every change
 and a crash between the two cannot happen. A report refused for now is retried
-until the forge takes it (`REPORT_ATTEMPTS`), so no check is left behind.
+until the forge takes it (`jobs.kinds.REPORT_ATTEMPTS`), so no check is left behind.
 """
 
 from __future__ import annotations
@@ -20,15 +20,13 @@ from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ogdc_hooks.db.tables import Delivery, Run, RunEvent
-from ogdc_hooks.jobs import queue
+from ogdc_hooks.forges.base import RepoRef
+from ogdc_hooks.jobs.kinds import enqueue_prepare, enqueue_report
 from ogdc_hooks.runstate import RunState
 
 RUNS = cast(Table, Run.__table__)
 EVENTS = cast(Table, RunEvent.__table__)
 DELIVERIES = cast(Table, Delivery.__table__)
-# In effect unlimited: with the queue's backoff capped at 10 minutes this is decades of
-# retrying a report GitHub refuses for now; a permanent refusal still ends it at once.
-REPORT_ATTEMPTS = 2**31 - 1
 # When the engine took the run: its first submitted (or, if the watch was first, running) event.
 _SUBMITTED_AT = (
     select(func.min(EVENTS.c.at))
@@ -99,16 +97,6 @@ class NewRun:
     message: str | None = None
 
 
-async def ask_for_report(connection: AsyncConnection, run_id: uuid.UUID) -> None:
-    await queue.enqueue(
-        connection,
-        "report",
-        {"run": str(run_id)},
-        key=f"report:{run_id}",
-        max_attempts=REPORT_ATTEMPTS,
-    )
-
-
 async def create_run(connection: AsyncConnection, new: NewRun) -> RunRecord | None:
     """Insert the run unless its identity exists (a retried job); None when it did."""
     values = {"id": uuid.uuid4(), **new.__dict__, "state": new.state.value}
@@ -125,7 +113,7 @@ async def create_run(connection: AsyncConnection, new: NewRun) -> RunRecord | No
     await connection.execute(
         insert(EVENTS).values(run_id=row.id, state=new.state.value, message=new.message)
     )
-    await ask_for_report(connection, row.id)
+    await enqueue_report(connection, row.id)
     return RunRecord.from_row(row)
 
 
@@ -154,9 +142,7 @@ async def create_next_attempt(connection: AsyncConnection, new: NewRun) -> RunRe
         )
         run = await create_run(connection, dataclasses.replace(new, attempt=latest + 1))
         if run is not None:  # else a concurrent request took that number: take the next
-            await queue.enqueue(
-                connection, "prepare", {"run": str(run.id)}, key=f"prepare:{run.id}"
-            )
+            await enqueue_prepare(connection, run.id)
             return run
 
 
@@ -224,7 +210,7 @@ async def change_state(
     await connection.execute(
         insert(EVENTS).values(run_id=run_id, state=state.value, message=message)
     )
-    await ask_for_report(connection, run_id)
+    await enqueue_report(connection, run_id)
     return True
 
 
@@ -342,3 +328,8 @@ async def list_runs(
             .offset(offset)
         )
         return [RunRecord.from_row(row) for row in rows], int(total)
+
+
+def repo_of(run: RunRecord) -> RepoRef:
+    """The run's repository on its forge, with the hint the forge gave."""
+    return RepoRef(run.forge, run.repository, run.installation_id)

@@ -13,18 +13,18 @@ from __future__ import annotations
 
 from ogdc_hooks.jobs import queue
 from ogdc_hooks.jobs.errors import PermanentError
+from ogdc_hooks.jobs.kinds import run_id_of
 from ogdc_hooks.jobs.queue import Job
-from ogdc_hooks.pipeline import runs
+from ogdc_hooks.pipeline import store
+from ogdc_hooks.pipeline.commit_report import commit_report
 from ogdc_hooks.pipeline.context import Pipeline
-from ogdc_hooks.pipeline.push import repo_of, run_id_of
-from ogdc_hooks.pipeline.reporting import commit_report
 from ogdc_hooks.pipeline.sources import on_forge
 
 
-async def _current(pipeline: Pipeline, job: Job) -> runs.RunRecord | None:
+async def _current(pipeline: Pipeline, job: Job) -> store.RunRecord | None:
     """The run to report, and the job's "once more" met by this read (see the docstring)."""
     async with pipeline.database.engine.begin() as connection:
-        run = await runs.read_for_report(connection, run_id_of(job))
+        run = await store.read_for_report(connection, run_id_of(job))
         await queue.met(connection, job)
     return run
 
@@ -38,16 +38,16 @@ async def handle_report(pipeline: Pipeline, job: Job) -> None:
         run, ui_base=pipeline.settings.argo_ui_base, namespace=pipeline.settings.argo_namespace
     )
     try:
-        forge_id = await forge.report(report, run.check_run_id, repo_of(run))
+        forge_id = await forge.report(report, run.check_run_id, store.repo_of(run))
     except PermanentError as err:
         await record_report_failure(pipeline, job, str(err))
         return
     if forge_id is not None and forge_id != run.check_run_id:
         async with pipeline.database.engine.begin() as connection:
-            await runs.update_fields(connection, run.id, check_run_id=forge_id, report_error=None)
+            await store.update_fields(connection, run.id, check_run_id=forge_id, report_error=None)
 
 
 async def record_report_failure(pipeline: Pipeline, job: Job, error: str) -> None:
     """Reporting failed for good: the run goes on; the failure is kept on the run."""
     async with pipeline.database.engine.begin() as connection:
-        await runs.update_fields(connection, run_id_of(job), report_error=error[:2000])
+        await store.update_fields(connection, run_id_of(job), report_error=error[:2000])

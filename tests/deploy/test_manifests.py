@@ -35,7 +35,16 @@ SECRET_SETTINGS = {
     "GITHUB_WEBHOOK_SECRET",
     "GITHUB_APP_PRIVATE_KEY",
     "GITHUB_TOKEN",
+    "FORGEJO_TOKEN",
+    "FORGEJO_WEBHOOK_SECRET",
     "ARGO_TOKEN",
+}
+# Secret keys an operator adds only with the forge they are for (`optional: true`).
+OPTIONAL_SECRETS = {
+    "GITHUB_APP_PRIVATE_KEY",
+    "GITHUB_TOKEN",
+    "FORGEJO_TOKEN",
+    "FORGEJO_WEBHOOK_SECRET",
 }
 # Settings a cluster deployment has no use for: the embedded database's directory, and the
 # key-file alternative to GITHUB_APP_PRIVATE_KEY.
@@ -74,6 +83,9 @@ def _service_env(rendered: Rendered) -> dict[str, str]:
             env[name] = rendered.namespace
         else:
             env[name] = f"stand-in-for-{source['secretKeyRef']['key']}"
+    if not env.get("FORGEJO_URL"):  # no Forgejo instance: its optional keys are not in the Secret
+        for name in ("FORGEJO_TOKEN", "FORGEJO_WEBHOOK_SECRET"):
+            env.pop(name, None)
     return env
 
 
@@ -229,6 +241,7 @@ def test_the_secret_settings_are_every_secret_the_service_reads() -> None:
     env = {name: "x" * 40 for name in SECRET_SETTINGS} | {
         "OGDC_DB_HOST": "db",
         "GITHUB_APP_ID": "1",
+        "FORGEJO_URL": "https://forgejo.example.org",
     }
     settings = load_settings(env)
     secret_fields = [f.name for f in dataclasses.fields(Settings) if "Secret" in str(f.type)]
@@ -254,10 +267,10 @@ def test_database_credentials_are_those_of_the_release_whose_database_is_the_hos
     )
 
 
-def test_the_github_credential_of_the_mode_not_chosen_may_be_missing(rendered: Rendered) -> None:
+def test_the_forge_credentials_of_the_modes_not_chosen_may_be_missing(rendered: Rendered) -> None:
     for name in SECRET_SETTINGS:
         reference = rendered.env[name]["valueFrom"]["secretKeyRef"]
-        optional = name in {"GITHUB_APP_PRIVATE_KEY", "GITHUB_TOKEN"}
+        optional = name in OPTIONAL_SECRETS
         assert reference.get("optional", False) is optional, name
 
 
@@ -273,7 +286,8 @@ def test_every_variable_is_one_the_service_reads_and_every_setting_is_there(
     assert not settings.dry_run
     unread = set(env) - env.asked
     assert not unread, f"the service does not read {sorted(unread)}"
-    missing = env.asked - set(env) - NOT_DEPLOYED
+    mentioned = set(rendered.settings) | set(rendered.env)
+    missing = env.asked - mentioned - NOT_DEPLOYED
     assert not missing, f"settings the manifests do not mention: {sorted(missing)}"
 
 

@@ -13,9 +13,9 @@ from typing import Any, cast
 from ogdc_hooks.db.engine import Database
 from ogdc_hooks.forges.base import CommitReport, Forge, Forges, RepoRef
 from ogdc_hooks.jobs import queue
-from ogdc_hooks.pipeline import runs
+from ogdc_hooks.pipeline import store
 from ogdc_hooks.pipeline.context import Pipeline
-from ogdc_hooks.pipeline.notify import handle_report
+from ogdc_hooks.pipeline.report import handle_report
 from ogdc_hooks.runstate import RunState
 
 WORKER = "the test's worker"
@@ -42,8 +42,8 @@ def _pipeline(db: Database, forge: _Forge) -> Pipeline:
     )
 
 
-async def _new_run(db: Database) -> runs.RunRecord:
-    new = runs.NewRun(
+async def _new_run(db: Database) -> store.RunRecord:
+    new = store.NewRun(
         forge="github.com",
         repository="qgnet/recipes",
         clone_url="https://github.invalid/qgnet/recipes.git",
@@ -52,14 +52,14 @@ async def _new_run(db: Database) -> runs.RunRecord:
         trigger="push",
     )
     async with db.engine.begin() as connection:
-        run = await runs.create_run(connection, new)
+        run = await store.create_run(connection, new)
     assert run is not None
     return run
 
 
-async def _change(db: Database, run: runs.RunRecord, state: RunState) -> None:
+async def _change(db: Database, run: store.RunRecord, state: RunState) -> None:
     async with db.engine.begin() as connection:
-        assert await runs.change_state(connection, run.id, state)
+        assert await store.change_state(connection, run.id, state)
 
 
 async def _claim(db: Database) -> queue.Job | None:

@@ -11,8 +11,8 @@ from typing import Any, cast
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from ogdc_hooks.api.app import create_app
 from ogdc_hooks.api.context import SUPERVISOR
+from ogdc_hooks.bootstrap import create_app
 from ogdc_hooks.jobs.supervise import Health, Supervisor
 from ogdc_hooks.pipeline.reconcile import (
     RECONCILED,

@@ -16,8 +16,8 @@ from ogdc_hooks.auth.unknown_pusher import (
     unknown_pusher_message,
 )
 from ogdc_hooks.forges.github.statuses import status_body
-from ogdc_hooks.pipeline.reporting import commit_report
-from ogdc_hooks.pipeline.runs import RunRecord
+from ogdc_hooks.pipeline.commit_report import commit_report
+from ogdc_hooks.pipeline.store import RunRecord
 from ogdc_hooks.runstate import RunState
 
 LONGEST_GITHUB_LOGIN = "a" * 39

@@ -4,7 +4,7 @@ place; this is the last line of defence for the ones that slip through.
 
 Each place that needs one builds a `Redactor` with its patterns and marker: log lines
 (`logs.RedactionFilter`) mask `key=value` pairs whose key names a secret; text for a forge
-(`forges/github/redact.py`) masks that forge's token shapes.
+(`forge_patterns`, `forges/<forge>/redact.py`) masks that forge's token shapes too.
 """
 
 from __future__ import annotations
@@ -20,10 +20,25 @@ PEM_KEY = re.compile(
 # A JSON Web Token anywhere (header and payload are base64url JSON, so start with "eyJ").
 JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 # Credentials inside URLs: scheme://user:password@host
-# An Authorization header's value, and a bearer token in prose (either scheme's credentials).
-AUTHORIZATION = re.compile(r"(?i)\b(authorization\s*[:=]\s*)(?:(?:bearer|token|basic)\s+)?\S+")
-BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9\-._~+/]{8,}=*")
 URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]*(?::[^/\s@]*)?@")
+FORGE_MARK = "[redacted]"
+
+
+def forge_patterns(*token_shapes: re.Pattern[str]) -> tuple[Pattern, ...]:
+    """What text for a forge is masked for: keys, JWTs, Authorization headers, bearer tokens
+    and URL credentials, plus that forge's own `token_shapes` (matched whole)."""
+    mark = FORGE_MARK
+    return (
+        (PEM_KEY, mark),
+        *((shape, mark) for shape in token_shapes),
+        (JWT, mark),  # App JWTs, Argo bearer tokens
+        (
+            re.compile(r"(?i)\b(authorization\s*[:=]\s*)(?:(?:bearer|token|basic)\s+)?\S+"),
+            rf"\1{mark}",
+        ),
+        (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9\-._~+/]{8,}=*"), rf"\1{mark}"),
+        (URL_CREDENTIALS, rf"\1{mark}@"),
+    )
 
 
 class Redactor:

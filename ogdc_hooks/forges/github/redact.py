@@ -10,31 +10,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from ogdc_hooks.redact import (
-    AUTHORIZATION,
-    BEARER,
-    JWT,
-    PEM_KEY,
-    URL_CREDENTIALS,
-    Pattern,
-    Redactor,
-)
+from ogdc_hooks.redact import FORGE_MARK, Redactor, forge_patterns
 
-MARK = "[redacted]"
+MARK = FORGE_MARK
 
-_PATTERNS: tuple[Pattern, ...] = (
-    (PEM_KEY, MARK),
-    # GitHub tokens: personal, OAuth, user-to-server, server-to-server (installation), refresh
-    (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"), MARK),
-    # Old-style installation tokens
-    (re.compile(r"\bv1\.[0-9a-f]{40}\b"), MARK),
-    (JWT, MARK),  # GitHub App JWTs, Argo bearer tokens
-    # Authorization headers and bearer/token schemes
-    (AUTHORIZATION, rf"\1{MARK}"),
-    (BEARER, rf"\1{MARK}"),
-    (URL_CREDENTIALS, rf"\1{MARK}@"),
+_REDACTOR = Redactor(
+    forge_patterns(
+        # personal, OAuth, user-to-server, server-to-server (installation), refresh tokens
+        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"),
+        re.compile(r"\bv1\.[0-9a-f]{40}\b"),  # old-style installation tokens
+    ),
+    MARK,
 )
-_REDACTOR = Redactor(_PATTERNS, MARK)
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:

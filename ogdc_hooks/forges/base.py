@@ -121,6 +121,10 @@ class Forge(Protocol):
     host: str  # the instance's identity; also the key of users' forge logins
     label: str  # for messages: "GitHub", "Forgejo at codeberg.org"
     web_url: str  # where people and git reach it, e.g. "https://github.com"
+    # Whether the forge itself scopes our credentials to repositories (a GitHub App's
+    # installations); else a submission borrows them only where OGDC_CREDENTIAL_REPOSITORIES
+    # lists the repository.
+    scopes_credentials: bool
 
     def event_of(self, delivery_id: str, event: str, payload: Mapping[str, Any]) -> Event | None:
         """The neutral event a stored delivery carries; None when it asks for nothing."""

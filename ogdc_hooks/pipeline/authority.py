@@ -5,11 +5,12 @@ Hosts: only those in `OGDC_SUBMIT_ALLOWED_HOSTS` (by default the forge's web hos
 and a host that resolves to a loopback, private, link-local or otherwise
 non-public address only when the operator listed it explicitly.
 
-Credentials: only for a repository the service is configured for (in App mode
-an installation of the App covers it; in token mode `OGDC_CREDENTIAL_REPOSITORIES`
-lists it), and only when the submitting user may act there: an admin, or a
-user whose login on that forge has write access to it. Otherwise the repository is
-cloned anonymously and treated as a plain URL, so nothing is reported on it.
+Credentials: only for a repository the service is configured for (where the forge
+scopes its credentials itself, as a GitHub App's installations do, that forge says;
+else `OGDC_CREDENTIAL_REPOSITORIES` lists it), and only when the submitting user may
+act there: an admin, or a user whose login on that forge has write access to it.
+Otherwise the repository is cloned anonymously and treated as a plain URL, so nothing
+is reported on it.
 """
 
 from __future__ import annotations
@@ -115,9 +116,7 @@ async def authority_for(pipeline: Pipeline, source: RecipeSource, user: Account)
     forge = pipeline.forges.get(source.forge)
     if forge is None or not on_forge(source.repository):
         return ANONYMOUS
-    if not pipeline.settings.github_app_mode and not _configured(
-        pipeline.settings, source.repository
-    ):
+    if not forge.scopes_credentials and not _configured(pipeline.settings, source.repository):
         return ANONYMOUS
     repo = await forge.locate(source.repository, pipeline.database.engine)
     try:

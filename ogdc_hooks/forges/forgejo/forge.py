@@ -37,6 +37,7 @@ class ForgejoForge:
         self.host = instance.host
         self.web_url = instance.url
         self.label = f"Forgejo at {self.host}"
+        self.scopes_credentials = False  # one token for every repository it can reach
         self.client = ForgejoClient(session, instance, label=self.label)
 
     def event_of(self, delivery_id: str, event: str, payload: Mapping[str, Any]) -> Event | None:

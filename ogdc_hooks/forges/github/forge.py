@@ -123,6 +123,7 @@ class GitHubForge:
         self.host = host_of(settings)
         self.web_url = settings.github_web_url
         self.label = "GitHub"  # an Enterprise host too: messages name the forge, not the host
+        self.scopes_credentials = settings.github_app_mode  # installations say where
 
     def event_of(self, delivery_id: str, event: str, payload: Mapping[str, Any]) -> Event | None:
         if event == "push":

@@ -192,14 +192,6 @@ def _git_env(extra_config: Sequence[tuple[str, str]] = ()) -> dict[str, str]:
     return env
 
 
-def without_credentials(url: str) -> str:
-    """`url` without any user name or password, so that none is ever stored or shown."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
-
-
 @dataclass(frozen=True)
 class GitToken:
     """A forge token and the user name that forge wants with it in HTTP basic auth."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from urllib.parse import urlsplit
 
 Pattern = tuple[re.Pattern[str], str]  # a regex and its replacement (may use groups)
 
@@ -79,3 +80,11 @@ class Redactor:
         for pattern, replacement in self._patterns:
             text = pattern.sub(replacement, text)
         return text
+
+
+def without_credentials(url: str) -> str:
+    """`url` without any user name or password, so that none is ever stored or shown."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()

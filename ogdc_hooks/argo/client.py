@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import aiohttp
 
@@ -25,6 +25,7 @@ from ogdc_hooks.argo.phases import output_artifact_node
 from ogdc_hooks.jobs.backoff import retry_after_seconds
 from ogdc_hooks.jobs.errors import PermanentError, TransientError
 from ogdc_hooks.recipes.render.publish import PUBLISHED_ZIP
+from ogdc_hooks.redact import without_credentials
 from ogdc_hooks.settings import Secret, Settings
 
 log = logging.getLogger(__name__)
@@ -378,8 +379,7 @@ class ArgoClient:
 
     def _shown_base(self) -> str:
         """The server URL without any user information it might carry."""
-        parts = urlsplit(self._base_url)
-        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+        return without_credentials(self._base_url)
 
 
 def _truncate(text: str) -> str:

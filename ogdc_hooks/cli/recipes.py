@@ -20,12 +20,13 @@ from typing import Any
 
 import aiohttp
 
-from ogdc_hooks.checkout import GitError, checkout, without_credentials
+from ogdc_hooks.checkout import GitError, checkout
 from ogdc_hooks.cli.errors import CommandError
 from ogdc_hooks.recipes.dataone import DataOneError, resolve_inputs
 from ogdc_hooks.recipes.load import LoadPolicy, find_recipe_dirs, load_recipe
 from ogdc_hooks.recipes.model import InputFile, Recipe
 from ogdc_hooks.recipes.problems import Problem, RecipeInvalid
+from ogdc_hooks.redact import without_credentials
 from ogdc_hooks.refs import resolve_ref
 from ogdc_hooks.settings import Settings, SettingsError, load_settings
 

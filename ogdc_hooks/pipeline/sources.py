@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ogdc_hooks.checkout import without_credentials
 from ogdc_hooks.forges.base import Forge
+from ogdc_hooks.redact import without_credentials
 
 __all__ = ["BadSource", "RecipeSource", "on_forge", "parse_source", "without_credentials"]
 

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from ogdc_hooks.checkout import without_credentials
 from ogdc_hooks.forges.base import Push, RepoRef
+from ogdc_hooks.redact import without_credentials
 from ogdc_hooks.settings import ForgejoInstance
 from ogdc_hooks.webhooks.events import ZERO_SHA
 

@@ -11,12 +11,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ogdc_hooks.checkout import without_credentials
 from ogdc_hooks.db.tables import Installation, InstallationRepository
 from ogdc_hooks.forges.base import CommitReport, Event, Housekeeping, Push, RepoRef, RerunRequested
 from ogdc_hooks.forges.github.errors import PermanentForgeError
 from ogdc_hooks.forges.github.reporter import GitHubReporter
 from ogdc_hooks.forges.github.webhooks import host_of
+from ogdc_hooks.redact import without_credentials
 from ogdc_hooks.settings import Settings
 from ogdc_hooks.webhooks.events import ZERO_SHA
 

@@ -37,8 +37,8 @@ CHECK_RUN = "/repos/{owner}/{repo}/check-runs/{check_run_id}"
 
 
 class GitHubReporter:
-    """GitHub for the pipeline: reports on commits (`forges.report.Reporter`), clone tokens
-    and default branches; one per process, for every repository."""
+    """GitHub's API for `GitHubForge`: reports on commits, clone tokens and default
+    branches; one per process, for every repository."""
 
     def __init__(self, client: GitHubClient, *, clock: Callable[[], float] = time.time) -> None:
         self.client = client

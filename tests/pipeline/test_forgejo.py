@@ -89,6 +89,7 @@ async def fj(
         "FORGEJO_TOKEN": forgejo.add_token("ogdc-bot"),
         "FORGEJO_WEBHOOK_SECRET": SECRET,
         "OGDC_SUBMIT_ALLOWED_HOSTS": forgejo.url.split("://")[1],  # a loopback test server
+        "OGDC_CREDENTIAL_REPOSITORIES": REPO,  # /submit may borrow the instance's token here
     }
     async with running_stack(env, github, fake_argo, git_server) as stack:
         await stack.add_forge_user("ice", forgejo.url.split("://")[1], PUSHER)
@@ -257,7 +258,8 @@ async def test_kill_9_during_a_push_then_restart_finishes_it(fj: ForgejoStack) -
 
 
 async def test_an_admin_submits_a_recipe_of_the_forgejo_repository(fj: ForgejoStack) -> None:
-    """`forgejo://ORG:REPO@REF/PATH`: cloned from the instance with its token (private)."""
+    """`forgejo://ORG:REPO@REF/PATH`: cloned from the instance with its token (private), as
+    OGDC_CREDENTIAL_REPOSITORIES lists the repository."""
     fj.base()
     sha = fj.commit()
     status, answer = await fj.stack.api(

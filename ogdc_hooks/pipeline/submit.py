@@ -22,18 +22,20 @@ async def handle_submit(pipeline: Pipeline, job: Job) -> None:
     if pipeline.workflows is None:
         raise PermanentError("no Argo Server is configured (ARGO_WORKFLOWS_SERVICE_URL)")
     name = await pipeline.workflows.find_by_run(run.id.hex)
+    created = name is None
     if name is None:
         name = await pipeline.workflows.submit(run.workflow)
-    waited = None
     async with pipeline.database.engine.begin() as connection:
-        if await store.change_state(
+        await store.change_state(
             connection,
             run.id,
             RunState.SUBMITTED,
             f"Workflow `{name}` created in namespace `{pipeline.settings.argo_namespace}`.",
             only_from=[RunState.QUEUED],
             workflow_name=name,
-        ):
-            waited = await store.seconds_since_push(connection, run.id)
+        )
+        # Counted by the job that created the workflow, even when the follower saw it run
+        # (or end) first and moved the run past `submitted` before this job could say so.
+        waited = await store.seconds_since_push(connection, run.id) if created else None
     if waited is not None:
         pipeline.metrics.submit_seconds.observe(waited)

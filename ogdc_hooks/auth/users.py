@@ -192,10 +192,6 @@ class UserStore:
             found = await self._read(session, User.id.in_(owns))
         return found[0] if found else None
 
-    async def by_github_login(self, login: str) -> Account | None:
-        """The user who pushes as `login` on the configured GitHub."""
-        return await self.by_forge_login(self.github_host, login)
-
     async def list(self) -> list[Account]:
         async with self._sessions() as session:
             return await self._read(session)

@@ -15,7 +15,6 @@ from ogdc_hooks.db.tables import Installation, InstallationRepository
 from ogdc_hooks.forges.base import CommitReport, Event, Housekeeping, Push, RepoRef, RerunRequested
 from ogdc_hooks.forges.github.errors import PermanentForgeError
 from ogdc_hooks.forges.github.reporter import GitHubReporter
-from ogdc_hooks.forges.github.webhooks import host_of
 from ogdc_hooks.redact import without_credentials
 from ogdc_hooks.settings import Settings
 from ogdc_hooks.webhooks.events import ZERO_SHA
@@ -120,7 +119,7 @@ class GitHubForge:
 
     def __init__(self, reporter: GitHubReporter | None, settings: Settings) -> None:
         self.reporter = reporter
-        self.host = host_of(settings)
+        self.host = settings.github_host
         self.web_url = settings.github_web_url
         self.label = "GitHub"  # an Enterprise host too: messages name the forge, not the host
         self.scopes_credentials = settings.github_app_mode  # installations say where

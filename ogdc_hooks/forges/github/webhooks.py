@@ -21,11 +21,6 @@ from ogdc_hooks.webhooks.events import (
 SIGNATURE = "X-Hub-Signature-256"
 
 
-def host_of(settings: Settings) -> str:
-    """The host that names the configured GitHub: github.com for api.github.com."""
-    return settings.github_host
-
-
 class SignatureCheck(HmacCheck):
     """The X-Hub-Signature-256 check fed chunk by chunk as the body arrives, so that an
     unsigned or badly signed body is refused before it is whole (`signature_header` says
@@ -125,7 +120,7 @@ class GitHubIntake:
 
     def __init__(self, settings: Settings) -> None:
         self._secret = settings.github_webhook_secret
-        self.host = host_of(settings)
+        self.host = settings.github_host
 
     def disabled_reason(self) -> str | None:
         if self._secret:

@@ -171,10 +171,9 @@ class Settings:
     @property
     def github_web_url(self) -> str:
         """GitHub's web address for GITHUB_API_URL (github.com, or an Enterprise host)."""
-        parts = urlsplit(self.github_api_url)
-        if parts.netloc == "api.github.com":
+        if self.github_host == "github.com":
             return "https://github.com"
-        return f"{parts.scheme}://{parts.netloc}"
+        return f"{urlsplit(self.github_api_url).scheme}://{self.github_host}"
 
     @property
     def forge_web_urls(self) -> tuple[str, ...]:

@@ -91,7 +91,12 @@ async def pipeline_context(app: web.Application) -> AsyncIterator[None]:
                     settings, session, lambda outcome: metrics.argo_calls.labels(outcome).inc()
                 )
             ),
-            forges=configured_forges(settings, session, github_record=metrics.github_answer),
+            forges=configured_forges(
+                settings,
+                session,
+                github_record=metrics.github_answer,
+                engine=app[DATABASE].engine,
+            ),
             render_settings=RenderSettings.from_settings(settings),
             load_policy=LoadPolicy.from_settings(settings),
             workdir=workdir,

@@ -147,7 +147,8 @@ class Metrics:
         )
         self.job_outcomes = counter(
             "ogdc_job_outcomes",
-            "Job executions by kind and outcome: done, retried (to run again later), failed.",
+            "Job executions by kind and outcome: done, deferred (not yet: a budget), "
+            "retried (to run again later), failed.",
             ("kind", "outcome"),
         )
         self.submit_seconds = histogram(

@@ -130,6 +130,11 @@ class Settings:
     reconcile_lookback_hours: int = 72  # GitHub keeps deliveries 3 days (7 on GHES)
     log_format: str = "text"
     log_level: str = "INFO"
+    # Big pushes (README "Big pushes and GitHub's write limits")
+    github_writes_per_minute: int = 80  # GitHub's secondary limit on content creation
+    github_writes_per_hour: int = 500
+    summary_check_threshold: int = 20  # more recipes in one push: one summary check
+    summary_check_seconds: int = 15  # at most one summary update in this many seconds
     # Bounds on hostile input (README "Limits")
     git_timeout_seconds: int = 120  # one whole checkout (every git call of it)
     git_lookup_timeout_seconds: int = 20  # one ref lookup (inside /submit's request)
@@ -476,6 +481,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=_parsed(
             env, "OGDC_LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info"
         ).upper(),
+        github_writes_per_minute=_parsed(env, "OGDC_GITHUB_WRITES_PER_MINUTE", _positive_int, 80),
+        github_writes_per_hour=_parsed(env, "OGDC_GITHUB_WRITES_PER_HOUR", _positive_int, 500),
+        summary_check_threshold=_parsed(env, "OGDC_SUMMARY_CHECK_THRESHOLD", _positive_int, 20),
+        summary_check_seconds=_parsed(env, "OGDC_SUMMARY_CHECK_SECONDS", _positive_int, 15),
         **_limits(env),
     )
     _check_required(settings)

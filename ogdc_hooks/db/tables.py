@@ -238,3 +238,16 @@ class BranchHead(Base):
     commit_sha: Mapped[str | None] = mapped_column(String(64))
     installation_id: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = _updated()
+
+
+class ForgeWrite(Base):
+    """One content-creating request sent to a forge (or a summary check's update), kept for
+    an hour: the ledger `forges/write_budget.py` paces writes by, shared by every replica
+    and kept across restarts."""
+
+    __tablename__ = "forge_writes"
+    __table_args__ = (Index("forge_writes_bucket_at_idx", "bucket", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(300), nullable=False)  # whose budget
+    at: Mapped[datetime] = _created()

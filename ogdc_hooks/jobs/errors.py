@@ -13,3 +13,12 @@ class TransientError(Exception):
 
 class PermanentError(Exception):
     """Retrying cannot help (bad request, missing commit, refused credentials)."""
+
+
+class Deferred(TransientError):
+    """Not now, and not a failure: run again in `retry_after` seconds, without counting an
+    attempt (e.g. a forge's write budget is spent for the moment)."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message, retry_after)
+        self.retry_after: float = retry_after

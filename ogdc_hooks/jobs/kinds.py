@@ -29,6 +29,7 @@ class JobKind(StrEnum):
     PREPARE = "prepare"  # clone, validate and render one run
     SUBMIT = "submit"  # hand one prepared run to the workflow engine
     REPORT = "report"  # tell the run's forge the run's current state
+    SUMMARY = "summary"  # the one check of a big push that lists all its recipes
 
 
 DELIVERY_KINDS = frozenset({JobKind.PUSH, JobKind.RERUN, JobKind.HOUSEKEEPING})
@@ -63,6 +64,28 @@ async def enqueue_report(connection: AsyncConnection, run_id: uuid.UUID) -> None
         JobKind.REPORT,
         {"run": str(run_id)},
         key=f"report:{run_id}",
+        max_attempts=REPORT_ATTEMPTS,
+    )
+
+
+async def enqueue_summary(
+    connection: AsyncConnection,
+    forge: str,
+    repository: str,
+    commit_sha: str,
+    installation_id: int | None,
+) -> None:
+    """One summary job per commit: asked for again while it waits, it is still one."""
+    await queue.enqueue(
+        connection,
+        JobKind.SUMMARY,
+        {
+            "forge": forge,
+            "repository": repository,
+            "commit": commit_sha,
+            "installation": installation_id,
+        },
+        key=f"summary:{forge}:{repository}:{commit_sha}",
         max_attempts=REPORT_ATTEMPTS,
     )
 

@@ -175,17 +175,33 @@ async def met(connection: AsyncConnection, job: Job) -> None:
     )
 
 
-async def retry_later(engine: AsyncEngine, job: Job, worker: str, delay: float, error: str) -> None:
-    """Put a transiently failed job back, to be claimed after `delay` seconds."""
+async def retry_later(
+    engine: AsyncEngine,
+    job: Job,
+    worker: str,
+    delay: float,
+    error: str,
+    *,
+    count_attempt: bool = True,
+) -> None:
+    """Put a transiently failed job back, to be claimed after `delay` seconds; a deferred job
+    (`count_attempt=False`) gets its attempt back."""
     async with engine.begin() as connection:
         await connection.execute(
             text(
                 "UPDATE jobs SET state = 'queued', again = false, locked_by = NULL, "
                 "lease_until = NULL, last_error = :error, updated_at = now(), "
+                "attempts = CASE WHEN :counted THEN attempts ELSE greatest(attempts - 1, 0) END, "
                 "run_after = now() + make_interval(secs => :delay) "
                 "WHERE id = :id AND locked_by = :worker AND state = 'running'"
             ),
-            {"id": job.id, "worker": worker, "delay": delay, "error": error[:2000]},
+            {
+                "id": job.id,
+                "worker": worker,
+                "delay": delay,
+                "error": error[:2000],
+                "counted": count_attempt,
+            },
         )
 
 

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ogdc_hooks.jobs import queue
 from ogdc_hooks.jobs.backoff import retry_delay
-from ogdc_hooks.jobs.errors import PermanentError, TransientError
+from ogdc_hooks.jobs.errors import Deferred, PermanentError, TransientError
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.jobs.supervise import Health, Supervisor, Work
 
@@ -51,7 +51,7 @@ HAND_BACK_SECONDS = 5.0  # how long a stopping worker tries to hand back its job
 class Worker:
     """Runs `handlers[job.kind]` for claimed jobs; `give_up[job.kind]` when a job fails for good.
 
-    `record(kind, outcome)` hears how each execution ended: done, retried or failed.
+    `record(kind, outcome)` hears how each execution ended: done, deferred, retried or failed.
     """
 
     engine: AsyncEngine
@@ -184,6 +184,12 @@ class Worker:
         if error is None:
             await queue.finish(self.engine, job, self.name)
             self.record(job.kind, "done")
+        elif isinstance(error, Deferred):
+            log.info("job %s %s deferred %.1fs: %s", job.id, job.kind, error.retry_after, error)
+            await queue.retry_later(
+                self.engine, job, self.name, error.retry_after, str(error), count_attempt=False
+            )
+            self.record(job.kind, "deferred")
         elif isinstance(error, TransientError):
             await self._retry_or_give_up(job, str(error), error.retry_after)
         elif isinstance(error, PermanentError):

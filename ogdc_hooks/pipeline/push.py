@@ -9,6 +9,7 @@ unique) and prepares only what is left.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -118,13 +119,16 @@ async def handle_push(pipeline: Pipeline, job: Job) -> None:
             await _refuse_many(pipeline, push, user.name, len(recipes))
             return
         dry_reason = dry_run_reason(pipeline, push.branch, push.default_branch)
+        runs = await _runs_for(
+            pipeline,
+            [push_run(push, recipe, RunState.QUEUED, user.name, None) for recipe in recipes],
+        )
         known = []
-        for recipe in recipes:
-            run = await _run_for(pipeline, push_run(push, recipe, RunState.QUEUED, user.name, None))
-            if run.state is RunState.QUEUED and run.workflow is None:
+        for run, unprepared in runs:  # one at a time: one rendered workflow in memory
+            if unprepared:
                 await prepare_and_record(pipeline, repo_dir, run, dry_reason)
             else:
-                known.append(f"{recipe} ({run.state})")
+                known.append(f"{run.recipe} ({run.state})")
     log.info(
         "push %s@%s: %d recipe(s) changed, %d new run(s)%s",
         push.repo.name,
@@ -168,11 +172,16 @@ def push_run(
     )
 
 
-async def _run_for(pipeline: Pipeline, new: NewRun) -> RunRecord:
-    """Create the run, or find the one a previous attempt of this job created."""
+async def _runs_for(pipeline: Pipeline, news: list[NewRun]) -> list[tuple[RunRecord, bool]]:
+    """Create every run of the push in one transaction, or find those a previous attempt of
+    this job created, each with whether it still needs preparing. All at once, so that each
+    run's report sees how many the push has (`summary.py`); workflows stored by a previous
+    attempt are not kept."""
+    found = []
     async with pipeline.database.engine.begin() as connection:
-        run = await store.create_run(connection, new)
-        if run is None:
-            run = await store.find_run(connection, new)
-    assert run is not None
-    return run
+        for new in news:
+            run = await store.create_run(connection, new) or await store.find_run(connection, new)
+            assert run is not None
+            unprepared = run.state is RunState.QUEUED and run.workflow is None
+            found.append((dataclasses.replace(run, workflow=None), unprepared))
+    return found

@@ -6,7 +6,9 @@ word on the commit is always the latest state, and reports of one run never
 race each other. A change the job has already read when it reads the run is
 not reported a second time: the read clears the job's "once more" in the same
 transaction, under the run's share lock (`_current`), so a run's end is
-reported once.
+reported once. So a run's updates that wait (e.g. for GitHub's write budget,
+`forges/write_budget.py`) collapse into one write of the latest state. The runs of
+a big push are shown by one summary check instead (`summary.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ogdc_hooks.pipeline import store
 from ogdc_hooks.pipeline.commit_report import commit_report
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.sources import on_forge
+from ogdc_hooks.pipeline.summary import folded_into_summary
 
 
 async def _current(pipeline: Pipeline, job: Job) -> store.RunRecord | None:
@@ -34,6 +37,8 @@ async def handle_report(pipeline: Pipeline, job: Job) -> None:
     forge = pipeline.forges.get(run.forge) if run is not None else None
     if run is None or forge is None or not on_forge(run.repository) or not run.reports:
         return  # nowhere to report, or not for this requester to say: the run is only recorded
+    if await folded_into_summary(pipeline, run):
+        return  # one of a big push's runs, shown by its summary check
     report = commit_report(
         run, ui_base=pipeline.settings.argo_ui_base, namespace=pipeline.settings.argo_namespace
     )

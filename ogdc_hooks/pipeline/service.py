@@ -29,6 +29,7 @@ from ogdc_hooks.pipeline.push import handle_push, push_run
 from ogdc_hooks.pipeline.report import handle_report, record_report_failure
 from ogdc_hooks.pipeline.rerun import handle_rerequest
 from ogdc_hooks.pipeline.submit import handle_submit
+from ogdc_hooks.pipeline.summary import handle_summary
 from ogdc_hooks.runstate import RunState
 from ogdc_hooks.settings import StartupError
 
@@ -68,6 +69,7 @@ def build_worker(pipeline: Pipeline, health: Health) -> Worker:
             JobKind.PREPARE: bound(handle_prepare, pipeline),
             JobKind.SUBMIT: bound(handle_submit, pipeline),
             JobKind.REPORT: bound(handle_report, pipeline),
+            JobKind.SUMMARY: bound(handle_summary, pipeline),
         },
         give_up={
             JobKind.PUSH: bound(_push_error, pipeline),

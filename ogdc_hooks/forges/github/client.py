@@ -1,7 +1,10 @@
 """Calls to GitHub on behalf of one repository, with that repository's credentials.
 
 In App mode a 401 (an installation token revoked before it expired) drops
-the cached token and tries once more with a fresh one.
+the cached token and tries once more with a fresh one. Every content-creating
+request (not a GET) first takes its place in the credential's write budget
+(`forges/write_budget.py`), which defers the job instead of calling when GitHub's
+secondary limits would refuse it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any, TypeVar
 from ogdc_hooks.forges.github.app_auth import Credentials, Grant
 from ogdc_hooks.forges.github.errors import PermanentForgeError
 from ogdc_hooks.forges.github.transport import Method, Transport
+from ogdc_hooks.forges.write_budget import WriteBudget
 
 T = TypeVar("T")
 
@@ -30,9 +34,12 @@ def repository_vars(repository: str) -> dict[str, str]:
 class GitHubClient:
     """Authenticated GitHub REST calls for a repository, through one shared `Transport`."""
 
-    def __init__(self, transport: Transport, credentials: Credentials) -> None:
+    def __init__(
+        self, transport: Transport, credentials: Credentials, budget: WriteBudget | None = None
+    ) -> None:
         self.transport = transport
         self.credentials = credentials
+        self.budget = budget
 
     @property
     def app_mode(self) -> bool:
@@ -50,13 +57,15 @@ class GitHubClient:
     ) -> Any:
         """One request; `url` may use `{owner}` and `{repo}` of `repository`."""
         variables = {**repository_vars(repository), **(url_vars or {})}
-        return await self._as(
-            repository,
-            installation_id,
-            lambda grant: self.transport.call(
+
+        async def send(grant: Grant) -> Any:
+            if method != "GET" and self.budget is not None:
+                await self.budget.take(grant.key, f"GitHub {method} {url}")
+            return await self.transport.call(
                 method, url, variables, key=grant.key, data=data, oauth_token=grant.token.reveal()
-            ),
-        )
+            )
+
+        return await self._as(repository, installation_id, send)
 
     async def collect(
         self,

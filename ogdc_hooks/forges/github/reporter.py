@@ -27,6 +27,7 @@ from ogdc_hooks.forges.github.client import GitHubClient, repository_vars
 from ogdc_hooks.forges.github.errors import PermanentForgeError
 from ogdc_hooks.forges.github.statuses import status_body
 from ogdc_hooks.forges.github.transport import Record, Transport
+from ogdc_hooks.forges.write_budget import WriteBudget
 from ogdc_hooks.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -201,9 +202,11 @@ def make_reporter(
     timeout: float = 30.0,
     clock: Callable[[], float] = time.time,
     record: Record = lambda outcome, credential, remaining: None,
+    budget: WriteBudget | None = None,
 ) -> GitHubReporter | None:
     """The reporter the settings ask for: check runs with an App, statuses with a token,
-    None when neither is configured (runs are then only recorded).
+    None when neither is configured (runs are then only recorded). Its writes are paced
+    by `budget` (none: unpaced).
 
     Raises `SettingsError` when the App's private key is not an RSA key in PEM.
     """
@@ -224,4 +227,4 @@ def make_reporter(
         credentials = TokenCredentials(settings.github_token)
     else:
         return None
-    return GitHubReporter(GitHubClient(transport, credentials), clock=clock)
+    return GitHubReporter(GitHubClient(transport, credentials, budget), clock=clock)

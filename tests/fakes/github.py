@@ -9,7 +9,8 @@ collaborators/{username}/permission`: `permission` is admin, write, read or
 none, with maintain folded into write and triage into read, as GitHub's docs
 say), commits' authors, webhooks (the App's and repositories': deliveries
 sent, kept, listed with cursor paging and redelivered, see `github_hooks`),
-primary rate limits, and faults injected on demand
+primary rate limits, secondary rate limits on content creation (`SECONDARY_LIMITS`, per
+installation, settable per fake), and faults injected on demand
 (5xx, 429 with Retry-After, exhausted or secondary rate limits, hangs,
 dropped connections). Everything it was told is kept in memory for tests.
 
@@ -22,9 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import secrets
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,6 +61,16 @@ OUTPUT_LIMIT = 65535
 ANNOTATION_TEXT_LIMIT = 64 * 1024
 MAX_STATUSES_PER_CONTEXT = 1000
 SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+# Secondary rate limits: "no more than 80 content-generating requests per minute and no more
+# than 500 content-generating requests per hour", per user or installation; past them GitHub
+# answers 403 (or 429) saying "secondary rate limit", with Retry-After when it knows
+# (https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
+# #about-secondary-rate-limits). (at most this many, in this many seconds)
+SECONDARY_LIMITS: tuple[tuple[int, float], ...] = ((80, 60.0), (500, 3600.0))
+CONTENT_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
+SECONDARY_MESSAGE = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+)
 
 
 # ---------------------------------------------------------------------------- time and keys
@@ -347,6 +360,7 @@ class FakeGitHub:
         clock: Callable[[], float] = time.time,
         token_lifetime: float = 3600.0,
         rate_limit: int = 5000,
+        secondary_limits: tuple[tuple[int, float], ...] = SECONDARY_LIMITS,
     ) -> None:
         self.prefix = prefix.rstrip("/")
         self.clock = clock
@@ -361,6 +375,9 @@ class FakeGitHub:
         self.requests: list[Recorded] = []
         self.exchanges: list[int] = []  # installation ids, one per token exchange
         self._used: dict[str, tuple[int, float]] = {}  # bucket -> (used, window reset)
+        self.secondary_limits = secondary_limits
+        self._writes: dict[str, deque[float]] = {}  # installation or token -> write times
+        self.secondary_refusals = 0  # 403s answered for the secondary limits
         self._faults: list[_Injection] = []
         self._ids = iter(range(1_000_001, 10**9))
         self.webhooks = Deliveries(clock, lambda: next(self._ids))
@@ -645,6 +662,8 @@ class FakeGitHub:
             raise _Answer(401, "Bad credentials")
         caller = _Caller(token=token)
         self._count(caller)
+        if request.method in CONTENT_METHODS:
+            self._count_write(token)
         return caller
 
     def _count(self, caller: _Caller) -> None:
@@ -656,6 +675,25 @@ class FakeGitHub:
         if used >= self.rate_limit:
             raise _Answer(403, "API rate limit exceeded.", self._rate_headers(caller))
         self._used[caller.bucket] = (used + 1, reset)
+
+    def _count_write(self, token: Token) -> None:
+        """The secondary limits on content creation (`SECONDARY_LIMITS`), per installation
+        (or personal token); a refused request is not counted."""
+        bucket = f"installation:{token.installation_id}" if token.installation_id else token.value
+        times = self._writes.setdefault(bucket, deque())
+        now = self.clock()
+        longest = max((seconds for _, seconds in self.secondary_limits), default=0.0)
+        while times and times[0] <= now - longest:
+            times.popleft()
+        wait = 0.0
+        for most, seconds in self.secondary_limits:
+            recent = [moment for moment in times if moment > now - seconds]
+            if len(recent) >= most:
+                wait = max(wait, recent[len(recent) - most] + seconds - now)
+        if wait > 0:
+            self.secondary_refusals += 1
+            raise _Answer(403, SECONDARY_MESSAGE, {"Retry-After": str(max(1, math.ceil(wait)))})
+        times.append(now)
 
     def _rate_headers(self, caller: _Caller) -> dict[str, str]:
         used, reset = self._used.get(caller.bucket, (0, self.clock() + 3600))

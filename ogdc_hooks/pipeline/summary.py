@@ -31,6 +31,7 @@ from ogdc_hooks.runstate import RunState
 SUMMARY_CHECK = f"{PUSH_CHECK} summary"  # no slash: no recipe's check can have this name
 SUMMARY_ID = "summary"  # its external_id, to find it again on the commit
 SUMMARY_BYTES = 60_000  # whole lines within GitHub's 65535-byte output.summary
+_NOTE_ROOM = 100  # kept for the note saying how many did not fit
 FAILURES = frozenset(
     {RunState.FAILED, RunState.INVALID, RunState.ERROR, RunState.TIMED_OUT, RunState.REJECTED}
 )
@@ -141,7 +142,7 @@ def summary_text(
         size += len(heading.encode())
         for entry in group:
             line = _line(entry, ui_base, namespace)
-            if size + len(line.encode()) > SUMMARY_BYTES:
+            if size + len(line.encode()) > SUMMARY_BYTES - _NOTE_ROOM:
                 parts.append(f"\n... and {left} more (GitHub's size limit); see the runs API.\n")
                 return "".join(parts)
             parts.append(line)

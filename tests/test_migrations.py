@@ -228,3 +228,17 @@ async def test_0006_files_logins_under_the_configured_githubs_host(
         assert GitHubIntake(load_settings({**env, **_SECRETS})).host == host  # as runs are
     finally:
         await database.close()
+
+
+async def test_0012_adds_the_forge_write_ledger_and_takes_it_away(db_env: dict[str, str]) -> None:
+    database = await _open(db_env)
+    try:
+        async with database.engine.connect() as connection:
+            await connection.run_sync(_step("0012"))
+            await connection.execute(text("INSERT INTO forge_writes (bucket) VALUES ('token')"))
+            await connection.commit()
+            assert "forge_writes" in await connection.run_sync(_tables)
+            await connection.run_sync(_step("0007", down=True))
+            assert "forge_writes" not in await connection.run_sync(_tables)
+    finally:
+        await database.close()

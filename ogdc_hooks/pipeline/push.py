@@ -30,6 +30,10 @@ from ogdc_hooks.webhooks.events import ZERO_SHA
 
 log = logging.getLogger(__name__)
 
+# Recipes prepared at once: enough to keep the recipe workers busy, and no more rendered
+# workflows than this in memory, however many recipes the push changed.
+PREPARING = 4
+
 
 def on_default_branch(push: Push) -> bool:
     return push.branch == push.default_branch
@@ -123,12 +127,10 @@ async def handle_push(pipeline: Pipeline, job: Job) -> None:
             pipeline,
             [push_run(push, recipe, RunState.QUEUED, user.name, None) for recipe in recipes],
         )
-        known = []
-        for run, unprepared in runs:  # one at a time: one rendered workflow in memory
-            if unprepared:
-                await prepare_and_record(pipeline, repo_dir, run, dry_reason)
-            else:
-                known.append(f"{run.recipe} ({run.state})")
+        known = [f"{run.recipe} ({run.state})" for run, unprepared in runs if not unprepared]
+        todo = [run for run, unprepared in runs if unprepared]
+        for start in range(0, len(todo), PREPARING):
+            await _prepare_together(pipeline, repo_dir, todo[start : start + PREPARING], dry_reason)
     log.info(
         "push %s@%s: %d recipe(s) changed, %d new run(s)%s",
         push.repo.name,
@@ -137,6 +139,18 @@ async def handle_push(pipeline: Pipeline, job: Job) -> None:
         len(recipes) - len(known),
         f"; already run at this commit, so not again: {', '.join(known)}" if known else "",
     )
+
+
+async def _prepare_together(
+    pipeline: Pipeline, repo_dir: Path, runs: list[RunRecord], dry_reason: str | None
+) -> None:
+    """Prepare a few runs at once; the first failure stops the others and is raised as is."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for run in runs:
+                group.create_task(prepare_and_record(pipeline, repo_dir, run, dry_reason))
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None
 
 
 async def _refuse_many(pipeline: Pipeline, push: Push, user: str, count: int) -> None:

@@ -35,7 +35,9 @@ class _Forge:
 
 
 def _pipeline(db: Database, forge: _Forge) -> Pipeline:
-    settings = SimpleNamespace(argo_ui_base=None, argo_namespace="qgnet")
+    settings = SimpleNamespace(
+        argo_ui_base=None, argo_namespace="qgnet", summary_check_threshold=20
+    )
     return cast(
         Pipeline,
         SimpleNamespace(database=db, forges=Forges([cast(Forge, forge)]), settings=settings),

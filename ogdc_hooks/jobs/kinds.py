@@ -75,7 +75,8 @@ async def enqueue_summary(
     commit_sha: str,
     installation_id: int | None,
 ) -> None:
-    """One summary job per commit: asked for again while it waits, it is still one."""
+    """One summary job per commit: asked for again while it waits, it is still one, and it
+    keeps its place (each of a big push's reports asks for it)."""
     await queue.enqueue(
         connection,
         JobKind.SUMMARY,
@@ -87,6 +88,7 @@ async def enqueue_summary(
         },
         key=f"summary:{forge}:{repository}:{commit_sha}",
         max_attempts=REPORT_ATTEMPTS,
+        keep_place=True,
     )
 
 

@@ -44,7 +44,8 @@ _ENQUEUE = text(
       attempts = CASE WHEN jobs.state = 'running' THEN jobs.attempts ELSE 0 END,
       crashes = CASE WHEN jobs.state = 'running' THEN jobs.crashes ELSE 0 END,
       payload = EXCLUDED.payload,
-      run_after = CASE WHEN jobs.state = 'running' THEN jobs.run_after ELSE EXCLUDED.run_after END,
+      run_after = CASE WHEN jobs.state = 'running' OR (:keep_place AND jobs.state = 'queued')
+        THEN jobs.run_after ELSE EXCLUDED.run_after END,
       last_error = CASE WHEN jobs.state = 'running' THEN jobs.last_error ELSE NULL END,
       updated_at = now()
     RETURNING id
@@ -60,8 +61,13 @@ async def enqueue(
     key: str,
     max_attempts: int = 8,
     delay: float = 0.0,
+    keep_place: bool = False,
 ) -> int:
-    """Ask for a job inside the caller's transaction; workers hear of it on commit."""
+    """Ask for a job inside the caller's transaction; workers hear of it on commit.
+
+    A job asked for again while it is queued is made ready at once, unless `keep_place`:
+    then it keeps its time (its place in the line, or the time it was deferred to), so that
+    a job asked for all the time neither goes to the back of the line nor runs early."""
     job_id = (
         await connection.execute(
             _ENQUEUE,
@@ -71,6 +77,7 @@ async def enqueue(
                 "key": key,
                 "max_attempts": max_attempts,
                 "delay": delay,
+                "keep_place": keep_place,
             },
         )
     ).scalar_one()

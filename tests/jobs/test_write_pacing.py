@@ -19,6 +19,7 @@ from ogdc_hooks.forges.github.reporter import make_reporter
 from ogdc_hooks.forges.write_budget import WriteBudget
 from ogdc_hooks.jobs import queue
 from ogdc_hooks.jobs.errors import Deferred
+from ogdc_hooks.jobs.kinds import enqueue_summary
 from ogdc_hooks.pipeline import store
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.report import handle_report
@@ -127,3 +128,22 @@ async def test_updates_waiting_for_the_budget_collapse_into_the_latest(db: Datab
     await queue.finish(db.engine, job, WORKER)
     assert forge.reports == [RunState.QUEUED, RunState.SUCCEEDED]
     assert await queue.claim(db.engine, WORKER, lease=60) is None
+
+
+async def test_a_deferred_summary_asked_for_again_stays_one_job_and_deferred(
+    db: Database,
+) -> None:
+    async def ask() -> None:
+        async with db.engine.begin() as connection:
+            await enqueue_summary(connection, "github.com", REPOSITORY, SHA, 9)
+
+    await ask()
+    job = await queue.claim(db.engine, WORKER, lease=60)
+    assert job is not None and job.kind == "summary"
+    await queue.retry_later(db.engine, job, WORKER, 60.0, "waits", count_attempt=False)
+    for _ in range(3):  # each of a big push's reports asks for it
+        await ask()
+    assert await queue.claim(db.engine, WORKER, lease=60) is None  # still waiting its turn
+    async with db.engine.connect() as connection:
+        count = (await connection.execute(text("SELECT count(*) FROM jobs"))).scalar_one()
+    assert count == 1

@@ -42,6 +42,7 @@ _PHASES = {
     RunState.INVALID: "Error",
     RunState.REJECTED: "Error",
     RunState.DRY_RUN: "Skipped",
+    RunState.CANCELLED: "Failed",
 }
 
 

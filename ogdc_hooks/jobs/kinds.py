@@ -29,9 +29,11 @@ class JobKind(StrEnum):
     PREPARE = "prepare"  # clone, validate and render one run
     SUBMIT = "submit"  # hand one prepared run to the workflow engine
     REPORT = "report"  # tell the run's forge the run's current state
+    ACTION = "requested_action"  # someone pressed a button of a run's report (cancel, retry)
+    STOP = "stop"  # stop the workflow of a cancelled run in the engine
 
 
-DELIVERY_KINDS = frozenset({JobKind.PUSH, JobKind.RERUN, JobKind.HOUSEKEEPING})
+DELIVERY_KINDS = frozenset({JobKind.PUSH, JobKind.RERUN, JobKind.HOUSEKEEPING, JobKind.ACTION})
 
 
 def delivery_key(forge: str, delivery_id: str) -> str:
@@ -56,6 +58,10 @@ async def enqueue_submit(connection: AsyncConnection, run_id: uuid.UUID) -> None
     await queue.enqueue(connection, JobKind.SUBMIT, {"run": str(run_id)}, key=f"submit:{run_id}")
 
 
+async def enqueue_stop(connection: AsyncConnection, run_id: uuid.UUID) -> None:
+    await queue.enqueue(connection, JobKind.STOP, {"run": str(run_id)}, key=f"stop:{run_id}")
+
+
 async def enqueue_report(connection: AsyncConnection, run_id: uuid.UUID) -> None:
     """Reports are retried until the forge takes them (`REPORT_ATTEMPTS`)."""
     await queue.enqueue(
@@ -68,7 +74,7 @@ async def enqueue_report(connection: AsyncConnection, run_id: uuid.UUID) -> None
 
 
 def run_id_of(job: Job) -> uuid.UUID:
-    """The run a prepare, submit or report job is for."""
+    """The run a prepare, submit, stop or report job is for."""
     return uuid.UUID(job.payload["run"])
 
 

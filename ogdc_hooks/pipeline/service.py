@@ -20,6 +20,7 @@ from ogdc_hooks.jobs.supervise import Health, Work
 from ogdc_hooks.jobs.worker import Worker
 from ogdc_hooks.logs import log_event
 from ogdc_hooks.pipeline import store
+from ogdc_hooks.pipeline.actions import handle_requested_action, handle_stop
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.deliveries import pushed
 from ogdc_hooks.pipeline.follow import follower_tasks
@@ -68,6 +69,8 @@ def build_worker(pipeline: Pipeline, health: Health) -> Worker:
             JobKind.PREPARE: bound(handle_prepare, pipeline),
             JobKind.SUBMIT: bound(handle_submit, pipeline),
             JobKind.REPORT: bound(handle_report, pipeline),
+            JobKind.ACTION: bound(handle_requested_action, pipeline),
+            JobKind.STOP: bound(handle_stop, pipeline),
         },
         give_up={
             JobKind.PUSH: bound(_push_error, pipeline),

@@ -163,6 +163,7 @@ def check_run_requests(
     if report.state.finished:
         first["conclusion"] = CONCLUSIONS[report.state]
         first["completed_at"] = _timestamp(now)
-    first["actions"] = check_actions(report.actions)
+    if report.actions or not create:  # an update without buttons takes earlier ones away
+        first["actions"] = check_actions(report.actions)
     first["output"] = {**output, "annotations": batches[0]} if batches[0] else output
     return [first] + [{"output": {**output, "annotations": batch}} for batch in batches[1:]]

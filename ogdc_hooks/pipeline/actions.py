@@ -45,9 +45,10 @@ def check_allowed(user: Account, run: RunRecord) -> None:
     if not user.is_active:
         raise ActionRefused(f"{user.name} is not an active user", forbidden=True)
     if not (user.is_admin or user.name == run.requested_by):
-        who = f"its requester, {run.requested_by}," if run.requested_by else "its requester"
+        who = f" ({run.requested_by})" if run.requested_by else ""
         raise ActionRefused(
-            f"only {who} or an admin may cancel or retry run {run.id}; {user.name} is neither",
+            f"only the run's requester{who} or an admin may cancel or retry run {run.id}; "
+            f"{user.name} is neither",
             forbidden=True,
         )
 

@@ -15,7 +15,7 @@ import logging
 
 from ogdc_hooks.auth.unknown_pusher import add_login_command
 from ogdc_hooks.auth.users import Account
-from ogdc_hooks.forges.base import ActionRequested, ReportAction
+from ogdc_hooks.forges.base import ActionRequested, ReportAction, RerunRequested
 from ogdc_hooks.jobs.errors import PermanentError
 from ogdc_hooks.jobs.kinds import enqueue_stop, run_id_of
 from ogdc_hooks.jobs.queue import Job
@@ -38,6 +38,15 @@ class ActionRefused(Exception):
     def __init__(self, message: str, *, forbidden: bool = False) -> None:
         super().__init__(message)
         self.forbidden = forbidden
+
+
+def names_the_run(request: RerunRequested | ActionRequested, run: RunRecord) -> bool:
+    """Whether the request comes from the run's own forge and repository and names its commit."""
+    return (
+        request.repo.forge == run.forge
+        and request.repo.name.lower() == run.repository.lower()
+        and request.commit_sha == run.commit_sha
+    )
 
 
 def check_allowed(user: Account, run: RunRecord) -> None:
@@ -157,11 +166,7 @@ async def handle_requested_action(pipeline: Pipeline, job: Job) -> None:
     if run is None:
         log.info("an action was requested on a check that is not ours; ignored")
         return
-    if (
-        request.repo.forge != run.forge
-        or request.repo.name.lower() != run.repository.lower()
-        or request.commit_sha != run.commit_sha
-    ):
+    if not names_the_run(request, run):
         log.warning("action on run %s requested from another repository or commit", run.id)
         return
     login = request.requester

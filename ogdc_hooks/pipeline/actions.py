@@ -139,6 +139,22 @@ async def handle_stop(pipeline: Pipeline, job: Job) -> None:
         log.info("workflow %s of cancelled run %s stopped", name, run.id)
 
 
+async def stop_refused(pipeline: Pipeline, job: Job, error: str) -> None:
+    """The engine refused the stop for good: the run stays cancelled, and its report says
+    the workflow may still be running."""
+    run = await store.get_run(pipeline.database.engine, run_id_of(job))
+    if run is None or run.state is not RunState.CANCELLED:
+        return
+    message = (
+        f"{run.message or 'Cancelled.'} Argo refused to stop its workflow ({error[:500]}), "
+        "so it may still be running: stop it in the Argo UI."
+    )
+    async with pipeline.database.engine.begin() as connection:
+        await store.change_state(
+            connection, run.id, RunState.CANCELLED, message, only_from=[RunState.CANCELLED]
+        )
+
+
 def _without_note(message: str | None) -> str:
     if message and message.startswith(NOT_DONE):
         return message.partition("\n\n")[2]

@@ -20,7 +20,7 @@ from ogdc_hooks.jobs.supervise import Health, Work
 from ogdc_hooks.jobs.worker import Worker
 from ogdc_hooks.logs import log_event
 from ogdc_hooks.pipeline import store
-from ogdc_hooks.pipeline.actions import handle_requested_action, handle_stop
+from ogdc_hooks.pipeline.actions import handle_requested_action, handle_stop, stop_refused
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.deliveries import pushed
 from ogdc_hooks.pipeline.follow import follower_tasks
@@ -77,6 +77,7 @@ def build_worker(pipeline: Pipeline, health: Health) -> Worker:
             JobKind.PREPARE: bound(_run_error, pipeline),
             JobKind.SUBMIT: bound(_run_error, pipeline),
             JobKind.REPORT: bound(record_report_failure, pipeline),
+            JobKind.STOP: bound(stop_refused, pipeline),
         },
         slots=pipeline.settings.worker_slots,
         lease=float(pipeline.settings.job_lease_seconds),

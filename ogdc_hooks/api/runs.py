@@ -21,6 +21,7 @@ from ogdc_hooks.api.bodies import FORM, JSON, read_body
 from ogdc_hooks.api.errors import api_error
 from ogdc_hooks.api.openapi import operation
 from ogdc_hooks.api.security import authenticated_user
+from ogdc_hooks.jobs.errors import TransientError
 from ogdc_hooks.pipeline import store
 from ogdc_hooks.pipeline.actions import ActionRefused, check_allowed, request_cancel, request_retry
 from ogdc_hooks.pipeline.api_runs import SubmissionRefused, submit_recipe, wait_for_workflow
@@ -296,6 +297,8 @@ async def _act(request: web.Request, act: Callable[..., Awaitable[None]]) -> web
     try:
         check_allowed(user, run)
         await act(pipeline, run, user.name)
+    except TransientError as err:
+        raise api_error(503, f"Argo could not be reached ({err}); try again shortly.") from None
     except ActionRefused as err:
         reason = str(err)
         raise api_error(
@@ -419,6 +422,7 @@ openapi_paths: dict[str, dict[str, Any]] = {
                 403: "Only the run's requester or an admin may retry it",
                 404: "No such run",
                 409: "The run did not fail in Argo (or Argo refused): push again or re-run it",
+                503: "Argo could not be reached",
             },
         )
     },

@@ -5,8 +5,9 @@ A cancel ends the run at once (`cancelled`) and queues a `stop` job that stops i
 workflow in the engine (Argo's stop: no new steps, exit handlers still run), retried
 until the engine takes it; the follower then leaves the run as it is. A retry asks
 the engine to run the failed steps of the failed workflow again (succeeded ones are
-kept) and moves the same run back to `running`; the follower carries it to its end,
-reported on the same check. Only the run's requester or an admin may do either.
+kept) and moves the same run back to `submitted` (its deadline counts from then); the
+follower carries it to its end, reported on a check run of the same name. Only the
+run's requester or an admin may do either.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ async def request_cancel(pipeline: Pipeline, run: RunRecord, by: str) -> None:
 async def request_retry(pipeline: Pipeline, run: RunRecord, by: str) -> None:
     """Run the failed steps of the run's failed workflow again, as the same run."""
     name = run.workflow_name
-    if run.state is not RunState.FAILED or name is None:
+    if run.state is not RunState.FAILED or name is None:  # failed in Argo
         hint = (
             "cancel it first, or wait for it to end"
             if run.state in CANCELLABLE
@@ -114,12 +115,13 @@ async def request_retry(pipeline: Pipeline, run: RunRecord, by: str) -> None:
         "succeeded are not run again."
     )
     async with pipeline.database.engine.begin() as connection:
-        # A completed check run cannot be reopened: the retry is reported on a new check
+        # Submitted again: its deadline counts from now, and the follower takes it on. A
+        # completed check run cannot be reopened: the retry is reported on a new check
         # run of the same name (see `forges/github/reporter.py`).
         await store.change_state(
             connection,
             run.id,
-            RunState.RUNNING,
+            RunState.SUBMITTED,
             message,
             only_from=[RunState.FAILED],
             check_run_id=None,

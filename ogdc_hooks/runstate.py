@@ -29,6 +29,7 @@ class RunState(StrEnum):
     ERROR = "error"  # could not be carried out: permanent error, vanished workflow
     TIMED_OUT = "timed_out"  # unfinished past its deadline; its workflow was stopped
     DRY_RUN = "dry_run"  # rendered and stored, deliberately not submitted
+    CANCELLED = "cancelled"  # stopped on request, or superseded by a newer push
 
     @property
     def finished(self) -> bool:
@@ -86,6 +87,7 @@ MEANINGS = {
     RunState.ERROR: "could not be carried out",
     RunState.TIMED_OUT: "timed out, its workflow was stopped",
     RunState.DRY_RUN: "dry run, rendered and stored, not submitted",
+    RunState.CANCELLED: "cancelled, its workflow was stopped",
 }
 
 
@@ -93,7 +95,7 @@ class ExitCode(IntEnum):
     """How `ogdc-hooks` ends for a run it reports on (1 and 2 are the CLI's own errors)."""
 
     OK = 0  # succeeded, or accepted and still on its way (without --wait)
-    FAILED = 3  # failed in Argo, timed out, or could not be carried out
+    FAILED = 3  # failed in Argo, timed out, cancelled, or could not be carried out
     INVALID = 4  # invalid recipe, or refused
     DRY_RUN = 5  # rendered and stored, not submitted
 
@@ -109,6 +111,7 @@ EXIT_CODES = {
     RunState.INVALID: ExitCode.INVALID,
     RunState.REJECTED: ExitCode.INVALID,
     RunState.DRY_RUN: ExitCode.DRY_RUN,
+    RunState.CANCELLED: ExitCode.FAILED,
 }
 
 

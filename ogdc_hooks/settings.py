@@ -126,6 +126,10 @@ class Settings:
     argo_poll_seconds: int = 30
     job_lease_seconds: int = 60  # a dead worker's job is taken over after this
     run_deadline_hours: float = 48.0  # unfinished runs time out (unless activeDeadlineSeconds)
+    # A default-branch push stops the still-unfinished older run of each recipe it changes,
+    # except in these repositories (owner/repo, owner/* or *): README "Cancel and retry"
+    cancel_superseded: bool = True
+    keep_superseded_repositories: tuple[str, ...] = ()
     reconcile_seconds: int = 300  # 0: never look for missed deliveries
     reconcile_lookback_hours: int = 72  # GitHub keeps deliveries 3 days (7 on GHES)
     log_format: str = "text"
@@ -475,6 +479,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         argo_poll_seconds=_parsed(env, "OGDC_ARGO_POLL_SECONDS", _positive_int, 30),
         job_lease_seconds=_parsed(env, "OGDC_JOB_LEASE_SECONDS", _positive_int, 60),
         run_deadline_hours=_parsed(env, "OGDC_RUN_DEADLINE_HOURS", _positive_number, 48.0),
+        cancel_superseded=_parsed(env, "OGDC_CANCEL_SUPERSEDED", workflow_settings.boolean, True),
+        keep_superseded_repositories=_parsed(
+            env, "OGDC_KEEP_SUPERSEDED_REPOSITORIES", _repository_list, ()
+        ),
         reconcile_seconds=_parsed(env, "OGDC_RECONCILE_SECONDS", _count, 300),
         reconcile_lookback_hours=_parsed(env, "OGDC_RECONCILE_LOOKBACK_HOURS", _positive_int, 72),
         log_format=_parsed(env, "OGDC_LOG_FORMAT", _choice("text", "json"), "text"),

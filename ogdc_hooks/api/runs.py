@@ -2,13 +2,15 @@
 
 `/submit` queues the same kind of run a push makes (clone, validate, render,
 submit, report) and waits a little for the workflow name, so a caller of
-ogdc-runner's API gets `recipe_workflow_name` as before. Every route needs a token.
+ogdc-runner's API gets `recipe_workflow_name` as before. `/runs/{id}/cancel` and
+`/runs/{id}/retry` do what a check run's buttons do. Every route needs a token.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +21,9 @@ from ogdc_hooks.api.bodies import FORM, JSON, read_body
 from ogdc_hooks.api.errors import api_error
 from ogdc_hooks.api.openapi import operation
 from ogdc_hooks.api.security import authenticated_user
+from ogdc_hooks.jobs.errors import TransientError
 from ogdc_hooks.pipeline import store
+from ogdc_hooks.pipeline.actions import ActionRefused, check_allowed, request_cancel, request_retry
 from ogdc_hooks.pipeline.api_runs import SubmissionRefused, submit_recipe, wait_for_workflow
 from ogdc_hooks.pipeline.context import PIPELINE
 from ogdc_hooks.pipeline.sources import BadSource, parse_source
@@ -42,6 +46,7 @@ _PHASES = {
     RunState.INVALID: "Error",
     RunState.REJECTED: "Error",
     RunState.DRY_RUN: "Skipped",
+    RunState.CANCELLED: "Failed",
 }
 
 
@@ -284,6 +289,36 @@ async def get_run(request: web.Request) -> web.Response:
     return _json(RunDetail(**RunView.of(run).model_dump(), events=events))
 
 
+async def _act(request: web.Request, act: Callable[..., Awaitable[None]]) -> web.Response:
+    """Cancel or retry the run the path names, as its requester or an admin."""
+    run = await _run_or_404(request)
+    user = authenticated_user(request)
+    pipeline = request.app[PIPELINE]
+    try:
+        check_allowed(user, run)
+        await act(pipeline, run, user.name)
+    except TransientError as err:
+        raise api_error(503, f"Argo could not be reached ({err}); try again shortly.") from None
+    except ActionRefused as err:
+        reason = str(err)
+        raise api_error(
+            403 if err.forbidden else 409, f"{reason[:1].upper()}{reason[1:]}."
+        ) from None
+    changed = await store.get_run(pipeline.database.engine, run.id)
+    assert changed is not None
+    return _json(RunView.of(changed))
+
+
+@routes.post("/runs/{run_id}/cancel")
+async def cancel_run(request: web.Request) -> web.Response:
+    return await _act(request, request_cancel)
+
+
+@routes.post("/runs/{run_id}/retry")
+async def retry_run(request: web.Request) -> web.Response:
+    return await _act(request, request_retry)
+
+
 @routes.get("/runs/{run_id}/workflow")
 async def get_run_workflow(request: web.Request) -> web.Response:
     run = await _run_or_404(request)
@@ -362,6 +397,33 @@ openapi_paths: dict[str, dict[str, Any]] = {
             parameters=[_RUN],
             responses={200: ("The run", RunDetail)},
             errors={404: "No such run"},
+        )
+    },
+    "/runs/{run_id}/cancel": {
+        "post": operation(
+            "Cancel a queued or running run: it ends as cancelled and its workflow is stopped "
+            "(exit handlers still run)",
+            parameters=[_RUN],
+            responses={200: ("The run, cancelled", RunView)},
+            errors={
+                403: "Only the run's requester or an admin may cancel it",
+                404: "No such run",
+                409: "The run has ended: nothing to cancel (a failed one can be retried)",
+            },
+        )
+    },
+    "/runs/{run_id}/retry": {
+        "post": operation(
+            "Run the failed steps of a run that failed in Argo again (succeeded steps are "
+            "not run again); the same run goes back to running",
+            parameters=[_RUN],
+            responses={200: ("The run, running again", RunView)},
+            errors={
+                403: "Only the run's requester or an admin may retry it",
+                404: "No such run",
+                409: "The run did not fail in Argo (or Argo refused): push again or re-run it",
+                503: "Argo could not be reached",
+            },
         )
     },
     "/runs/{run_id}/workflow": {

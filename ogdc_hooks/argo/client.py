@@ -1,5 +1,5 @@
-"""The Argo Server REST API over aiohttp: submit, read, list, watch and stop workflows, and
-list the workflow archive.
+"""The Argo Server REST API over aiohttp: submit, read, list, watch, stop and retry workflows,
+and list the workflow archive.
 
 A thin shell (gidgethub style): each answer becomes data, or an
 `ArgoTransientError` (network, timeout, 408/429/5xx: worth retrying) or an
@@ -228,6 +228,18 @@ class ArgoClient:
             self._api("workflows", name, "stop"),
             f"stop workflow {name}",
             body={"name": name, "namespace": self.namespace, "message": message},
+        )
+
+    async def retry(self, name: str) -> None:
+        """Ask Argo to run a failed workflow's failed steps again (`PUT .../retry` with
+        `restartSuccessful: false`: succeeded steps keep their results, the phase goes back
+        to Running). Argo refuses a workflow that is not Failed or Error (400, "Cannot retry
+        a workflow in phase ..."); `ArgoNotFoundError` when it no longer exists."""
+        await self._json(
+            "PUT",
+            self._api("workflows", name, "retry"),
+            f"retry workflow {name}",
+            body={"name": name, "namespace": self.namespace, "restartSuccessful": False},
         )
 
     async def watch(self, labels: Mapping[str, str] | str) -> AsyncIterator[WorkflowEvent]:

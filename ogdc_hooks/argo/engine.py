@@ -57,6 +57,9 @@ class ArgoEngine:
             if not already_completed(err):
                 raise
 
+    async def retry(self, name: str) -> None:
+        await self.client.retry(name)
+
     async def output_url(self, name: str, artifact: str) -> str | None:
         try:
             return await self.client.output_url(name, artifact)

@@ -1,4 +1,5 @@
-"""`ogdc-hooks submit|status|get-output|runs [show|workflow|watch]`: runs through the API."""
+"""`ogdc-hooks submit|status|get-output|runs [show|workflow|watch|cancel|retry]`: runs through
+the API."""
 
 from __future__ import annotations
 
@@ -78,6 +79,19 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     watch = actions.add_parser("watch", help="print a run's state changes until it ends")
     watch.add_argument("run_id", metavar="RUN_ID")
     watch.set_defaults(func=_watch_command)
+    for action, help_text in (
+        ("cancel", "cancel a queued or running run (its workflow is stopped)"),
+        ("retry", "run the failed steps of a run that failed in Argo again"),
+    ):
+        acting = actions.add_parser(
+            action,
+            help=help_text,
+            description=f"{help_text[:1].upper()}"
+            f"{help_text[1:]}; the run's requester or an admin may.",
+        )
+        acting.add_argument("run_id", metavar="RUN_ID")
+        add_json_flag(acting)
+        acting.set_defaults(func=_act_command, action=action)
 
 
 def _add_list_options(parser: argparse.ArgumentParser) -> None:
@@ -247,6 +261,16 @@ def _workflow_command(args: argparse.Namespace) -> int:
         import yaml  # only this command needs it
 
         print(yaml.safe_dump(manifest, sort_keys=False), end="")
+    return 0
+
+
+def _act_command(args: argparse.Namespace) -> int:
+    """`runs cancel|retry RUN_ID`: the run as it is afterwards (exit 0 once done)."""
+    run = run_api(lambda api: api.request("POST", _run_path(args.run_id, f"/{args.action}")))
+    if args.json:
+        print_json(run)
+    else:
+        print(describe(run["recipe"], RunState(run["state"]), run.get("message")))
     return 0
 
 

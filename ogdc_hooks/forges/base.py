@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,6 +24,7 @@ from ogdc_hooks.runstate import RunState
 from ogdc_hooks.webhooks.events import Delivery
 
 __all__ = [
+    "ActionRequested",
     "CommitReport",
     "Event",
     "Forge",
@@ -31,6 +33,7 @@ __all__ = [
     "Intake",
     "Push",
     "RepoRef",
+    "ReportAction",
     "RerunRequested",
     "RunState",
     "SignatureCheck",
@@ -81,6 +84,27 @@ class RerunRequested:
     delivery_id: str
 
 
+class ReportAction(StrEnum):
+    """What a person may ask of a run from its report (GitHub: a button on the check run);
+    the value is the identifier the forge sends back."""
+
+    CANCEL = "cancel"  # stop the running workflow
+    RETRY = "retry"  # run the failed steps of the failed workflow again
+
+
+@dataclass(frozen=True)
+class ActionRequested:
+    """Someone pressed one of a report's actions (GitHub: `check_run.requested_action`);
+    `action` is None for an identifier that is not one of ours."""
+
+    repo: RepoRef
+    commit_sha: str | None
+    run_id: uuid.UUID | None  # our run the report belongs to, when the forge carries it
+    action: ReportAction | None
+    requester: str | None  # the forge login of who asked
+    delivery_id: str
+
+
 @dataclass(frozen=True)
 class Housekeeping:
     """A delivery only its forge acts on (GitHub: App installations), via `Forge.housekeep`."""
@@ -90,7 +114,7 @@ class Housekeeping:
     delivery_id: str
 
 
-Event = Push | RerunRequested | Housekeeping
+Event = Push | RerunRequested | ActionRequested | Housekeeping
 
 
 @dataclass(frozen=True)
@@ -111,6 +135,7 @@ class CommitReport:
     details_url: str | None = None
     problems: tuple[Problem, ...] = field(default=())
     external_id: str | None = None  # our run id, so a report can be found again
+    actions: tuple[ReportAction, ...] = ()  # what may be asked of the run from its report
 
 
 class Forge(Protocol):

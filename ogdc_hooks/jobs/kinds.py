@@ -30,9 +30,11 @@ class JobKind(StrEnum):
     SUBMIT = "submit"  # hand one prepared run to the workflow engine
     REPORT = "report"  # tell the run's forge the run's current state
     SUMMARY = "summary"  # the one check of a big push that lists all its recipes
+    ACTION = "requested_action"  # someone pressed a button of a run's report (cancel, retry)
+    STOP = "stop"  # stop the workflow of a cancelled run in the engine
 
 
-DELIVERY_KINDS = frozenset({JobKind.PUSH, JobKind.RERUN, JobKind.HOUSEKEEPING})
+DELIVERY_KINDS = frozenset({JobKind.PUSH, JobKind.RERUN, JobKind.HOUSEKEEPING, JobKind.ACTION})
 
 
 def delivery_key(forge: str, delivery_id: str) -> str:
@@ -55,6 +57,10 @@ async def enqueue_prepare(connection: AsyncConnection, run_id: uuid.UUID) -> Non
 
 async def enqueue_submit(connection: AsyncConnection, run_id: uuid.UUID) -> None:
     await queue.enqueue(connection, JobKind.SUBMIT, {"run": str(run_id)}, key=f"submit:{run_id}")
+
+
+async def enqueue_stop(connection: AsyncConnection, run_id: uuid.UUID) -> None:
+    await queue.enqueue(connection, JobKind.STOP, {"run": str(run_id)}, key=f"stop:{run_id}")
 
 
 async def enqueue_report(connection: AsyncConnection, run_id: uuid.UUID) -> None:
@@ -93,7 +99,7 @@ async def enqueue_summary(
 
 
 def run_id_of(job: Job) -> uuid.UUID:
-    """The run a prepare, submit or report job is for."""
+    """The run a prepare, submit, stop or report job is for."""
     return uuid.UUID(job.payload["run"])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from ogdc_hooks.auth.unknown_pusher import headline_of
-from ogdc_hooks.forges.base import CommitReport, RunState
+from ogdc_hooks.forges.base import CommitReport, ReportAction, RunState
 from ogdc_hooks.pipeline.store import RunRecord
 from ogdc_hooks.recipes.problems import Problem
 
@@ -36,6 +36,7 @@ _TITLES = {
     RunState.ERROR: "Could not run the recipe",
     RunState.TIMED_OUT: "Timed out: the workflow was stopped",
     RunState.DRY_RUN: "Dry run: rendered, not submitted",
+    RunState.CANCELLED: "Cancelled: the workflow was stopped",
 }
 
 
@@ -53,6 +54,18 @@ def _summary(run: RunRecord, url: str | None) -> str:
 
 def _problems(run: RunRecord) -> tuple[Problem, ...]:
     return tuple(Problem(**problem) for problem in run.problems or ())
+
+
+def report_actions(run: RunRecord) -> tuple[ReportAction, ...]:
+    """The buttons a run's report offers: Cancel while its workflow runs, Retry once it
+    failed in the engine."""
+    if run.workflow_name is None:
+        return ()
+    if run.state in (RunState.SUBMITTED, RunState.RUNNING):
+        return (ReportAction.CANCEL,)
+    if run.state is RunState.FAILED:
+        return (ReportAction.RETRY,)
+    return ()
 
 
 def commit_report(run: RunRecord, *, ui_base: str | None, namespace: str) -> CommitReport:
@@ -77,4 +90,5 @@ def commit_report(run: RunRecord, *, ui_base: str | None, namespace: str) -> Com
         details_url=url,
         problems=problems,
         external_id=str(run.id),
+        actions=report_actions(run),
     )

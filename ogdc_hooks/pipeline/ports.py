@@ -37,6 +37,11 @@ class WorkflowEngine(Protocol):
         """Stop the workflow (nothing to do when it has completed or no longer exists)."""
         ...
 
+    async def retry(self, name: str) -> None:
+        """Run the failed steps of the failed workflow again (succeeded ones are kept);
+        `PermanentError` when the engine refuses (not failed, or gone)."""
+        ...
+
     async def output_url(self, name: str, artifact: str) -> str | None:
         """Where the named output artifact of a finished workflow can be downloaded."""
         ...

@@ -23,6 +23,7 @@ from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.deliveries import pushed
 from ogdc_hooks.pipeline.prepare import dry_run_reason, prepare_and_record
 from ogdc_hooks.pipeline.store import NewRun, RunRecord
+from ogdc_hooks.pipeline.supersede import cancel_superseded
 from ogdc_hooks.pipeline.sweep import Head, record_head
 from ogdc_hooks.recipes.load import find_recipe_dirs, recipe_dir_of
 from ogdc_hooks.runstate import RunState
@@ -131,13 +132,15 @@ async def handle_push(pipeline: Pipeline, job: Job) -> None:
         todo = [run for run, unprepared in runs if unprepared]
         for start in range(0, len(todo), PREPARING):
             await _prepare_together(pipeline, repo_dir, todo[start : start + PREPARING], dry_reason)
+    cancelled = await cancel_superseded(pipeline, forge, push, recipes)
     log.info(
-        "push %s@%s: %d recipe(s) changed, %d new run(s)%s",
+        "push %s@%s: %d recipe(s) changed, %d new run(s)%s%s",
         push.repo.name,
         push.after[:12],
         len(recipes),
         len(recipes) - len(known),
         f"; already run at this commit, so not again: {', '.join(known)}" if known else "",
+        f"; {cancelled} older run(s) superseded and cancelled" if cancelled else "",
     )
 
 

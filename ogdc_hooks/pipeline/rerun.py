@@ -14,6 +14,7 @@ from ogdc_hooks.forges.base import Forge, Push, RerunRequested
 from ogdc_hooks.jobs.kinds import JobKind, enqueue_delivery
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.pipeline import store
+from ogdc_hooks.pipeline.actions import names_the_run
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.deliveries import delivered, stored_delivery
 from ogdc_hooks.pipeline.push import unknown_pusher
@@ -21,15 +22,6 @@ from ogdc_hooks.pipeline.store import NewRun, RunRecord
 from ogdc_hooks.runstate import RunState
 
 log = logging.getLogger(__name__)
-
-
-def _names_the_run(request: RerunRequested, run: RunRecord) -> bool:
-    """Whether the request comes from the run's own forge and repository and names its commit."""
-    return (
-        request.repo.forge == run.forge
-        and request.repo.name.lower() == run.repository.lower()
-        and request.commit_sha == run.commit_sha
-    )
 
 
 async def _superseded(pipeline: Pipeline, run: RunRecord) -> bool:
@@ -74,7 +66,7 @@ async def handle_rerequest(pipeline: Pipeline, job: Job) -> None:
     if original is None:
         log.info("re-run requested for a check that is not ours; ignored")
         return
-    if not _names_the_run(request, original):
+    if not names_the_run(request, original):
         log.warning(
             "re-run of run %s requested from another repository or commit; ignored", original.id
         )

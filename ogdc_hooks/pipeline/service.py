@@ -20,6 +20,7 @@ from ogdc_hooks.jobs.supervise import Health, Work
 from ogdc_hooks.jobs.worker import Worker
 from ogdc_hooks.logs import log_event
 from ogdc_hooks.pipeline import store
+from ogdc_hooks.pipeline.actions import handle_requested_action, handle_stop, stop_refused
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.deliveries import pushed
 from ogdc_hooks.pipeline.follow import follower_tasks
@@ -70,12 +71,15 @@ def build_worker(pipeline: Pipeline, health: Health) -> Worker:
             JobKind.SUBMIT: bound(handle_submit, pipeline),
             JobKind.REPORT: bound(handle_report, pipeline),
             JobKind.SUMMARY: bound(handle_summary, pipeline),
+            JobKind.ACTION: bound(handle_requested_action, pipeline),
+            JobKind.STOP: bound(handle_stop, pipeline),
         },
         give_up={
             JobKind.PUSH: bound(_push_error, pipeline),
             JobKind.PREPARE: bound(_run_error, pipeline),
             JobKind.SUBMIT: bound(_run_error, pipeline),
             JobKind.REPORT: bound(record_report_failure, pipeline),
+            JobKind.STOP: bound(stop_refused, pipeline),
         },
         slots=pipeline.settings.worker_slots,
         lease=float(pipeline.settings.job_lease_seconds),

@@ -27,11 +27,15 @@ from ogdc_hooks.runstate import RunState
 RUNS = cast(Table, Run.__table__)
 EVENTS = cast(Table, RunEvent.__table__)
 DELIVERIES = cast(Table, Delivery.__table__)
-# When the engine took the run: its first submitted (or, if the watch was first, running) event.
-_SUBMITTED_AT = (
+# When the engine took the run: its last submitted event (a retry of its failed steps submits
+# it again), else, if the watch saw it first, its first running event.
+_SUBMITTED_AT = func.coalesce(
+    select(func.max(EVENTS.c.at))
+    .where(EVENTS.c.run_id == RUNS.c.id, EVENTS.c.state == "submitted")
+    .scalar_subquery(),
     select(func.min(EVENTS.c.at))
-    .where(EVENTS.c.run_id == RUNS.c.id, EVENTS.c.state.in_(["submitted", "running"]))
-    .scalar_subquery()
+    .where(EVENTS.c.run_id == RUNS.c.id, EVENTS.c.state == "running")
+    .scalar_subquery(),
 )
 
 

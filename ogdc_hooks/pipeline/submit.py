@@ -8,7 +8,7 @@ the retried job finds and records it instead of creating a second one.
 from __future__ import annotations
 
 from ogdc_hooks.jobs.errors import PermanentError
-from ogdc_hooks.jobs.kinds import run_id_of
+from ogdc_hooks.jobs.kinds import enqueue_stop, run_id_of
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.pipeline import store
 from ogdc_hooks.pipeline.context import Pipeline
@@ -26,7 +26,7 @@ async def handle_submit(pipeline: Pipeline, job: Job) -> None:
     if name is None:
         name = await pipeline.workflows.submit(run.workflow)
     async with pipeline.database.engine.begin() as connection:
-        await store.change_state(
+        recorded = await store.change_state(
             connection,
             run.id,
             RunState.SUBMITTED,
@@ -34,6 +34,8 @@ async def handle_submit(pipeline: Pipeline, job: Job) -> None:
             only_from=[RunState.QUEUED],
             workflow_name=name,
         )
+        if not recorded:  # moved on meanwhile; if it was cancelled, its workflow is stopped
+            await enqueue_stop(connection, run.id)
         # Counted by the job that created the workflow, even when the follower saw it run
         # (or end) first and moved the run past `submitted` before this job could say so.
         waited = await store.seconds_since_push(connection, run.id) if created else None

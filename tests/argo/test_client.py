@@ -274,3 +274,32 @@ async def test_an_argo_server_with_a_private_ca_is_trusted_through_argo_ca_file(
         assert fake.created == [name]
     finally:
         fake.stop()
+
+
+async def test_retry_resets_only_the_failed_nodes_and_argo_refuses_other_phases(
+    argo: ArgoClient, fake_argo: FakeArgo
+) -> None:
+    name = await argo.submit(workflow())
+    fake_argo.set_phase(name, "Pending")
+    with pytest.raises(ArgoPermanentError, match="Cannot retry a workflow in phase Pending"):
+        await argo.retry(name)
+    ids = fake_argo.set_nodes(name, {"part-0": "Succeeded", "part-1": "Failed"})
+    fake_argo.set_phase(name, "Failed", message="child failed")
+    kept = fake_argo.workflow(name)["status"]["nodes"][ids["part-0"]]
+
+    await argo.retry(name)
+
+    retried = fake_argo.workflow(name)
+    sent = [r for r in fake_argo.requests if r.path.endswith("/retry")][-1]
+    assert sent.body["restartSuccessful"] is False
+    assert retried["status"]["phase"] == "Running" and "message" not in retried["status"]
+    assert retried["status"]["nodes"][ids["part-0"]] == kept  # succeeded: not run again
+    assert ids["part-1"] not in retried["status"]["nodes"]  # failed: the controller reruns it
+    assert "workflows.argoproj.io/completed" not in retried["metadata"]["labels"]
+    with pytest.raises(ArgoPermanentError, match="Cannot retry a workflow in phase Running"):
+        await argo.retry(name)
+    fake_argo.set_phase(name, "Succeeded")
+    with pytest.raises(ArgoPermanentError, match="To retry a succeeded workflow"):
+        await argo.retry(name)
+    with pytest.raises(ArgoNotFoundError):
+        await argo.retry("no-such-workflow")

@@ -51,7 +51,8 @@ OPTIONAL_SECRETS = {
 NOT_DEPLOYED = {"OGDC_DATA_DIR", "XDG_DATA_HOME", "GITHUB_APP_PRIVATE_KEY_FILE"}
 # Routes that stay inside the cluster: probes and the Prometheus scrape.
 INTERNAL_ROUTES = {"/healthz", "/readyz", "/metrics"}
-ROLE_VERBS = ["create", "get", "list", "watch", "patch"]  # patch: stopping a timed-out run
+# patch: stopping a run; update (and deleting the failed pods): retrying its failed steps
+ROLE_VERBS = ["create", "get", "list", "watch", "patch", "update"]
 _BINARY_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 2**10, "m": 2**20, "g": 2**30}
 
 
@@ -291,12 +292,13 @@ def test_every_variable_is_one_the_service_reads_and_every_setting_is_there(
     assert not missing, f"settings the manifests do not mention: {sorted(missing)}"
 
 
-def test_the_argo_role_may_create_read_list_watch_and_stop_workflows_only(
+def test_the_argo_role_may_create_read_list_watch_stop_and_retry_workflows_only(
     rendered: Rendered,
 ) -> None:
     role = rendered.one("Role")
     assert role["rules"] == [
-        {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ROLE_VERBS}
+        {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ROLE_VERBS},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]},
     ]
     account = rendered.one("ServiceAccount")["metadata"]
     binding = rendered.one("RoleBinding")

@@ -35,6 +35,21 @@ Stop and the archive follow argo-workflows' sources:
   status `Persisted`, annotations) and status (phase, startedAt, finishedAt,
   progress, message, estimatedDuration, resourcesDuration), newest first.
 
+Retry follows `server/workflow/workflow_server.go` `RetryWorkflow` and
+`workflow/util/util.go` `FormulateRetryWorkflow` / `createNewRetryWorkflow`:
+`PUT /api/v1/workflows/{ns}/{name}/retry` with `{name, namespace, restartSuccessful,
+nodeFieldSelector}`; a missing workflow is 404; a phase other than Failed or Error is
+refused with `CodeBadRequest` (HTTP 400): "Cannot retry a workflow in phase PHASE", and a
+Succeeded one without `restartSuccessful` and `nodeFieldSelector` with "To retry a
+succeeded workflow, set the options restartSuccessful and nodeFieldSelector"; the update
+is refused 403 to a token whose Role lacks `update` (`forbidden=("update",)`). Otherwise
+every Failed or Error node is deleted with its children (its pod is deleted too), the
+group nodes above it (Steps, DAG, StepGroup, TaskGroup, Retry) are reset to Running with
+no message and no finish time, succeeded nodes stay as they were (`restartSuccessful:
+false`), `.onExit` nodes go, and the workflow is Running again: phase and phase label
+Running, no message, no finish time, a new start time, the `completed` and archiving
+labels removed, `spec.shutdown` cleared.
+
 The test drives the workflow controller's part: `set_phase`, `add_output_artifact`,
 `delete`, `expire`, and outages (`fail_next`, `drop_next`, `slow_next`, `close_streams`).
 The server runs in its own thread; every method here is safe to call from the
@@ -245,6 +260,7 @@ class FakeArgo:
         app.router.add_get("/api/v1/workflows/{namespace}", self._list)
         app.router.add_get("/api/v1/workflows/{namespace}/{name}", self._get)
         app.router.add_put("/api/v1/workflows/{namespace}/{name}/stop", self._stop)
+        app.router.add_put("/api/v1/workflows/{namespace}/{name}/retry", self._retry)
         app.router.add_get("/api/v1/archived-workflows", self._list_archived)
         app.router.add_get("/api/v1/workflow-events/{namespace}", self._watch)
         app.router.add_get("/artifacts/{namespace}/{name}/{node}/{artifact}", self._artifact)
@@ -314,6 +330,17 @@ class FakeArgo:
         if phase not in PHASES:
             raise ValueError(f"unknown Argo phase {phase!r}; one of {PHASES}")
         self._call(lambda: self._finish(name, phase, message, failed_nodes or {}, progress))
+
+    def set_nodes(self, name: str, phases: Mapping[str, str]) -> dict[str, str]:
+        """Give the workflow pod nodes (step display names to node phases, e.g. the
+        partitions of a parallel run) as the controller would; return their node ids."""
+
+        def add(workflow: dict[str, Any]) -> None:
+            for step, phase in phases.items():
+                _node(workflow, _node_id(name, step), step, kind="Pod", phase=phase, message="")
+
+        self._call(lambda: self._change(name, add))
+        return {step: _node_id(name, step) for step in phases}
 
     def add_output_artifact(
         self,
@@ -554,6 +581,34 @@ class FakeArgo:
         self._finish(name, "Failed", "Stopped with strategy 'Stop'", {})
         return web.json_response(answer)
 
+    async def _retry(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        workflow = self._find(name)
+        try:
+            body = json.loads(await request.read() or b"{}")
+        except ValueError as err:
+            raise ArgoError(400, f"invalid character in request body: {err}") from None
+        restart_successful = bool(body.get("restartSuccessful"))
+        phase = workflow.get("status", {}).get("phase") or ""
+        if phase == "Succeeded":
+            if not (restart_successful and body.get("nodeFieldSelector")):
+                raise ArgoError(
+                    400,
+                    "To retry a succeeded workflow, set the options restartSuccessful and "
+                    "nodeFieldSelector",
+                )
+        elif phase not in ("Failed", "Error"):
+            raise ArgoError(400, f"Cannot retry a workflow in phase {phase}")
+        if "update" in self.forbidden:
+            raise ArgoError(
+                403,
+                f'workflows.argoproj.io "{name}" is forbidden: User "system:serviceaccount:'
+                f'{self.namespace}:ogdc-hooks" cannot update resource "workflows" in API group '
+                f'"argoproj.io" in the namespace "{self.namespace}"',
+            )
+        self._change(name, _retried)
+        return web.json_response(copy.deepcopy(self._workflows[name]))
+
     async def _list_archived(self, request: web.Request) -> web.Response:
         query = request.query
         namespace = query.get("namespace", "")
@@ -666,6 +721,53 @@ class FakeArgo:
                 stream.queue.put_nowait(_event("ADDED", after))
             elif was:
                 stream.queue.put_nowait(_event("DELETED", before))
+
+
+_GROUP_NODES = frozenset({"Steps", "DAG", "StepGroup", "TaskGroup", "Retry"})
+
+
+def _retried(workflow: dict[str, Any]) -> None:
+    """`FormulateRetryWorkflow` with `restartSuccessful: false`: failed nodes (and their
+    children) deleted, the group nodes above them reset, succeeded ones kept."""
+    name = workflow["metadata"]["name"]
+    status = workflow["status"]
+    nodes: dict[str, Any] = status.get("nodes") or {}
+    parents = {
+        child: node_id for node_id, node in nodes.items() for child in node.get("children", [])
+    }
+    doomed = [
+        i
+        for i, n in nodes.items()
+        if n.get("phase") in ("Failed", "Error") and n.get("type") not in _GROUP_NODES
+    ]
+    doomed += [i for i, n in nodes.items() if str(n.get("name", "")).startswith(f"{name}.onExit")]
+    deleted: set[str] = set()
+    while doomed:
+        node_id = doomed.pop()
+        if node_id in deleted or node_id not in nodes:
+            continue
+        deleted.add(node_id)
+        doomed.extend(nodes[node_id].get("children", []))
+        parent = parents.get(node_id)
+        while parent is not None and parent not in deleted:
+            if nodes[parent].get("type") in _GROUP_NODES:
+                nodes[parent].update(phase="Running", startedAt=_now())
+                nodes[parent].pop("message", None)
+                nodes[parent].pop("finishedAt", None)
+            parent = parents.get(parent)
+    for node_id in deleted:
+        nodes.pop(node_id, None)
+    for node in nodes.values():
+        if "children" in node:
+            node["children"] = [child for child in node["children"] if child not in deleted]
+    labels = workflow["metadata"].setdefault("labels", {})
+    labels.pop("workflows.argoproj.io/completed", None)
+    labels.pop(ARCHIVING_LABEL, None)
+    labels["workflows.argoproj.io/phase"] = "Running"
+    workflow["spec"].pop("shutdown", None)
+    status.update(phase="Running", startedAt=_now())
+    status.pop("message", None)
+    status.pop("finishedAt", None)
 
 
 def _archived_item(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -256,6 +256,7 @@ class CheckRun:
     output: dict[str, Any]  # title, summary, text
     annotations: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)  # every accepted request body
+    actions: list[dict[str, str]] = field(default_factory=list)  # the buttons shown
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -269,6 +270,7 @@ class CheckRun:
             "started_at": self.started_at,
             "completed_at": self.completed_at,
             "app": {"id": self.app_id},
+            "actions": list(self.actions),
             "output": {
                 "title": self.output.get("title"),
                 "summary": self.output.get("summary"),
@@ -898,6 +900,7 @@ class FakeGitHub:
             started_at=body.get("started_at") or now,
             completed_at=body.get("completed_at") or (now if status == "completed" else None),
             output={},
+            actions=list(body.get("actions") or []),
         )
         _apply_output(run, body.get("output"))
         run.history.append(body)
@@ -923,6 +926,12 @@ class FakeGitHub:
             raise _failed("CheckRun", "name", "missing_field")
         _validate_check_run(body, creating=False)
         status, conclusion = _status_and_conclusion(body, run.status)
+        if run.status == "completed" and status != "completed":
+            # A completed check run cannot be reopened; a new one must be created
+            # (https://github.com/orgs/community/discussions/24761).
+            raise _failed("CheckRun", "status", "invalid", "a completed check run cannot change")
+        if "actions" in body:
+            run.actions = list(body["actions"])
         run.status = status
         if conclusion is not None:
             run.conclusion = conclusion
@@ -1103,10 +1112,34 @@ def _validate_check_run(body: dict[str, Any], *, creating: bool) -> None:
     external_id = body.get("external_id")
     if external_id is not None and not isinstance(external_id, str):
         raise _invalid(f"For 'properties/external_id', {json.dumps(external_id)} is not a string.")
-    if "actions" in body and len(body["actions"]) > 3:
-        raise _failed("CheckRun", "actions", "custom", "Only 3 actions are allowed")
+    if "actions" in body:
+        _validate_actions(body["actions"])
     if "output" in body:
         _validate_output(body["output"], creating=creating)
+
+
+# https://docs.github.com/en/rest/checks/runs#create-a-check-run: `actions[]` holds at most
+# 3 objects, each with a label of at most 20 characters, a description of at most 40 and
+# an identifier of at most 20, all required.
+_ACTION_LIMITS = {"label": 20, "description": 40, "identifier": 20}
+
+
+def _validate_actions(actions: Any) -> None:
+    if not isinstance(actions, list):
+        raise _invalid("For 'properties/actions', it is not an array.")
+    if len(actions) > 3:
+        raise _failed("CheckRun", "actions", "custom", "Only 3 actions are allowed")
+    for action in actions:
+        if not isinstance(action, dict):
+            raise _invalid(f"For 'items', {json.dumps(action)} is not an object.")
+        missing = [key for key in _ACTION_LIMITS if not isinstance(action.get(key), str)]
+        if missing:
+            raise _invalid(_not_supplied(missing))
+        for key, limit in _ACTION_LIMITS.items():
+            if len(action[key]) > limit:
+                raise _failed(
+                    "CheckRun", key, "custom", f"{key} is too long (maximum is {limit} characters)"
+                )
 
 
 def _validate_output(output: Any, *, creating: bool) -> None:

@@ -6,12 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ogdc_hooks.forges.base import CommitReport, RunState
+from ogdc_hooks.forges.base import CommitReport, ReportAction, RunState
 from ogdc_hooks.forges.github.checks import (
     ANNOTATIONS_PER_REQUEST,
     MAX_ANNOTATIONS,
     OUTPUT_BYTES,
     annotation_key,
+    check_actions,
     check_run_requests,
     check_status,
 )
@@ -233,3 +234,17 @@ def test_a_status_names_the_recipe_links_the_workflow_and_keeps_140_characters()
 def test_fit_chars_keeps_short_text() -> None:
     assert fit_chars("x" * 140, 140) == "x" * 140
     assert fit_chars("x" * 141, 140) == "x" * 139 + ELLIPSIS
+
+
+def test_buttons_fit_githubs_limits_and_an_update_without_them_takes_them_away() -> None:
+    buttons = check_actions(list(ReportAction))
+    assert [b["identifier"] for b in buttons] == ["cancel", "retry"]
+    for button in buttons:  # docs.github.com/en/rest/checks/runs: 20, 40 and 20 characters
+        assert len(button["label"]) <= 20 and len(button["description"]) <= 40
+        assert len(button["identifier"]) <= 20
+    running = make_report(RunState.RUNNING, actions=(ReportAction.CANCEL,))
+    [created] = check_run_requests(running, now=NOW, create=True)
+    assert created["actions"] == check_actions([ReportAction.CANCEL])
+    [ended] = check_run_requests(make_report(RunState.CANCELLED), now=NOW, create=False)
+    assert (ended["actions"], ended["conclusion"]) == ([], "cancelled")
+    assert "actions" not in check_run_requests(make_report(), now=NOW, create=True)[0]

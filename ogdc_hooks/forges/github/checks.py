@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from ogdc_hooks.forges.base import CommitReport, RunState
+from ogdc_hooks.forges.base import CommitReport, ReportAction, RunState
 from ogdc_hooks.forges.text import clean, fit_bytes, fit_chars, safe_url
 from ogdc_hooks.recipes.problems import Problem
 
@@ -24,6 +24,17 @@ ANNOTATIONS_PER_REQUEST = 50
 MAX_ANNOTATIONS = 500  # 10 requests; more would only burn the secondary rate limit
 
 AnnotationKey = tuple[str, int, int, str, str]
+
+# The check run's buttons (`actions`: at most 3; label at most 20 characters, description
+# 40, identifier 20: https://docs.github.com/en/rest/checks/runs#create-a-check-run).
+# Pressing one sends `check_run.requested_action` with the identifier.
+BUTTONS = {
+    ReportAction.CANCEL: {"label": "Cancel", "description": "Stop this run's workflow in Argo"},
+    ReportAction.RETRY: {
+        "label": "Retry failed steps",
+        "description": "Run only the failed steps again",
+    },
+}
 
 _STATUS = {
     RunState.QUEUED: "queued",
@@ -43,6 +54,7 @@ CONCLUSIONS = {
     RunState.ERROR: "failure",
     RunState.TIMED_OUT: "timed_out",
     RunState.DRY_RUN: "neutral",
+    RunState.CANCELLED: "cancelled",
 }
 
 
@@ -106,6 +118,11 @@ def _output(report: CommitReport, annotated: int) -> dict[str, Any]:
     return output
 
 
+def check_actions(actions: Collection[ReportAction]) -> list[dict[str, str]]:
+    """The check run's `actions` (an empty list takes earlier buttons away)."""
+    return [{**BUTTONS[action], "identifier": action.value} for action in actions]
+
+
 def _timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -146,5 +163,7 @@ def check_run_requests(
     if report.state.finished:
         first["conclusion"] = CONCLUSIONS[report.state]
         first["completed_at"] = _timestamp(now)
+    if report.actions or not create:  # an update without buttons takes earlier ones away
+        first["actions"] = check_actions(report.actions)
     first["output"] = {**output, "annotations": batches[0]} if batches[0] else output
     return [first] + [{"output": {**output, "annotations": batch}} for batch in batches[1:]]

@@ -12,7 +12,16 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ogdc_hooks.db.tables import Installation, InstallationRepository
-from ogdc_hooks.forges.base import CommitReport, Event, Housekeeping, Push, RepoRef, RerunRequested
+from ogdc_hooks.forges.base import (
+    ActionRequested,
+    CommitReport,
+    Event,
+    Housekeeping,
+    Push,
+    RepoRef,
+    ReportAction,
+    RerunRequested,
+)
 from ogdc_hooks.forges.github.errors import PermanentForgeError
 from ogdc_hooks.forges.github.reporter import GitHubReporter
 from ogdc_hooks.redact import without_credentials
@@ -67,6 +76,20 @@ def rerun_of(host: str, payload: Mapping[str, Any], delivery_id: str) -> RerunRe
         run_id=run_id,
         requester=_login(payload.get("sender")),
         delivery_id=delivery_id,
+    )
+
+
+def action_of(host: str, payload: Mapping[str, Any], delivery_id: str) -> ActionRequested:
+    """`check_run.requested_action`: a button of ours pressed; `requested_action.identifier`
+    names it (https://docs.github.com/en/webhooks/webhook-events-and-payloads#check_run)."""
+    rerun = rerun_of(host, payload, delivery_id)
+    identifier = (payload.get("requested_action") or {}).get("identifier")
+    try:
+        action: ReportAction | None = ReportAction(str(identifier))
+    except ValueError:
+        action = None
+    return ActionRequested(
+        rerun.repo, rerun.commit_sha, rerun.run_id, action, rerun.requester, delivery_id
     )
 
 
@@ -129,6 +152,8 @@ class GitHubForge:
             return push_of(self.host, payload, delivery_id)
         if event == "check_run" and payload.get("action") == "rerequested":
             return rerun_of(self.host, payload, delivery_id)
+        if event == "check_run" and payload.get("action") == "requested_action":
+            return action_of(self.host, payload, delivery_id)
         if event in ("installation", "installation_repositories"):
             return Housekeeping(event, payload, delivery_id)
         return None

@@ -163,7 +163,11 @@ class GitHubReporter:
         return check_run_id
 
     async def _find(self, report: CommitReport, installation_id: int | None) -> int | None:
-        """The newest check run of this name on the commit that carries our `external_id`."""
+        """The newest check run of this name on the commit that carries our `external_id`.
+
+        A completed one does not count for an unfinished report (a retried run): GitHub
+        never reopens a completed check run, so the run gets a new one of the same name
+        (https://github.com/orgs/community/discussions/24761)."""
         runs = await self.client.collect(
             "/repos/{owner}/{repo}/commits/{ref}/check-runs{?check_name,filter,per_page}",
             {
@@ -176,7 +180,13 @@ class GitHubReporter:
             installation_id=installation_id,
             iterable_key="check_runs",
         )
-        ours = [int(run["id"]) for run in runs if run.get("external_id") == report.external_id]
+        reopening = not report.state.finished
+        ours = [
+            int(run["id"])
+            for run in runs
+            if run.get("external_id") == report.external_id
+            and not (reopening and run.get("status") == "completed")
+        ]
         return max(ours, default=None)
 
     async def _annotated(

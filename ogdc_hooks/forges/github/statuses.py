@@ -25,6 +25,7 @@ STATES = {
     RunState.REJECTED: "failure",
     RunState.ERROR: "error",
     RunState.TIMED_OUT: "failure",
+    RunState.CANCELLED: "failure",
 }
 
 

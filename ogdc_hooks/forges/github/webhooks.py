@@ -73,6 +73,7 @@ def parse_verified(headers: Mapping[str, str], body: bytes, host: str) -> Delive
 _JOB_KINDS = {
     "push": JobKind.PUSH,
     "check_run.rerequested": JobKind.RERUN,
+    "check_run.requested_action": JobKind.ACTION,
     "installation": JobKind.HOUSEKEEPING,
     "installation_repositories": JobKind.HOUSEKEEPING,
 }

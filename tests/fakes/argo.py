@@ -241,6 +241,7 @@ class FakeArgo:
         self._requests: list[RecordedRequest] = []
         self._streams: set[_Stream] = set()
         self._failures: list[int] = []
+        self._lint_faults: list[ArgoError] = []
         self._drops = 0
         self._lost_creates = 0
         self._delays: list[float] = []
@@ -373,11 +374,28 @@ class FakeArgo:
 
     def faults_left(self) -> int:
         """How many of the failures and drops asked for have not happened yet."""
-        return int(self._call(lambda: len(self._failures) + self._drops + self._lost_creates))
+        return int(
+            self._call(
+                lambda: (
+                    len(self._failures) + len(self._lint_faults) + self._drops + self._lost_creates
+                )
+            )
+        )
 
     def fail_next(self, count: int, status: int = 503) -> None:
         """The next `count` requests get `status` (503, 500, 429, ...) and Argo's error body."""
         self._call(lambda: self._failures.extend([status] * count))
+
+    def fail_next_lints(self, count: int, status: int = 503) -> None:
+        """The next `count` lint requests (only those) get `status` and Argo's error body."""
+        fault = ArgoError(status, f"fake outage: HTTP {status}")
+        self._call(lambda: self._lint_faults.extend([fault] * count))
+
+    def refuse_next_lint(self, message: str) -> None:
+        """The next lint finds `message` wrong, as a validator rule this fake lacks would (HTTP
+        500, `codes.Unknown`, like every refusal of `LintWorkflow`)."""
+        refusal = ArgoError(500, message, grpc_code=2)
+        self._call(lambda: self._lint_faults.append(refusal))
 
     def drop_next(self, count: int) -> None:
         """The next `count` requests have their connection closed without an answer."""
@@ -487,6 +505,8 @@ class FakeArgo:
         return web.json_response(workflow)
 
     async def _lint(self, request: web.Request) -> web.Response:
+        if self._lint_faults:
+            raise self._lint_faults.pop(0)
         try:
             body = json.loads(await request.read())
         except ValueError as err:

@@ -464,7 +464,8 @@ class FakeArgo:
                     f'group "argoproj.io" in the namespace "{namespace}"',
                 )
             response = await handler(request)
-            if self._lost_creates and request.method == "POST" and response.status == 200:
+            creating = request.match_info.handler == self._create
+            if self._lost_creates and creating and response.status == 200:
                 self._lost_creates -= 1
                 assert request.transport is not None
                 request.transport.abort()

@@ -22,20 +22,15 @@ LOCAL_ONLY = (
 LINTED = "The Argo Server linted the rendered workflow and found no problem."
 
 
-def lint_problem_of(recipe: str, message: str) -> Problem:
-    """Argo's refusal as a problem of the recipe (Argo knows no file or line of ours)."""
-    return Problem(
-        f"{recipe}/meta.yml" if recipe else "meta.yml",
-        1,
-        1,
-        "",
-        f"the Argo Server's lint refused the rendered workflow: {message}",
-    )
-
-
 async def lint_problem(
     engine: WorkflowEngine, recipe: str, workflow: dict[str, Any]
 ) -> Problem | None:
-    """The problem Argo finds in the workflow, or None when it accepts it."""
+    """The problem Argo finds in the workflow, or None when it accepts it. Argo knows no
+    file or line of ours, so it is put at the start of the recipe's `meta.yml`."""
     message = await engine.lint(workflow)
-    return None if message is None else lint_problem_of(recipe, message)
+    if message is None:
+        return None
+    path = f"{recipe}/meta.yml" if recipe else "meta.yml"
+    return Problem(
+        path, 1, 1, "", f"the Argo Server's lint refused the rendered workflow: {message}"
+    )

@@ -1,5 +1,5 @@
-"""The Argo Server REST API over aiohttp: submit, read, list, watch, stop and retry workflows,
-and list the workflow archive.
+"""The Argo Server REST API over aiohttp: lint, submit, read, list, watch, stop and retry
+workflows, and list the workflow archive.
 
 A thin shell (gidgethub style): each answer becomes data, or an
 `ArgoTransientError` (network, timeout, 408/429/5xx: worth retrying) or an
@@ -37,11 +37,14 @@ _GRPC_TO_HTTP = {3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 13: 500
 
 
 class ArgoError(Exception):
-    """The Argo Server could not do what was asked; `status` is the HTTP status, if any."""
+    """The Argo Server could not do what was asked; `status` is the HTTP status, if any, and
+    `grpc_code` the gRPC code of Argo's error body, if it had one."""
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.grpc_code: int | None = None
+        self.argo_message: str | None = None  # the body's `message`, without our context
 
 
 class ArgoTransientError(ArgoError, TransientError):
@@ -56,6 +59,10 @@ class ArgoTransientError(ArgoError, TransientError):
 
 class ArgoPermanentError(ArgoError, PermanentError):
     """Retrying cannot help: the request or the credentials are wrong."""
+
+
+class ArgoLintError(ArgoPermanentError):
+    """Argo's validator refused the workflow; the message is Argo's, in its words."""
 
 
 class ArgoNotFoundError(ArgoPermanentError):
@@ -166,6 +173,22 @@ class ArgoClient:
             ssl_context=ssl.create_default_context(cafile=ca_file) if ca_file else None,
             record=record,
         )
+
+    async def lint(self, workflow: Mapping[str, Any]) -> None:
+        """Have the server's validator check the workflow; `ArgoLintError` says what is wrong.
+
+        `LintWorkflow` (server/workflow/workflow_server.go) returns the validator's
+        error without a gRPC status, so grpc-gateway answers it as `Unknown`: HTTP
+        500 with `{"code": 2, "message": ...}`. That answer (and a 400) is a verdict
+        on the workflow; 500 with another code, 502-504 and no answer stay transient.
+        """
+        url = self._api("workflows", "lint")
+        body = {"namespace": self.namespace, "workflow": workflow}
+        try:
+            await self._send("POST", url, "lint the workflow", params=None, body=body)
+        except ArgoError as err:
+            raise self._counted(_as_lint_error(err)) from None
+        self._record("ok")
 
     async def submit(self, workflow: Mapping[str, Any]) -> str:
         """Create the workflow; return the name Argo gave it (from `generateName`).
@@ -363,21 +386,23 @@ class ArgoClient:
             raw = await response.read()
         except (aiohttp.ClientError, TimeoutError):
             raw = b""
-        return classify(
+        body = _error_body(raw)
+        message = self._shown(str(body.get("message") or "")) if body else ""
+        shown = message or self._shown(raw.decode("utf-8", "replace"))
+        error = classify(
             response.status,
-            f"{what}: Argo Server answered {response.status}: {self._message(raw, response)}",
+            f"{what}: Argo Server answered {response.status}: "
+            f"{shown or response.reason or 'no message'}",
             retry_after_seconds(response.headers.get("Retry-After"), now=time.time()),
         )
+        code = body.get("code") if body else None
+        error.grpc_code = code if isinstance(code, int) and not isinstance(code, bool) else None
+        error.argo_message = message or None
+        return error
 
-    def _message(self, raw: bytes, response: aiohttp.ClientResponse) -> str:
-        text = raw.decode("utf-8", "replace")
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        if isinstance(data, dict) and data.get("message"):
-            text = str(data["message"])
-        text = text.strip() or (response.reason or "no message")
+    def _shown(self, text: str) -> str:
+        """Argo's text as we may show it: stripped, without our token, at most 2000 characters."""
+        text = text.strip()
         if self._token:
             text = text.replace(self._token.reveal(), "**********")
         return _truncate(text)
@@ -392,6 +417,27 @@ class ArgoClient:
     def _shown_base(self) -> str:
         """The server URL without any user information it might carry."""
         return without_credentials(self._base_url)
+
+
+def _error_body(raw: bytes) -> dict[str, Any] | None:
+    """grpc-gateway's error body `{"code", "message", "details"}`, when the answer is one."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# gRPC codes the lint route answers a refused workflow with: Unknown (the validator's own
+# errors, which carry no status; HTTP 500) and InvalidArgument (HTTP 400).
+_LINT_VERDICTS = {2, 3}
+
+
+def _as_lint_error(error: ArgoError) -> ArgoError:
+    """A verdict on the workflow becomes `ArgoLintError`; anything else stays as it was."""
+    if error.status in (400, 500) and error.grpc_code in _LINT_VERDICTS and error.argo_message:
+        return ArgoLintError(error.argo_message, status=error.status)
+    return error
 
 
 def _truncate(text: str) -> str:

@@ -11,7 +11,13 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from ogdc_hooks.argo.client import ArgoClient, ArgoError, ArgoNotFoundError, already_completed
+from ogdc_hooks.argo.client import (
+    ArgoClient,
+    ArgoError,
+    ArgoLintError,
+    ArgoNotFoundError,
+    already_completed,
+)
 from ogdc_hooks.argo.phases import progress_of
 from ogdc_hooks.runstate import Progress, WorkflowChange
 
@@ -24,6 +30,14 @@ class ArgoEngine:
 
     def __init__(self, client: ArgoClient) -> None:
         self.client = client
+
+    async def lint(self, workflow: dict[str, Any]) -> str | None:
+        """Argo's lint verdict in its words, or None; an outage raises (transient)."""
+        try:
+            await self.client.lint(workflow)
+        except ArgoLintError as err:
+            return str(err)
+        return None
 
     async def submit(self, workflow: dict[str, Any]) -> str:
         return await self.client.submit(workflow)

@@ -16,6 +16,10 @@ from ogdc_hooks.runstate import Progress, WorkflowChange
 class WorkflowEngine(Protocol):
     """Where rendered workflows run (the Argo Server)."""
 
+    async def lint(self, workflow: dict[str, Any]) -> str | None:
+        """What the engine's own validator finds wrong with the workflow; None: nothing."""
+        ...
+
     async def submit(self, workflow: dict[str, Any]) -> str:
         """Create the workflow; return its name."""
         ...

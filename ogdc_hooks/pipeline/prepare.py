@@ -17,6 +17,7 @@ from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.pipeline import store
 from ogdc_hooks.pipeline.clones import checked_out
 from ogdc_hooks.pipeline.context import Pipeline
+from ogdc_hooks.pipeline.lint import LINTED, LOCAL_ONLY, lint_problem
 from ogdc_hooks.pipeline.store import RunRecord
 from ogdc_hooks.recipes.dataone import DataOneError, resolve_inputs
 from ogdc_hooks.recipes.load import load_recipe
@@ -44,7 +45,8 @@ def _identity(run: RunRecord) -> RunIdentity:
     )
 
 
-def _problems_message(problems: tuple[Problem, ...]) -> str:
+def problems_message(problems: tuple[Problem, ...]) -> str:
+    """The run's message for an invalid recipe: how many errors, and the first 20."""
     errors = [p for p in problems if p.severity == "error"]
     shown = "\n".join(f"- {p}" for p in errors[:20])
     more = f"\n- ... and {len(errors) - 20} more" if len(errors) > 20 else ""
@@ -54,13 +56,15 @@ def _problems_message(problems: tuple[Problem, ...]) -> str:
 async def prepare(
     pipeline: Pipeline, repo_dir: Path, run: RunRecord, dry_reason: str | None
 ) -> Prepared:
-    """Validate, resolve and render one recipe; never raises for a problem of the recipe."""
+    """Validate, resolve and render one recipe, and lint a dry run's workflow with Argo.
+
+    Never raises for a problem of the recipe; an unreachable Argo Server is transient."""
     try:
         recipe = await pipeline.recipe_workers.run(
             load_recipe, repo_dir, run.recipe, pipeline.load_policy
         )
     except RecipeInvalid as err:
-        return Prepared(RunState.INVALID, _problems_message(err.problems), problems=err.problems)
+        return Prepared(RunState.INVALID, problems_message(err.problems), problems=err.problems)
     try:
         inputs = await resolve_inputs(recipe, pipeline.settings.dataone_node_url, pipeline.session)
     except DataOneError as err:
@@ -71,9 +75,26 @@ async def prepare(
         )
     except RenderError as err:
         return Prepared(RunState.INVALID, str(err), problems=recipe.warnings)
-    if dry_reason is not None:
-        return Prepared(RunState.DRY_RUN, dry_reason, workflow, recipe.warnings)
-    return Prepared(RunState.QUEUED, None, workflow, recipe.warnings)
+    if dry_reason is None:  # the submit job lints it right before creating it
+        return Prepared(RunState.QUEUED, None, workflow, recipe.warnings)
+    return await linted_dry_run(pipeline, run.recipe, workflow, recipe.warnings, dry_reason)
+
+
+async def linted_dry_run(
+    pipeline: Pipeline,
+    recipe: str,
+    workflow: dict[str, object],
+    warnings: tuple[Problem, ...],
+    dry_reason: str,
+) -> Prepared:
+    """A rendered dry run, as the Argo Server's lint judges it (when one is configured)."""
+    if pipeline.workflows is None:
+        return Prepared(RunState.DRY_RUN, f"{dry_reason}\n\n{LOCAL_ONLY}", workflow, warnings)
+    problem = await lint_problem(pipeline.workflows, recipe, workflow)
+    if problem is not None:
+        problems = (*warnings, problem)
+        return Prepared(RunState.INVALID, problems_message(problems), workflow, problems)
+    return Prepared(RunState.DRY_RUN, f"{dry_reason}\n\n{LINTED}", workflow, warnings)
 
 
 async def record(connection: AsyncConnection, run: RunRecord, prepared: Prepared) -> None:

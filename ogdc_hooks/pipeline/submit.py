@@ -2,16 +2,24 @@
 
 The run id is a label on the workflow. Before creating, the job looks for a
 workflow with that label: if the process died between creating and recording,
-the retried job finds and records it instead of creating a second one.
+the retried job finds and records it instead of creating a second one. A workflow
+about to be created is first linted by the Argo Server: one it refuses makes the
+run invalid with Argo's message, and nothing is created.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from ogdc_hooks.jobs.errors import PermanentError
 from ogdc_hooks.jobs.kinds import enqueue_stop, run_id_of
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.pipeline import store
 from ogdc_hooks.pipeline.context import Pipeline
+from ogdc_hooks.pipeline.lint import lint_problem
+from ogdc_hooks.pipeline.prepare import problems_message
+from ogdc_hooks.pipeline.store import RunRecord
+from ogdc_hooks.recipes.problems import Problem
 from ogdc_hooks.runstate import RunState
 
 
@@ -24,6 +32,10 @@ async def handle_submit(pipeline: Pipeline, job: Job) -> None:
     name = await pipeline.workflows.find_by_run(run.id.hex)
     created = name is None
     if name is None:
+        problem = await lint_problem(pipeline.workflows, run.recipe, run.workflow)
+        if problem is not None:
+            await _refused(pipeline, run, problem)
+            return
         name = await pipeline.workflows.submit(run.workflow)
     async with pipeline.database.engine.begin() as connection:
         recorded = await store.change_state(
@@ -41,3 +53,17 @@ async def handle_submit(pipeline: Pipeline, job: Job) -> None:
         waited = await store.seconds_since_push(connection, run.id) if created else None
     if waited is not None:
         pipeline.metrics.submit_seconds.observe(waited)
+
+
+async def _refused(pipeline: Pipeline, run: RunRecord, problem: Problem) -> None:
+    """Argo's lint refused the workflow: the run is invalid, with the problems it had."""
+    problems = (*(Problem(**p) for p in run.problems or ()), problem)
+    async with pipeline.database.engine.begin() as connection:
+        await store.change_state(
+            connection,
+            run.id,
+            RunState.INVALID,
+            problems_message(problems),
+            only_from=[RunState.QUEUED],
+            problems=[dataclasses.asdict(p) for p in problems],
+        )

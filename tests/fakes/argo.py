@@ -1,13 +1,21 @@
 """A fake Argo Server: a real aiohttp server that checks requests the way Argo does.
 
-It speaks the REST API that ogdc-hooks uses: create (`POST
+It speaks the REST API that ogdc-hooks uses: lint (`POST
+/api/v1/workflows/{ns}/lint` with `{"namespace", "workflow"}`), create (`POST
 /api/v1/workflows/{ns}` with `{"workflow": ...}`), get, list and watch by label
 selector (`/api/v1/workflow-events/{ns}`, newline-delimited JSON), stop, the
 workflow archive, and output artifacts. Every request needs the bearer token
 and the namespace the token is good for. Every created workflow is validated
 against Argo's official JSON schema and the checks the real server makes at
-creation; failures are 400 with `{"code", "message"}` as Argo's grpc-gateway
-answers them.
+creation (`tests/fakes/argo_validate.py`, ported from `workflow/validate/validate.go`);
+failures are 400 with `{"code", "message"}` as Argo's grpc-gateway answers them.
+
+Lint (`server/workflow/workflow_server.go` `LintWorkflow`) runs the same
+validator with `Opts{Lint: true}` and returns its error without a gRPC status,
+which grpc-gateway (`runtime.DefaultHTTPProtoErrorHandler`) answers as
+`codes.Unknown`: HTTP 500 `{"code": 2, "message": ...}`; a valid workflow is
+answered as it was sent. A schema violation is a JSON decoding error before the
+handler: 400 InvalidArgument.
 
 Stop and the archive follow argo-workflows' sources:
 
@@ -78,6 +86,7 @@ from aiohttp.typedefs import Handler
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from tests.fakes.argo_validate import Invalid, validate_workflow
 from tests.support.data import ARGO_SCHEMA
 from tests.support.server_thread import ServerThread
 
@@ -120,12 +129,13 @@ class _Stream:
 class ArgoError(Exception):
     """An answer `{code, message}` with an HTTP status, as grpc-gateway sends errors."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, grpc_code: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.grpc_code = grpc_code
 
     def response(self) -> web.Response:
-        code = _GRPC_CODES.get(self.status, 2)
+        code = self.grpc_code if self.grpc_code is not None else _GRPC_CODES.get(self.status, 2)
         return web.json_response({"code": code, "message": str(self)}, status=self.status)
 
 
@@ -246,6 +256,7 @@ class FakeArgo:
         self._requests: list[RecordedRequest] = []
         self._streams: set[_Stream] = set()
         self._failures: list[int] = []
+        self._lint_faults: list[ArgoError] = []
         self._drops = 0
         self._lost_creates = 0
         self._delays: list[float] = []
@@ -257,6 +268,7 @@ class FakeArgo:
     def start(self) -> FakeArgo:
         app = web.Application(middlewares=[self._middleware])
         app.router.add_post("/api/v1/workflows/{namespace}", self._create)
+        app.router.add_post("/api/v1/workflows/{namespace}/lint", self._lint)
         app.router.add_get("/api/v1/workflows/{namespace}", self._list)
         app.router.add_get("/api/v1/workflows/{namespace}/{name}", self._get)
         app.router.add_put("/api/v1/workflows/{namespace}/{name}/stop", self._stop)
@@ -389,11 +401,28 @@ class FakeArgo:
 
     def faults_left(self) -> int:
         """How many of the failures and drops asked for have not happened yet."""
-        return int(self._call(lambda: len(self._failures) + self._drops + self._lost_creates))
+        return int(
+            self._call(
+                lambda: (
+                    len(self._failures) + len(self._lint_faults) + self._drops + self._lost_creates
+                )
+            )
+        )
 
     def fail_next(self, count: int, status: int = 503) -> None:
         """The next `count` requests get `status` (503, 500, 429, ...) and Argo's error body."""
         self._call(lambda: self._failures.extend([status] * count))
+
+    def fail_next_lints(self, count: int, status: int = 503) -> None:
+        """The next `count` lint requests (only those) get `status` and Argo's error body."""
+        fault = ArgoError(status, f"fake outage: HTTP {status}")
+        self._call(lambda: self._lint_faults.extend([fault] * count))
+
+    def refuse_next_lint(self, message: str) -> None:
+        """The next lint finds `message` wrong, as a validator rule this fake lacks would (HTTP
+        500, `codes.Unknown`, like every refusal of `LintWorkflow`)."""
+        refusal = ArgoError(500, message, grpc_code=2)
+        self._call(lambda: self._lint_faults.append(refusal))
 
     def drop_next(self, count: int) -> None:
         """The next `count` requests have their connection closed without an answer."""
@@ -462,7 +491,8 @@ class FakeArgo:
                     f'group "argoproj.io" in the namespace "{namespace}"',
                 )
             response = await handler(request)
-            if self._lost_creates and request.method == "POST" and response.status == 200:
+            creating = request.match_info.handler == self._create
+            if self._lost_creates and creating and response.status == 200:
                 self._lost_creates -= 1
                 assert request.transport is not None
                 request.transport.abort()
@@ -502,6 +532,25 @@ class FakeArgo:
         self._publish(None, workflow)
         return web.json_response(workflow)
 
+    async def _lint(self, request: web.Request) -> web.Response:
+        if self._lint_faults:
+            raise self._lint_faults.pop(0)
+        try:
+            body = json.loads(await request.read())
+        except ValueError as err:
+            raise ArgoError(400, f"invalid character in request body: {err}") from None
+        if not isinstance(body, dict) or body.get("workflow") is None:
+            raise ArgoError(500, "unable to get a workflow")  # fmt.Errorf: codes.Unknown
+        workflow = body["workflow"]
+        problems = schema_problems(workflow)
+        if problems:
+            raise ArgoError(400, "Workflow is invalid: " + "; ".join(problems[:5]))
+        try:
+            validate_workflow(workflow, lint=True)
+        except Invalid as err:
+            raise ArgoError(500, str(err), grpc_code=2) from None
+        return web.json_response(workflow)
+
     def _check_new(self, workflow: Any) -> str:
         """What Argo and the Kubernetes API check before creating; returns the final name."""
         problems = schema_problems(workflow)
@@ -528,12 +577,12 @@ class FakeArgo:
                 f"workflow name {name!r} must not be more than 63 characters "
                 f"long (currently {len(name)})",
             )
-        if not spec.get("workflowTemplateRef"):
-            entrypoint = spec.get("entrypoint")
-            if not entrypoint:
-                raise ArgoError(400, "spec.entrypoint is required")
-            if entrypoint not in {t.get("name") for t in spec.get("templates") or ()}:
-                raise ArgoError(400, f"spec.entrypoint template name '{entrypoint}' undefined")
+        if spec.get("workflowTemplateRef"):
+            raise ArgoError(400, "this fake does not resolve workflowTemplateRef")
+        try:
+            validate_workflow(workflow, lint=False)
+        except Invalid as err:
+            raise ArgoError(400, str(err)) from None  # CreateWorkflow: codes.InvalidArgument
         problems = label_problems(metadata.get("labels"))
         if problems:
             raise ArgoError(400, 'Workflow.argoproj.io "" is invalid: ' + "; ".join(problems))

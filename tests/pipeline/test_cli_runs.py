@@ -90,6 +90,7 @@ async def test_a_dry_run_reads_as_a_sentence_and_has_its_own_exit_code(dry_stack
     assert done.returncode == 5, (done.stdout, done.stderr)
     assert "recipes/sea-ice: dry run, rendered and stored, not submitted (" in done.stdout
     assert "no Argo Server is configured" in done.stdout
+    assert "Only local validation was done" in done.stdout  # no Argo Server linted it
     [run_id] = [
         line.removeprefix("run: ") for line in done.stdout.splitlines() if line.startswith("run: ")
     ]

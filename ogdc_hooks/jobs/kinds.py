@@ -29,6 +29,7 @@ class JobKind(StrEnum):
     PREPARE = "prepare"  # clone, validate and render one run
     SUBMIT = "submit"  # hand one prepared run to the workflow engine
     REPORT = "report"  # tell the run's forge the run's current state
+    DETAILS = "details"  # read a finished run's failure details or output link from the engine
 
 
 DELIVERY_KINDS = frozenset({JobKind.PUSH, JobKind.RERUN, JobKind.HOUSEKEEPING})
@@ -67,8 +68,22 @@ async def enqueue_report(connection: AsyncConnection, run_id: uuid.UUID) -> None
     )
 
 
+# Argo outages are retried a few times; then the failure is shown without its logs.
+DETAILS_ATTEMPTS = 5
+
+
+async def enqueue_details(connection: AsyncConnection, run_id: uuid.UUID) -> None:
+    await queue.enqueue(
+        connection,
+        JobKind.DETAILS,
+        {"run": str(run_id)},
+        key=f"details:{run_id}",
+        max_attempts=DETAILS_ATTEMPTS,
+    )
+
+
 def run_id_of(job: Job) -> uuid.UUID:
-    """The run a prepare, submit or report job is for."""
+    """The run a prepare, submit, report or details job is for."""
     return uuid.UUID(job.payload["run"])
 
 

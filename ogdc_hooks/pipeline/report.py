@@ -18,6 +18,8 @@ from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.pipeline import store
 from ogdc_hooks.pipeline.commit_report import commit_report
 from ogdc_hooks.pipeline.context import Pipeline
+from ogdc_hooks.pipeline.details import ask_for_details
+from ogdc_hooks.pipeline.failure_report import run_url
 from ogdc_hooks.pipeline.sources import on_forge
 
 
@@ -31,11 +33,18 @@ async def _current(pipeline: Pipeline, job: Job) -> store.RunRecord | None:
 
 async def handle_report(pipeline: Pipeline, job: Job) -> None:
     run = await _current(pipeline, job)
+    if run is not None:
+        await ask_for_details(pipeline, run)  # failure details or an output link, read apart
     forge = pipeline.forges.get(run.forge) if run is not None else None
     if run is None or forge is None or not on_forge(run.repository) or not run.reports:
         return  # nowhere to report, or not for this requester to say: the run is only recorded
+    settings = pipeline.settings
     report = commit_report(
-        run, ui_base=pipeline.settings.argo_ui_base, namespace=pipeline.settings.argo_namespace
+        run,
+        ui_base=settings.argo_ui_base,
+        namespace=settings.argo_namespace,
+        run_url=run_url(settings.public_url, settings.api_root_path, run.id),
+        pvc=settings.workflow_pvc_name,
     )
     try:
         forge_id = await forge.report(report, run.check_run_id, store.repo_of(run))

@@ -22,6 +22,7 @@ from ogdc_hooks.logs import log_event
 from ogdc_hooks.pipeline import store
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.deliveries import pushed
+from ogdc_hooks.pipeline.details import give_up_details, handle_details
 from ogdc_hooks.pipeline.follow import follower_tasks
 from ogdc_hooks.pipeline.housekeeping import handle_housekeeping
 from ogdc_hooks.pipeline.prepare import handle_prepare
@@ -68,12 +69,14 @@ def build_worker(pipeline: Pipeline, health: Health) -> Worker:
             JobKind.PREPARE: bound(handle_prepare, pipeline),
             JobKind.SUBMIT: bound(handle_submit, pipeline),
             JobKind.REPORT: bound(handle_report, pipeline),
+            JobKind.DETAILS: bound(handle_details, pipeline),
         },
         give_up={
             JobKind.PUSH: bound(_push_error, pipeline),
             JobKind.PREPARE: bound(_run_error, pipeline),
             JobKind.SUBMIT: bound(_run_error, pipeline),
             JobKind.REPORT: bound(record_report_failure, pipeline),
+            JobKind.DETAILS: bound(give_up_details, pipeline),
         },
         slots=pipeline.settings.worker_slots,
         lease=float(pipeline.settings.job_lease_seconds),

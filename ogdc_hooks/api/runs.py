@@ -402,6 +402,8 @@ openapi_models: tuple[type[BaseModel], ...] = (
     StatusResponse,
     OutputResponse,
     RunEventView,
+    StepFailureView,
+    FailureView,
     RunView,
     RunDetail,
     RunPage,

@@ -139,6 +139,7 @@ async def test_a_status_names_the_class_and_links_the_run(
         await stack.deliver(payload)
         run = (await _workflows(stack, after, 1))["oom"]
         fake_argo.fail_step(run["workflow_name"], "cmd-0", "oom", log=["reading"])
+        fake_argo.break_next_log_stream()  # the first read fails: the details job retries
         fake_argo.set_phase(run["workflow_name"], "Failed")
 
         def final() -> Any:
@@ -150,3 +151,6 @@ async def test_a_status_names_the_class_and_links_the_run(
         assert status.state == "failure"
         assert status.description == "Workflow failed: out of memory (OOMKilled) in step `cmd-0`"
         assert status.target_url == f"https://hooks.example.org/runs/{run['id']}"
+        _, detail = await stack.api("GET", f"/runs/{run['id']}")
+        assert detail["failure"]["steps"][0]["log_tail"] == ["reading"]
+        assert sum(1 for r in fake_argo.requests if r.path.endswith("/log")) >= 2

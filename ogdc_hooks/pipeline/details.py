@@ -2,9 +2,12 @@
 its failed steps' log tails, or where its temporary output can be downloaded.
 
 The report job asks for this job once a run has finished and lacks them
-(`wants_details`), and reports at once without them; this job reads them from the
-workflow engine off the report's path, with retries on engine outages, stores them on
-the run and asks for one more report. Log lines are masked before they are stored.
+(`wants_details`), and holds the run's final report back meanwhile, so that a check
+still ends exactly once; this job reads them from the workflow engine off the report's
+path, with retries on engine outages, stores them on the run and asks for the report.
+When the engine cannot tell, that is stored instead (a failure "could not be read", an
+empty output link), so the report is never held for ever. Log lines are masked before
+they are stored.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from ogdc_hooks.settings import secret_values
 log = logging.getLogger(__name__)
 
 FAILED_STATES = frozenset({RunState.FAILED, RunState.TIMED_OUT, RunState.ERROR})
+NO_OUTPUT_URL = ""  # stored when Argo has no zip for a succeeded run: asked once, not again
 
 
 def wants_details(pipeline: Pipeline, run: RunRecord) -> bool:
@@ -41,10 +45,13 @@ def wants_details(pipeline: Pipeline, run: RunRecord) -> bool:
     )
 
 
-async def ask_for_details(pipeline: Pipeline, run: RunRecord) -> None:
-    if wants_details(pipeline, run):
-        async with pipeline.database.engine.begin() as connection:
-            await enqueue_details(connection, run.id)
+async def ask_for_details(pipeline: Pipeline, run: RunRecord) -> bool:
+    """Ask for the run's details if it wants them; True when its report must wait for them."""
+    if not wants_details(pipeline, run):
+        return False
+    async with pipeline.database.engine.begin() as connection:
+        await enqueue_details(connection, run.id)
+    return True
 
 
 async def handle_details(pipeline: Pipeline, job: Job) -> None:
@@ -54,8 +61,7 @@ async def handle_details(pipeline: Pipeline, job: Job) -> None:
     assert pipeline.workflows is not None and run.workflow_name is not None
     if run.state is RunState.SUCCEEDED:
         url = await pipeline.workflows.output_url(run.workflow_name, PUBLISHED_ZIP)
-        if url is not None:  # else Argo has no such artifact: nothing to show
-            await _store(pipeline, run, output_url=url)
+        await _store(pipeline, run, output_url=url or NO_OUTPUT_URL)
         return
     failure = await pipeline.workflows.failure(
         run.workflow_name,
@@ -66,9 +72,13 @@ async def handle_details(pipeline: Pipeline, job: Job) -> None:
 
 
 async def give_up_details(pipeline: Pipeline, job: Job, error: str) -> None:
-    """Argo would not tell: a failed run's check says so, rather than asking forever."""
+    """Argo would not tell: the check says so and ends, rather than waiting for ever."""
     run = await store.get_run(pipeline.database.engine, run_id_of(job))
-    if run is not None and run.state in FAILED_STATES and run.failure is None:
+    if run is None or not wants_details(pipeline, run):
+        return
+    if run.state is RunState.SUCCEEDED:
+        await _store(pipeline, run, output_url=NO_OUTPUT_URL)
+    else:
         await _store_failure(pipeline, run, unreadable(error))
 
 

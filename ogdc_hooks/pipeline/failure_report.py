@@ -110,10 +110,12 @@ def output_lines(run: RunRecord, pvc: str | None) -> list[str]:
     """Where a succeeded run's output is: the zip's download link, or its volume path."""
     workflow = run.workflow or {}
     if publishes_zip(workflow):
-        where = f"<{run.output_url}>" if run.output_url else "not known yet"
+        asked = f"`GET /output/{run.workflow_name}`"
+        if not run.output_url:
+            return [f"Output: a zip; {asked} gives where to download it."]
         return [
-            f"Output: download the zip from {where} (with an Argo token; "
-            f"`GET /output/{run.workflow_name}` gives the same link)."
+            f"Output: download the zip from <{run.output_url}> (with an Argo token; "
+            f"{asked} gives the same link)."
         ]
     path = pvc_output_path(workflow)
     if path is not None:

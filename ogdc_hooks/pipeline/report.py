@@ -6,7 +6,8 @@ word on the commit is always the latest state, and reports of one run never
 race each other. A change the job has already read when it reads the run is
 not reported a second time: the read clears the job's "once more" in the same
 transaction, under the run's share lock (`_current`), so a run's end is
-reported once.
+reported once. A finished run still missing its failure details or output link is
+reported by the `details` job once it has read them (`pipeline/details.py`).
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ async def _current(pipeline: Pipeline, job: Job) -> store.RunRecord | None:
 
 async def handle_report(pipeline: Pipeline, job: Job) -> None:
     run = await _current(pipeline, job)
-    if run is not None:
-        await ask_for_details(pipeline, run)  # failure details or an output link, read apart
+    if run is not None and await ask_for_details(pipeline, run):
+        return  # its end is reported with its failure details or output link, once read
     forge = pipeline.forges.get(run.forge) if run is not None else None
     if run is None or forge is None or not on_forge(run.repository) or not run.reports:
         return  # nowhere to report, or not for this requester to say: the run is only recorded

@@ -136,7 +136,7 @@ def _run(failure: Failure, state: RunState = RunState.FAILED) -> RunRecord:
 def test_the_check_and_status_carry_class_masked_tail_and_annotations() -> None:
     tail = (
         "recipe.sh:3: gdalinfo: not found",
-        "/work/recipes/sea-ice/meta.yml:7:2: bad key",
+        "/mnt/checkout/recipes/sea-ice/meta.yml:7:2: bad key",
         "../../etc/passwd:1: outside",
         "export PASSWORD=hunter2-hunter2 token ghp_" + "A" * 36,
         "```` fence breaker",

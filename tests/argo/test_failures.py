@@ -11,6 +11,7 @@ import pytest
 from ogdc_hooks.argo import failures
 from ogdc_hooks.argo.client import ArgoClient, ArgoNotFoundError, ArgoTransientError
 from ogdc_hooks.argo.engine import ArgoEngine
+from ogdc_hooks.cli.runs import failure_lines
 from ogdc_hooks.failure import Failure, StepFailure, masked
 from ogdc_hooks.forges.github.checks import check_run_requests
 from ogdc_hooks.forges.github.statuses import status_body
@@ -168,3 +169,11 @@ def test_a_long_log_stays_within_githubs_text_limit() -> None:
     report = commit_report(_run(Failure("x", "y", "z", steps)), ui_base=None, namespace="q")
     [body] = check_run_requests(report, now=datetime.now(UTC), create=True)
     assert len(body["output"]["text"].encode()) <= 65535
+
+
+def test_runs_show_prints_the_failure_without_terminal_controls() -> None:
+    step = StepFailure("cmd-0", "n", "main: OOMKilled (exit code 137)", ("\x1b[31mKilled",))
+    shown = failure_lines(Failure("out of memory (OOMKilled)", "why", "try", (step,)).to_json())
+    assert shown[0] == "failure: out of memory (OOMKilled): why"
+    assert shown[-2:] == ["step cmd-0: main: OOMKilled (exit code 137)", "  | ?[31mKilled"]
+    assert failure_lines(None) == []

@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp.http_exceptions import HttpProcessingError
 
-from ogdc_hooks.redact import PEM_KEY, Pattern, Redactor
+from ogdc_hooks.redact import PEM_KEY, SECRET_PAIR, Pattern, Redactor
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("ogdc_request_id", default=None)
 
@@ -38,13 +38,7 @@ _PATTERNS: tuple[Pattern, ...] = (
     # a JSON Web Token anywhere (header and payload are base64url JSON, so start with "eyJ")
     (re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),
     # key=value / "key": "value" where the key names a secret
-    (
-        re.compile(
-            r"(?i)(\b[\w-]*(?:pass(?:word|wd)?|secret|token|authorization|private_key|api_key)"
-            r"[\w-]*[\"']?\s*[:=]\s*[\"']?)([^\s\"'&,;}]+)"
-        ),
-        r"\1" + REDACTED,
-    ),
+    (SECRET_PAIR, r"\1" + REDACTED),
     (PEM_KEY, REDACTED),
 )
 # Text without any of these (lower-cased) cannot match a pattern: most lines skip the regexes.

@@ -22,6 +22,12 @@ PEM_KEY = re.compile(
 JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 # Credentials inside URLs: scheme://user:password@host
 URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]*(?::[^/\s@]*)?@")
+# `key=value` / `"key": "value"` where the key names a secret: group 1 is the key and its
+# separator, group 2 the value.
+SECRET_PAIR = re.compile(
+    r"(?i)(\b[\w-]*(?:pass(?:word|wd)?|secret|token|authorization|private_key|api_key)"
+    r"[\w-]*[\"']?\s*[:=]\s*[\"']?)([^\s\"'&,;}]+)"
+)
 FORGE_MARK = "[redacted]"
 
 

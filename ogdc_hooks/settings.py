@@ -13,7 +13,7 @@ import re
 import secrets
 import ssl
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -153,6 +153,9 @@ class Settings:
     max_workflow_bytes: int = 1024 * 1024  # etcd refuses requests over 1.5 MiB
     webhook_unverified_bytes: int = 64 * 1024 * 1024
     http_read_timeout_seconds: int = 75  # above proxies' upstream keep-alive (nginx: 60 s)
+    failure_log_lines: int = 40  # last lines of each failed step's log shown in its check
+    # Where people reach this service (README "Failure details"): links to GET /runs/{id}
+    public_url: str | None = None
 
     @property
     def embedded_db(self) -> bool:
@@ -188,6 +191,12 @@ class Settings:
     def forge_web_urls(self) -> tuple[str, ...]:
         """The web addresses of the configured forges: where submissions fetch by default."""
         return (self.github_web_url, *(instance.url for instance in self.forgejo_instances))
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """The values of every secret setting, for redactors to mask wherever they appear."""
+    values = (getattr(settings, item.name) for item in fields(settings))
+    return [value.reveal() for value in values if isinstance(value, Secret)]
 
 
 def github_host(api_url: str) -> str:
@@ -493,6 +502,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         github_writes_per_hour=_parsed(env, "OGDC_GITHUB_WRITES_PER_HOUR", _positive_int, 500),
         summary_check_threshold=_parsed(env, "OGDC_SUMMARY_CHECK_THRESHOLD", _positive_int, 20),
         summary_check_seconds=_parsed(env, "OGDC_SUMMARY_CHECK_SECONDS", _positive_int, 15),
+        public_url=_parsed(env, "OGDC_PUBLIC_URL", _http_url, None),
         **_limits(env),
     )
     _check_required(settings)
@@ -514,6 +524,7 @@ _LIMITS = {
     # At least one delivery of GitHub's largest size must fit.
     "webhook_unverified_bytes": ("OGDC_WEBHOOK_UNVERIFIED_BYTES", 25 * 1024 * 1024),
     "http_read_timeout_seconds": ("OGDC_HTTP_READ_TIMEOUT_SECONDS", 1),
+    "failure_log_lines": ("OGDC_FAILURE_LOG_LINES", 1),
 }
 
 

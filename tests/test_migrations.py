@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from alembic import command
@@ -242,3 +243,38 @@ async def test_0012_adds_the_forge_write_ledger_and_takes_it_away(db_env: dict[s
             assert "forge_writes" not in await connection.run_sync(_tables)
     finally:
         await database.close()
+
+
+async def test_0009_adds_failure_details_and_output_url_and_takes_them_back(
+    db_env: dict[str, str],
+) -> None:
+    """Runs made before 0009 keep everything and have no failure yet; 0007 drops both."""
+    database = await _open(db_env)
+    try:
+        async with database.engine.connect() as connection:
+            await connection.run_sync(_step("0007"))
+            await connection.execute(
+                text(
+                    "INSERT INTO runs (id, forge, repository, clone_url, commit_sha, recipe, "
+                    "trigger, state) VALUES (gen_random_uuid(), 'github.com', 'o/r', 'u', "
+                    "'abc', 'recipes/x', 'push', 'failed')"
+                )
+            )
+            await connection.commit()
+            await connection.run_sync(_step("0009"))
+            row = (await connection.execute(text("SELECT failure, output_url FROM runs"))).one()
+            assert tuple(row) == (None, None)
+            await connection.execute(
+                text('UPDATE runs SET failure = \'{"classification": "exit code 2"}\'')
+            )
+            await connection.commit()
+            await connection.run_sync(_step("0007", down=True))
+            columns = {c["name"] for c in await connection.run_sync(_run_columns)}
+            assert not columns & {"failure", "output_url"}
+            assert (await connection.execute(text("SELECT count(*) FROM runs"))).scalar() == 1
+    finally:
+        await database.close()
+
+
+def _run_columns(connection: Connection) -> list[Any]:
+    return list(inspect(connection).get_columns("runs"))

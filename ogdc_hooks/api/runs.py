@@ -21,11 +21,13 @@ from ogdc_hooks.api.bodies import FORM, JSON, read_body
 from ogdc_hooks.api.errors import api_error
 from ogdc_hooks.api.openapi import operation
 from ogdc_hooks.api.security import authenticated_user
+from ogdc_hooks.failure import Failure
 from ogdc_hooks.jobs.errors import TransientError
 from ogdc_hooks.pipeline import store
 from ogdc_hooks.pipeline.actions import ActionRefused, check_allowed, request_cancel, request_retry
 from ogdc_hooks.pipeline.api_runs import SubmissionRefused, submit_recipe, wait_for_workflow
 from ogdc_hooks.pipeline.context import PIPELINE
+from ogdc_hooks.pipeline.outputs import publishes_zip
 from ogdc_hooks.pipeline.sources import BadSource, parse_source
 from ogdc_hooks.pipeline.store import RunFilter, RunRecord
 from ogdc_hooks.recipes.render.publish import PUBLISHED_ZIP
@@ -140,8 +142,30 @@ class RunView(BaseModel):
         return cls(id=str(run.id), **values)
 
 
+class StepFailureView(BaseModel):
+    step: str
+    node: str
+    message: str
+    log_tail: list[str] = Field(description="the step's last log lines, secrets masked")
+    pod_gone: bool = Field(description="no log came back: the pod is gone, or printed nothing")
+    log_error: str | None = Field(description="why the log could not be read")
+
+
+class FailureView(BaseModel):
+    classification: str = Field(description='e.g. "out of memory (OOMKilled)", "exit code 2"')
+    explanation: str
+    advice: str
+    steps: list[StepFailureView]
+
+
 class RunDetail(RunView):
     events: list[RunEventView]
+    failure: FailureView | None = Field(
+        description="why a failed run failed, once read from Argo (its check shows the same)"
+    )
+    output_url: str | None = Field(
+        description="where a succeeded run's temporary output zip is served (GET /output)"
+    )
 
 
 class WorkflowManifest(BaseModel):
@@ -226,7 +250,7 @@ async def output(request: web.Request) -> web.Response:
     pipeline = request.app[PIPELINE]
     if run.state is not RunState.SUCCEEDED:
         raise api_error(409, f"Workflow {run.workflow_name} has not succeeded (it is {run.state}).")
-    if not _publishes_zip(run.workflow or {}):
+    if not publishes_zip(run.workflow or {}):
         raise api_error(404, f"Workflow {run.workflow_name} has no temporary output to download.")
     if pipeline.workflows is None:
         raise api_error(503, "No Argo Server is configured to serve outputs.")
@@ -235,15 +259,6 @@ async def output(request: web.Request) -> web.Response:
     if url is None:
         raise api_error(404, f"Argo has no {PUBLISHED_ZIP} output for {run.workflow_name}.")
     return _json(OutputResponse(data_url=url))
-
-
-def _publishes_zip(workflow: dict[str, Any]) -> bool:
-    """Whether a rendered workflow has a `temporary` output (the zip artifact)."""
-    return any(
-        artifact.get("name") == PUBLISHED_ZIP
-        for template in workflow.get("spec", {}).get("templates", [])
-        for artifact in (template.get("outputs") or {}).get("artifacts") or []
-    )
 
 
 async def _run_or_404(request: web.Request) -> RunRecord:
@@ -286,7 +301,15 @@ async def get_run(request: web.Request) -> web.Response:
     run = await _run_or_404(request)
     engine = request.app[PIPELINE].database.engine
     events = [RunEventView(**event) for event in await store.run_events(engine, run.id)]
-    return _json(RunDetail(**RunView.of(run).model_dump(), events=events))
+    failure = Failure.from_json(run.failure)
+    return _json(
+        RunDetail(
+            **RunView.of(run).model_dump(),
+            events=events,
+            failure=FailureView.model_validate(failure.to_json()) if failure else None,
+            output_url=run.output_url,
+        )
+    )
 
 
 async def _act(request: web.Request, act: Callable[..., Awaitable[None]]) -> web.Response:
@@ -441,6 +464,8 @@ openapi_models: tuple[type[BaseModel], ...] = (
     StatusResponse,
     OutputResponse,
     RunEventView,
+    StepFailureView,
+    FailureView,
     RunView,
     RunDetail,
     RunPage,

@@ -1,5 +1,5 @@
 """The Argo Server REST API over aiohttp: lint, submit, read, list, watch, stop and retry
-workflows, and list the workflow archive.
+workflows, read their pods' logs, and list the workflow archive.
 
 A thin shell (gidgethub style): each answer becomes data, or an
 `ArgoTransientError` (network, timeout, 408/429/5xx: worth retrying) or an
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 _MAX_MESSAGE = 2000
 _MAX_EVENT_BYTES = 64 * 1024 * 1024
+LOG_LINE_CHARS = 1000  # a longer log line is cut: a check shows the tail of a log, not a dump
 # gRPC status codes in Argo's error bodies, as the HTTP status grpc-gateway gives them.
 _GRPC_TO_HTTP = {3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 13: 500, 14: 503, 16: 401}
 
@@ -101,14 +102,57 @@ def parse_event_line(line: bytes) -> WorkflowEvent | None:
     if not isinstance(data, dict):
         return None
     if isinstance(data.get("error"), dict):
-        error = data["error"]
-        grpc_code = error.get("grpc_code") or error.get("code")
-        status = error.get("http_code") or _GRPC_TO_HTTP.get(grpc_code, 500)
-        raise classify(int(status), _truncate(str(error.get("message") or "stream error")), None)
+        raise _stream_error(data)
     result = data.get("result")
     if not isinstance(result, dict) or not isinstance(result.get("object"), dict):
         return None
     return WorkflowEvent(type=str(result.get("type", "")), workflow=result["object"])
+
+
+def _stream_error(data: Mapping[str, Any]) -> ArgoError:
+    """grpc-gateway's `{"error": {...}}` inside a 200 stream, as the matching `ArgoError`."""
+    error = data["error"]
+    grpc_code = error.get("grpc_code") or error.get("code")
+    status = error.get("http_code") or _GRPC_TO_HTTP.get(grpc_code, 500)
+    return classify(int(status), _truncate(str(error.get("message") or "stream error")), None)
+
+
+def parse_log_line(line: bytes) -> tuple[str, str] | None:
+    """One line of the workflow-logs stream as (pod name, content); None for keep-alives.
+
+    `GET .../log` streams `{"result": {"content", "podName"}}` (argo-workflows
+    `pkg/apiclient/workflow/workflow.proto` `LogEntry`); an error after the stream
+    began arrives as `{"error": {...}}` and becomes the matching `ArgoError`.
+    """
+    if not line.strip():
+        return None
+    try:
+        data = json.loads(line)
+    except ValueError:
+        raise ArgoTransientError("the workflow-logs stream sent a non-JSON line") from None
+    if not isinstance(data, dict):
+        return None
+    if isinstance(data.get("error"), dict):
+        raise _stream_error(data)
+    result = data.get("result")
+    if not isinstance(result, dict):
+        return None
+    content = str(result.get("content") or "")
+    if len(content) > LOG_LINE_CHARS:
+        content = content[: LOG_LINE_CHARS - 1] + "…"
+    return str(result.get("podName") or ""), content
+
+
+def group_log_lines(stream: bytes, *, complete: bool) -> dict[str, list[str]]:
+    """The contents of a workflow-logs stream, by pod; a cut stream's last line is dropped."""
+    lines = stream.split(b"\n")
+    if not complete:
+        lines.pop()
+    grouped: dict[str, list[str]] = {}
+    for line in lines:
+        if (entry := parse_log_line(line)) is not None:
+            grouped.setdefault(entry[0], []).append(entry[1])
+    return grouped
 
 
 def already_completed(error: ArgoError) -> bool:
@@ -301,6 +345,59 @@ class ArgoClient:
                     yield event
         except (aiohttp.ClientError, TimeoutError) as err:
             raise self._counted(self._unreachable(what, err)) from None
+
+    async def pod_logs(
+        self,
+        name: str,
+        pod: str,
+        *,
+        tail_lines: int,
+        container: str = "main",
+        max_bytes: int = 256 * 1024,
+        timeout_s: float = 30.0,
+    ) -> dict[str, list[str]]:
+        """The last `tail_lines` lines of one pod's `container` log, grouped by pod name.
+
+        `GET /api/v1/workflows/{ns}/{name}/log` (argo-workflows `server/workflow/
+        workflow_server.go` `WorkflowLogs`, `util/logs/workflow-logger.go`): the pod is
+        selected by `podName`, Kubernetes' `PodLogOptions` travel as `logOptions.*`. A pod
+        that no longer exists yields no entries (the server's pod list is empty), so it is
+        missing from the answer. Reading stops after `max_bytes` (also sent as
+        `logOptions.limitBytes`) or `timeout_s`, keeping what came.
+        """
+        what = f"read the log of pod {pod} of workflow {name}"
+        params = {
+            "podName": pod,
+            "logOptions.container": container,
+            "logOptions.tailLines": str(tail_lines),
+            "logOptions.limitBytes": str(max_bytes),
+        }
+        body, complete = bytearray(), False
+        try:
+            async with self._session.get(
+                self._api("workflows", name, "log"),
+                headers=self._headers(),
+                params=params,
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+                ssl=self._ssl,
+            ) as response:
+                if response.status >= 400:
+                    raise await self._failure(response, what)
+                async for chunk in response.content.iter_any():
+                    body += chunk
+                    if len(body) > max_bytes:
+                        break
+                else:
+                    complete = True
+            grouped = group_log_lines(bytes(body[:max_bytes]), complete=complete)
+        except ArgoError as err:
+            raise self._counted(err) from None
+        except (aiohttp.ClientError, TimeoutError) as err:
+            if not body:
+                raise self._counted(self._unreachable(what, err)) from None
+            grouped = group_log_lines(bytes(body[:max_bytes]), complete=False)  # what came
+        self._record("ok")
+        return {pod_name: found[-tail_lines:] for pod_name, found in grouped.items()}
 
     def artifact_url(self, name: str, node_id: str, artifact_name: str = PUBLISHED_ZIP) -> str:
         """Where the Argo Server serves an output artifact (needs the same bearer token)."""

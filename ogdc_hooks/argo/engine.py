@@ -7,18 +7,22 @@ workflow objects (`get`, `find_archived`, `watch`) stay here.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from ogdc_hooks.argo import failures
 from ogdc_hooks.argo.client import (
     ArgoClient,
     ArgoError,
     ArgoLintError,
     ArgoNotFoundError,
+    ArgoTransientError,
     already_completed,
 )
 from ogdc_hooks.argo.phases import progress_of
+from ogdc_hooks.failure import Failure, StepFailure
 from ogdc_hooks.runstate import Progress, WorkflowChange
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "ogdc-hooks"}
@@ -79,6 +83,51 @@ class ArgoEngine:
             return await self.client.output_url(name, artifact)
         except ArgoNotFoundError:
             return None
+
+    async def failure(self, name: str, *, lines: int, strict: bool = True) -> Failure | None:
+        """Why the workflow failed: its class from the first failed step's status, and each
+        failed step's last `lines` of log; None when the workflow no longer exists.
+
+        A log Argo cannot give is noted on its step; a transient error is raised instead
+        while `strict` (the caller will try again), so it does not end up in the check.
+        """
+        workflow = await self.get(name)
+        if workflow is None:
+            return None
+        classification = failures.classify_workflow(workflow)
+        steps: list[StepFailure] = []
+        for node in failures.failed_nodes(workflow):
+            step = await self._step_failure(workflow, node, lines, strict)
+            if not steps:
+                classification = failures.with_fetch_message(classification, step.log_tail)
+            steps.append(step)
+        return Failure(
+            classification.name, classification.explanation, classification.advice, tuple(steps)
+        )
+
+    async def _step_failure(
+        self, workflow: Mapping[str, Any], node: Mapping[str, Any], lines: int, strict: bool
+    ) -> StepFailure:
+        step = StepFailure(
+            step=failures.step_name(node),
+            node=str(node.get("id") or ""),
+            message=str(node.get("message") or ""),
+        )
+        pod = failures.pod_name(workflow, node)
+        try:
+            logs = await self.client.pod_logs(
+                str(workflow["metadata"]["name"]), pod, tail_lines=lines
+            )
+        except ArgoNotFoundError:
+            return dataclasses.replace(step, pod_gone=True)  # the workflow went with its pods
+        except ArgoTransientError as err:
+            if strict:
+                raise
+            return dataclasses.replace(step, log_error=str(err))
+        except ArgoError as err:
+            return dataclasses.replace(step, log_error=str(err))
+        tail = logs.get(pod, [])
+        return dataclasses.replace(step, log_tail=tuple(tail), pod_gone=not tail)
 
     async def watch(self) -> AsyncIterator[tuple[bool, dict[str, Any]]]:
         async for event in self.client.watch(MANAGED_BY):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -239,10 +240,35 @@ def _show_command(args: argparse.Namespace) -> int:
     print(table(("", ""), facts))
     for problem in run.get("problems") or []:
         print(problem_line(problem))
+    for line in failure_lines(run.get("failure")):
+        print(line)
     for event in run.get("events") or []:
         line = describe(run["recipe"], RunState(event["state"]), event.get("message"))
         print(f"{event['at'][:19]}  {line}")
     return EXIT_CODES[state]
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def failure_lines(failure: dict[str, Any] | None) -> list[str]:
+    """A failed run's details as `runs show` prints them: the class, why, what to try, and
+    each failed step's log tail (its control characters shown as `?`, so a log cannot
+    drive the terminal)."""
+    if not failure:
+        return []
+    lines = [
+        f"failure: {failure['classification']}: {failure['explanation']}",
+        f"what to try: {failure['advice']}",
+    ]
+    for step in failure.get("steps") or []:
+        lines.append(f"step {step['step']}: {step.get('message') or 'failed'}")
+        if step.get("log_error"):
+            lines.append(f"  its log could not be read: {step['log_error']}")
+        elif not step.get("log_tail"):
+            lines.append("  no log: its pod is gone, or it printed nothing")
+        lines += [f"  | {_CONTROL.sub('?', line)}" for line in step.get("log_tail") or []]
+    return lines
 
 
 def problem_line(problem: dict[str, Any]) -> str:

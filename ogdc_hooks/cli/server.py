@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import fcntl
 import logging
 import os
@@ -30,11 +29,11 @@ from ogdc_hooks.cli.errors import CommandError
 from ogdc_hooks.cli.startup import print_summary, summary
 from ogdc_hooks.logs import ServerLog, configure_logging, log_event
 from ogdc_hooks.settings import (
-    Secret,
     Settings,
     SettingsError,
     api_root_path,
     load_settings,
+    secret_values,
     with_development_secrets,
 )
 
@@ -90,13 +89,8 @@ def _settings() -> Settings:
         settings = load_settings()
     except SettingsError as err:
         raise CommandError(str(err), SETTINGS_EXIT_CODE) from None
-    configure_logging(settings.log_format, settings.log_level, _secret_values(settings))
+    configure_logging(settings.log_format, settings.log_level, secret_values(settings))
     return settings
-
-
-def _secret_values(settings: Settings) -> list[str]:
-    values = (getattr(settings, field.name) for field in dataclasses.fields(settings))
-    return [value.reveal() for value in values if isinstance(value, Secret)]
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -111,7 +105,7 @@ def serve_command(args: argparse.Namespace) -> int:
         raise CommandError(
             f"cannot use the development secrets in {settings.data_dir}: {err}"
         ) from None
-    configure_logging(settings.log_format, settings.log_level, _secret_values(settings))
+    configure_logging(settings.log_format, settings.log_level, secret_values(settings))
     if settings.embedded_db:
         _hold_data_dir(settings.data_dir)
     facts = summary(settings, generated_admin_password)

@@ -197,6 +197,10 @@ class Run(Base):
     # someone who may not act on the repository, or of a directory outside recipes/).
     reports: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
     progress: Mapped[str | None] = mapped_column(String(32))  # Argo's "done/total" steps
+    # Why it failed: classification, explanation, advice and each failed step's masked log
+    # tail (`ogdc_hooks/failure.py`); read from Argo once the run has failed.
+    failure: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    output_url: Mapped[str | None] = mapped_column(Text)  # a succeeded temporary output's zip
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 

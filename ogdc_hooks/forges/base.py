@@ -136,6 +136,8 @@ class CommitReport:
     problems: tuple[Problem, ...] = field(default=())
     external_id: str | None = None  # our run id, so a report can be found again
     actions: tuple[ReportAction, ...] = ()  # what may be asked of the run from its report
+    text: str | None = None  # more than the summary (GitHub: output.text), e.g. failure logs
+    run_url: str | None = None  # the run on this service; statuses of failed runs link there
 
 
 class Forge(Protocol):

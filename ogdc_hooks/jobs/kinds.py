@@ -32,6 +32,7 @@ class JobKind(StrEnum):
     SUMMARY = "summary"  # the one check of a big push that lists all its recipes
     ACTION = "requested_action"  # someone pressed a button of a run's report (cancel, retry)
     STOP = "stop"  # stop the workflow of a cancelled run in the engine
+    DETAILS = "details"  # read a finished run's failure details or output link from the engine
 
 
 DELIVERY_KINDS = frozenset({JobKind.PUSH, JobKind.RERUN, JobKind.HOUSEKEEPING, JobKind.ACTION})
@@ -98,8 +99,22 @@ async def enqueue_summary(
     )
 
 
+# Argo outages are retried a few times; then the failure is shown without its logs.
+DETAILS_ATTEMPTS = 5
+
+
+async def enqueue_details(connection: AsyncConnection, run_id: uuid.UUID) -> None:
+    await queue.enqueue(
+        connection,
+        JobKind.DETAILS,
+        {"run": str(run_id)},
+        key=f"details:{run_id}",
+        max_attempts=DETAILS_ATTEMPTS,
+    )
+
+
 def run_id_of(job: Job) -> uuid.UUID:
-    """The run a prepare, submit, stop or report job is for."""
+    """The run a prepare, submit, stop, report or details job is for."""
     return uuid.UUID(job.payload["run"])
 
 

@@ -125,6 +125,8 @@ async def request_retry(pipeline: Pipeline, run: RunRecord, by: str) -> None:
             message,
             only_from=[RunState.FAILED],
             check_run_id=None,
+            failure=None,  # the last attempt's details; this attempt's are read if it fails
+            output_url=None,
         )
     log.info("run %s: workflow %s retried at %s's request", run.id, name, by)
 

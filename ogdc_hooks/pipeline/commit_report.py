@@ -5,7 +5,14 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from ogdc_hooks.auth.unknown_pusher import headline_of
+from ogdc_hooks.failure import Failure
 from ogdc_hooks.forges.base import CommitReport, ReportAction, RunState
+from ogdc_hooks.pipeline.failure_report import (
+    failure_problems,
+    failure_text,
+    failure_title,
+    output_lines,
+)
 from ogdc_hooks.pipeline.store import RunRecord
 from ogdc_hooks.recipes.problems import Problem
 
@@ -40,7 +47,7 @@ _TITLES = {
 }
 
 
-def _summary(run: RunRecord, url: str | None) -> str:
+def _summary(run: RunRecord, url: str | None, pvc: str | None) -> str:
     subject = f"Recipe `{run.recipe}`" if run.recipe else "This push"
     lines = [f"{subject} at `{run.commit_sha[:12]}` (run `{run.id}`, attempt {run.attempt})."]
     if run.workflow_name:
@@ -49,6 +56,8 @@ def _summary(run: RunRecord, url: str | None) -> str:
     if run.message:
         lines.append("")
         lines.append(run.message)
+    if run.state is RunState.SUCCEEDED:
+        lines += output_lines(run, pvc)
     return "\n".join(lines)
 
 
@@ -68,8 +77,18 @@ def report_actions(run: RunRecord) -> tuple[ReportAction, ...]:
     return ()
 
 
-def commit_report(run: RunRecord, *, ui_base: str | None, namespace: str) -> CommitReport:
-    """The report of a run's current state; the forge module decides how to show it."""
+def commit_report(
+    run: RunRecord,
+    *,
+    ui_base: str | None,
+    namespace: str,
+    run_url: str | None = None,
+    pvc: str | None = None,
+) -> CommitReport:
+    """The report of a run's current state; the forge module decides how to show it.
+
+    `run_url` is the run's page on this service (linked from failed statuses), `pvc` the
+    workflow volume a `pvc` output is copied to."""
     url = workflow_url(ui_base, namespace, run.workflow_name)
     title = _TITLES[run.state]
     if not run.recipe and run.state is RunState.SUCCEEDED:
@@ -80,15 +99,24 @@ def commit_report(run: RunRecord, *, ui_base: str | None, namespace: str) -> Com
     if run.state is RunState.INVALID and problems:
         errors = sum(1 for p in problems if p.severity == "error")
         title = f"Recipe is invalid: {errors} problem{'s' if errors != 1 else ''}"
+    failure = Failure.from_json(run.failure) if run.state.finished else None
+    text = None
+    if failure is not None and run.state is RunState.FAILED:
+        title = failure_title(failure)
+    if failure is not None:
+        text = failure_text(failure)
+        problems = (*problems, *failure_problems(failure, run.recipe))
     return CommitReport(
         repository=run.repository,
         commit_sha=run.commit_sha,
         name=check_name(run.recipe),
         state=run.state,
         title=title,
-        summary=_summary(run, url),
+        summary=_summary(run, url, pvc),
         details_url=url,
         problems=problems,
         external_id=str(run.id),
         actions=report_actions(run),
+        text=text,
+        run_url=run_url if failure is not None else None,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
+from ogdc_hooks.failure import Failure
 from ogdc_hooks.runstate import Progress, WorkflowChange
 
 
@@ -48,6 +49,11 @@ class WorkflowEngine(Protocol):
 
     async def output_url(self, name: str, artifact: str) -> str | None:
         """Where the named output artifact of a finished workflow can be downloaded."""
+        ...
+
+    async def failure(self, name: str, *, lines: int, strict: bool = True) -> Failure | None:
+        """Why the finished workflow failed, with its failed steps' last `lines` of log; None
+        when it no longer exists. `strict`: raise transient errors rather than note them."""
         ...
 
     def changes(self) -> AsyncIterator[WorkflowChange]:

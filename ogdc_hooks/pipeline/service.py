@@ -23,6 +23,7 @@ from ogdc_hooks.pipeline import store
 from ogdc_hooks.pipeline.actions import handle_requested_action, handle_stop, stop_refused
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.deliveries import pushed
+from ogdc_hooks.pipeline.details import give_up_details, handle_details
 from ogdc_hooks.pipeline.follow import follower_tasks
 from ogdc_hooks.pipeline.housekeeping import handle_housekeeping
 from ogdc_hooks.pipeline.prepare import handle_prepare
@@ -73,6 +74,7 @@ def build_worker(pipeline: Pipeline, health: Health) -> Worker:
             JobKind.SUMMARY: bound(handle_summary, pipeline),
             JobKind.ACTION: bound(handle_requested_action, pipeline),
             JobKind.STOP: bound(handle_stop, pipeline),
+            JobKind.DETAILS: bound(handle_details, pipeline),
         },
         give_up={
             JobKind.PUSH: bound(_push_error, pipeline),
@@ -80,6 +82,7 @@ def build_worker(pipeline: Pipeline, health: Health) -> Worker:
             JobKind.SUBMIT: bound(_run_error, pipeline),
             JobKind.REPORT: bound(record_report_failure, pipeline),
             JobKind.STOP: bound(stop_refused, pipeline),
+            JobKind.DETAILS: bound(give_up_details, pipeline),
         },
         slots=pipeline.settings.worker_slots,
         lease=float(pipeline.settings.job_lease_seconds),

@@ -68,6 +68,8 @@ class RunRecord:
     progress: str | None
     created_at: datetime
     updated_at: datetime
+    failure: dict[str, Any] | None = None  # `failure.FailureDetails` as JSON, once read
+    output_url: str | None = None  # where a succeeded temporary output's zip is served
 
     @classmethod
     def from_row(cls, row: Any) -> RunRecord:

@@ -58,7 +58,20 @@ false`), `.onExit` nodes go, and the workflow is Running again: phase and phase 
 Running, no message, no finish time, a new start time, the `completed` and archiving
 labels removed, `spec.shutdown` cleared.
 
-The test drives the workflow controller's part: `set_phase`, `add_output_artifact`,
+Pod logs (`GET /api/v1/workflows/{ns}/{name}/log`, `server/workflow/workflow_server.go`
+`WorkflowLogs` -> `PodLogs`, `util/logs/workflow-logger.go`): the workflow must exist (live
+or archived: `getWorkflow` falls back to the archive) else 404 before the stream; then a 200
+stream of `{"result": {"content", "podName"}}` lines, one per log line, for the pods the
+`podName` field selector finds (one whose pod is gone finds none: an empty stream), with
+Kubernetes' `PodLogOptions` from `logOptions.*` (`container` must be the pod's, else
+Kubernetes refuses it and the logger skips the pod; `tailLines`, `limitBytes`). A workflow
+only archived has no live object for `WorkflowLogs`' own `Get`, so its error comes inside the
+200 stream as grpc-gateway writes one, `{"error": {"grpc_code", "http_code", "http_status",
+"message"}}` (`grpc.gateway.runtime.StreamError` in the swagger); `break_next_log_stream`
+asks for such an error after the entries. `fail_step` gives a workflow a failed step node
+as the controller writes each failure class (`NODE_FAILURES`), with its pod's log.
+
+The test drives the workflow controller's part: `set_phase`, `fail_step`, `add_output_artifact`,
 `delete`, `expire`, and outages (`fail_next`, `drop_next`, `slow_next`, `close_streams`).
 The server runs in its own thread; every method here is safe to call from the
 test, synchronous or async.
@@ -107,6 +120,38 @@ _ARCHIVED_STATUS = (
     "estimatedDuration",
     "resourcesDuration",
 )
+
+
+# What the controller writes on a failed step's node (phase, message) per failure class,
+# from argo-workflows `workflow/controller/operator.go`: `inferFailedReason` (a main container
+# that terminated: "main: <reason> (exit code N)"; a pod that failed before main started:
+# "Pod failed before main container starts due to <reason>: <message>"; a pod's own message,
+# as the kubelet's eviction one), `podReconciliation` ("pod deleted") and
+# `failSuspendedAndPendingNodesAfterDeadline` ("Step exceeded its deadline").
+NODE_FAILURES = {
+    "oom": ("Failed", "main: OOMKilled (exit code 137)"),
+    "exit": ("Failed", "main: Error (exit code {exit_code})"),
+    "image": (
+        "Error",
+        "Pod failed before main container starts due to ImagePullBackOff: Back-off pulling "
+        'image "ghcr.io/qgreenland-net/ogdc-runner:no-such-tag"',
+    ),
+    "deadline": ("Failed", "Step exceeded its deadline"),
+    "deleted": ("Error", "pod deleted"),
+    "evicted": (
+        "Failed",
+        "The node was low on resource: memory. Threshold quantity: 100Mi, available: 88Mi. "
+        "Container main was using 5Gi, request is 2Gi, has larger consumption of memory.",
+    ),
+}
+
+
+def pod_name(workflow: str, template: str, node_name: str) -> str:
+    """A v2 pod name (`workflow/util/pod_name.go` `GeneratePodName`): FNV-1a of the node name."""
+    value = 0x811C9DC5
+    for byte in node_name.encode():
+        value = ((value ^ byte) * 0x01000193) % 2**32
+    return f"{workflow}-{template}-{value}"
 
 
 @dataclass(frozen=True)
@@ -262,6 +307,8 @@ class FakeArgo:
         self._delays: list[float] = []
         self._version = 0
         self._server: ServerThread | None = None
+        self._pod_logs: dict[tuple[str, str], list[str]] = {}  # (workflow, pod) -> main's log
+        self._log_stream_errors: list[str] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -273,6 +320,7 @@ class FakeArgo:
         app.router.add_get("/api/v1/workflows/{namespace}/{name}", self._get)
         app.router.add_put("/api/v1/workflows/{namespace}/{name}/stop", self._stop)
         app.router.add_put("/api/v1/workflows/{namespace}/{name}/retry", self._retry)
+        app.router.add_get("/api/v1/workflows/{namespace}/{name}/log", self._logs)
         app.router.add_get("/api/v1/archived-workflows", self._list_archived)
         app.router.add_get("/api/v1/workflow-events/{namespace}", self._watch)
         app.router.add_get("/artifacts/{namespace}/{name}/{node}/{artifact}", self._artifact)
@@ -353,6 +401,45 @@ class FakeArgo:
 
         self._call(lambda: self._change(name, add))
         return {step: _node_id(name, step) for step in phases}
+
+    def fail_step(
+        self,
+        name: str,
+        step: str,
+        failure: str = "exit",
+        *,
+        exit_code: int = 1,
+        log: list[str] | None = None,
+        template: str | None = None,
+    ) -> str:
+        """Give the workflow a failed step node as the controller writes `failure` (a key of
+        `NODE_FAILURES`) and a pod that printed `log` (None: its pod is gone); return the pod
+        name. Finish the workflow with `set_phase` afterwards."""
+        phase, message = NODE_FAILURES[failure]
+        template = template or step
+
+        def add(workflow: dict[str, Any]) -> str:
+            node = _node(
+                workflow,
+                _node_id(name, step),
+                step,
+                kind="Pod",
+                phase=phase,
+                message=message.format(exit_code=exit_code),
+            )
+            node["templateName"] = template
+            pod = pod_name(name, template, node["name"])
+            if log is not None:
+                self._pod_logs[(name, pod)] = list(log)
+            return pod
+
+        found: list[str] = []
+        self._call(lambda: self._change(name, lambda wf: found.append(add(wf))))
+        return found[0]
+
+    def break_next_log_stream(self, message: str = "rpc error: transport is closing") -> None:
+        """The next log stream ends, after its entries, with an error inside the 200 answer."""
+        self._call(lambda: self._log_stream_errors.append(message))
 
     def add_output_artifact(
         self,
@@ -657,6 +744,44 @@ class FakeArgo:
             )
         self._change(name, _retried)
         return web.json_response(copy.deepcopy(self._workflows[name]))
+
+    async def _logs(self, request: web.Request) -> web.StreamResponse:
+        name, query = request.match_info["name"], request.query
+        archived = any(wf["metadata"]["name"] == name for wf in self._archive)
+        if name not in self._workflows and not archived:
+            self._find(name)  # 404, before the stream
+        lines: list[tuple[str, str]] = []
+        if name in self._workflows and query.get("logOptions.container", "main") == "main":
+            for (workflow, pod), log in self._pod_logs.items():
+                if workflow == name and query.get("podName", pod) == pod:
+                    tail = int(query.get("logOptions.tailLines") or len(log) or 1)
+                    lines += [(pod, line) for line in log[-tail:]]
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        limit = int(query.get("logOptions.limitBytes") or 2**62)
+        for pod, line in lines:
+            limit -= len(line) + 1
+            if limit < 0:
+                break
+            await response.write(
+                json.dumps({"result": {"content": line, "podName": pod}}).encode() + b"\n"
+            )
+        error = None
+        if name not in self._workflows:
+            error = (5, 404, "Not Found", f'workflows.argoproj.io "{name}" not found')
+        elif self._log_stream_errors:
+            error = (13, 500, "Internal Server Error", self._log_stream_errors.pop(0))
+        if error is not None:
+            grpc_code, http_code, http_status, message = error
+            body = {
+                "grpc_code": grpc_code,
+                "http_code": http_code,
+                "http_status": http_status,
+                "message": message,
+            }
+            await response.write(json.dumps({"error": body}).encode() + b"\n")
+        await response.write_eof()
+        return response
 
     async def _list_archived(self, request: web.Request) -> web.Response:
         query = request.query

@@ -41,7 +41,7 @@ def status_body(report: CommitReport) -> dict[str, Any]:
         "context": report.name,
         "description": description(report),
     }
-    target_url = safe_url(report.details_url)
+    target_url = safe_url(report.run_url) or safe_url(report.details_url)
     if target_url:
         body["target_url"] = target_url
     return body

@@ -8,11 +8,11 @@ one update per further batch of 50. Output summary and text stay within
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
+from ogdc_hooks import markdown
 from ogdc_hooks.forges.base import CommitReport, ReportAction, RunState
 from ogdc_hooks.forges.text import clean, fit_bytes, fit_chars, safe_url
 from ogdc_hooks.recipes.problems import Problem
@@ -92,16 +92,10 @@ def annotation(problem: Problem) -> dict[str, Any]:
     return body
 
 
-def _fence(text: str) -> str:
-    """A code fence longer than any backtick run in `text`, so recipe content cannot escape it."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    return "`" * max(3, longest + 1)
-
-
 def problems_text(problems: Collection[Problem], annotated: int) -> str:
     """Every problem, one compiler-style line each, in a code block for the check's details."""
     lines = "\n".join(clean(str(problem)) for problem in problems)
-    fence = _fence(lines)
+    fence = markdown.fence(lines)
     head = f"{len(problems)} problem(s) found"
     if annotated < len(problems):
         head += f"; the first {annotated} are shown as annotations"
@@ -113,7 +107,9 @@ def _output(report: CommitReport, annotated: int) -> dict[str, Any]:
         "title": fit_chars(clean(report.title) or report.name, TITLE_CHARS),
         "summary": fit_bytes(clean(report.summary) or report.title or report.name, OUTPUT_BYTES),
     }
-    if report.problems:
+    if report.text:
+        output["text"] = fit_bytes(clean(report.text), OUTPUT_BYTES)
+    elif report.problems:
         output["text"] = fit_bytes(problems_text(report.problems, annotated), OUTPUT_BYTES)
     return output
 

@@ -2,7 +2,10 @@
 
 Statuses have no neutral state and no annotations: a dry run is a success
 (nothing failed, it was deliberately not submitted), our own errors are
-`error`, and the description is the report's title cut to 140 characters.
+`error`, and the description is the report's title cut to 140 characters (for a failed
+run it names the failure's class). The link is the run's page on this service when the
+report has one (`OGDC_PUBLIC_URL`: `GET /runs/{id}` shows the failure's log tails), else
+the Argo workflow.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ def status_body(report: CommitReport) -> dict[str, Any]:
         "context": report.name,
         "description": fit_chars(clean(report.title), DESCRIPTION_CHARS),
     }
-    target_url = safe_url(report.details_url)
+    target_url = safe_url(report.run_url) or safe_url(report.details_url)
     if target_url:
         body["target_url"] = target_url
     return body

@@ -27,7 +27,7 @@ from ogdc_hooks.api.errors import api_error
 from ogdc_hooks.api.openapi import operation
 from ogdc_hooks.api.security import UNAUTHORIZED_HEADERS, admin_only, authenticated_user, public
 from ogdc_hooks.auth import rules
-from ogdc_hooks.auth.tokens import Subject, issue_token
+from ogdc_hooks.auth.tokens import IssuedToken, Subject, issue_token
 from ogdc_hooks.auth.users import ADMIN_NAME, UNSET, Account, LoginTaken, UserExists
 from ogdc_hooks.logs import log_event
 
@@ -272,32 +272,40 @@ def _merged(
 routes = web.RouteTableDef()
 
 
-@routes.post("/token")
-@public
-async def token(request: web.Request) -> web.Response:
-    """Trade a user name and password for an access token."""
-    form = await read_body(request, TokenForm, (FORM,))
+async def sign_in(request: web.Request, username: str, password: str) -> IssuedToken:
+    """A token for the user, under the login throttle: 429 when throttled, 401 when wrong.
+
+    `POST /token` and the dashboard's sign-in (`ui/`) both come through here."""
     throttle = request.app[LOGIN_THROTTLE]
     address = request.remote or "unknown"
-    async with throttle.turn(form.username):
-        admitted = await throttle.admit(form.username, address)
+    async with throttle.turn(username):
+        admitted = await throttle.admit(username, address)
         if admitted.attempt is None:
-            log_event(log, "login_throttled", user=form.username, remote=address)
+            log_event(log, "login_throttled", user=username, remote=address)
             raise api_error(
                 429,
                 "Too many failed logins; try again later.",
                 {"Retry-After": str(math.ceil(admitted.wait))},
             )
-        account = await request.app[USERS].authenticate(form.username, form.password)
+        account = await request.app[USERS].authenticate(username, password)
         if account is None:
-            log_event(log, "login_failed", user=form.username, remote=address)
+            log_event(log, "login_failed", user=username, remote=address)
             raise api_error(401, "Incorrect username or password.", UNAUTHORIZED_HEADERS)
-        await throttle.forgive(form.username, address, admitted.attempt)
+        await throttle.forgive(username, address, admitted.attempt)
     key = request.app[SETTINGS].jwt_secret_key
     assert key is not None  # create_app refuses to start without one
     subject = Subject(account.name, account.id, account.token_version)
     issued = issue_token(subject, key.reveal(), datetime.now(UTC))
     log_event(log, "login", user=account.name)
+    return issued
+
+
+@routes.post("/token")
+@public
+async def token(request: web.Request) -> web.Response:
+    """Trade a user name and password for an access token."""
+    form = await read_body(request, TokenForm, (FORM,))
+    issued = await sign_in(request, form.username, form.password)
     return _json(TokenResponse(access_token=issued.token, utc_expiration=issued.expires_at))
 
 

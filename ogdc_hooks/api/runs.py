@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ogdc_hooks.api.bodies import FORM, JSON, read_body
 from ogdc_hooks.api.errors import api_error
@@ -276,12 +277,16 @@ async def list_runs(request: web.Request) -> web.Response:
     )
 
 
+async def run_detail(engine: AsyncEngine, run: RunRecord) -> RunDetail:
+    """A run as `GET /runs/{id}` shows it (the dashboard's run page shows the same)."""
+    events = [RunEventView(**event) for event in await store.run_events(engine, run.id)]
+    return RunDetail(**RunView.of(run).model_dump(), events=events)
+
+
 @routes.get("/runs/{run_id}")
 async def get_run(request: web.Request) -> web.Response:
     run = await _run_or_404(request)
-    engine = request.app[PIPELINE].database.engine
-    events = [RunEventView(**event) for event in await store.run_events(engine, run.id)]
-    return _json(RunDetail(**RunView.of(run).model_dump(), events=events))
+    return _json(await run_detail(request.app[PIPELINE].database.engine, run))
 
 
 @routes.get("/runs/{run_id}/workflow")

@@ -323,7 +323,7 @@ class FakeArgo:
             raise ValueError(f"unknown node phases {sorted(bad)}; one of {NODE_PHASES}")
 
         self._call(
-            lambda: self._finish(name, phase, message, failed_nodes or {}, progress, nodes or {})
+            lambda: self._finish(name, phase, message, failed_nodes or {}, progress, nodes=nodes)
         )
 
     def add_output_artifact(
@@ -639,6 +639,7 @@ class FakeArgo:
         message: str | None,
         failed_nodes: Mapping[str, str],
         progress: str | None = None,
+        *,
         nodes: Mapping[str, str] | None = None,
     ) -> None:
         """Move to `phase`; a completed workflow is also archived (and labelled so) at once."""

@@ -2,11 +2,13 @@
 service, real PostgreSQL, real git over HTTP and the fake GitHub and Argo.
 
 Each page is also photographed at a laptop and a phone width into
-`test-artifacts/screenshots/` (kept by CI for review, ignored by git)."""
+`test-artifacts/screenshots/` (ignored by git), or `$SCREENSHOTS_DIR`, where `.ci/run`
+keeps them for review."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -26,7 +28,11 @@ expect = playwright_api.expect
 pytestmark = pytest.mark.browser
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+# .ci/run points SCREENSHOTS_DIR at its source tree's, since its clone is removed afterwards
+SHOTS = Path(
+    os.environ.get("SCREENSHOTS_DIR")
+    or Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+)
 WIDTHS = {"laptop": (1280, 800), "phone": (390, 844)}
 WAIT_MS = 30_000  # bound of every wait for the page to show something
 PASSWORD = "a-long-password"  # Stack.add_user's

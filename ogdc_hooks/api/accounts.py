@@ -315,10 +315,9 @@ async def current_user(request: web.Request) -> web.Response:
     return _json(CurrentUser(current_user=authenticated_user(request).name))
 
 
-@routes.post("/create_user")
-@admin_only
-async def create_user(request: web.Request) -> web.Response:
-    form = await read_body(request, NewUser, (FORM, JSON))
+async def create_account(request: web.Request, form: NewUser, by: Account) -> Account:
+    """Create the user `form` describes, for `by` (an admin): 409 or 422 in words when it
+    cannot be. `POST /create_user` and the dashboard's admin page come through here."""
     github_host = _github_rules(request, form.forge_logins)
     _merged(form.github_login, form.github_login is not None, form.forge_logins, github_host)
     try:
@@ -327,7 +326,15 @@ async def create_user(request: web.Request) -> web.Response:
         )
     except UserExists as err:
         raise _conflict(err, github_host, form.github_login) from None
-    log_event(log, "user_created", user=account.name, by=authenticated_user(request).name)
+    log_event(log, "user_created", user=account.name, by=by.name)
+    return account
+
+
+@routes.post("/create_user")
+@admin_only
+async def create_user(request: web.Request) -> web.Response:
+    form = await read_body(request, NewUser, (FORM, JSON))
+    account = await create_account(request, form, authenticated_user(request))
     return _json(Message(message=f'User with username "{account.name}" created.'), status=201)
 
 
@@ -341,10 +348,20 @@ async def list_users(request: web.Request) -> web.Response:
 @routes.patch("/users/{name}")
 @admin_only
 async def change_user(request: web.Request) -> web.Response:
-    name = request.match_info["name"]
     changes = await read_body(request, UserChanges, (JSON, FORM))
+    account = await change_account(
+        request, request.match_info["name"], changes, authenticated_user(request)
+    )
+    return _json(UserView.of(account))
+
+
+async def change_account(
+    request: web.Request, name: str, changes: UserChanges, by: Account
+) -> Account:
+    """Change user `name` as `changes` says, for `by` (an admin): 404, 409 or 422 in words
+    when it cannot be. `PATCH /users/{name}` and the dashboard's admin page use it."""
     given = changes.model_fields_set
-    if name == authenticated_user(request).name and changes.active is False:
+    if name == by.name and changes.active is False:
         raise api_error(409, "You cannot disable your own account.")
     if name == ADMIN_NAME and "password" in given:
         raise api_error(409, "The admin's password follows OGDC_ADMIN_PASSWORD; change it there.")
@@ -362,10 +379,8 @@ async def change_user(request: web.Request) -> web.Response:
         raise _conflict(err, github_host, changes.github_login) from None
     if account is None:
         raise api_error(404, f"No user named {name!r}.")
-    log_event(
-        log, "user_changed", user=name, fields=sorted(given), by=authenticated_user(request).name
-    )
-    return _json(UserView.of(account))
+    log_event(log, "user_changed", user=name, fields=sorted(given), by=by.name)
+    return account
 
 
 @routes.delete("/users/{name}")

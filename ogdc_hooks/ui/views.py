@@ -13,14 +13,22 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp_jinja2
 from aiohttp import web
 from aiohttp_session import get_session, new_session
 from pydantic import ValidationError
 
-from ogdc_hooks.api.accounts import TokenForm, sign_in
+from ogdc_hooks.api.accounts import (
+    NewUser,
+    TokenForm,
+    UserChanges,
+    change_account,
+    create_account,
+    sign_in,
+)
+from ogdc_hooks.api.bodies import validated
 from ogdc_hooks.api.context import SETTINGS, SUPERVISOR, USERS
 from ogdc_hooks.api.runs import LOCATION_MAX, NO_CONTROL, OFFSET_MAX, run_detail
 from ogdc_hooks.pipeline import store
@@ -271,6 +279,7 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     values = {
         "users": await request.app[USERS].list(),
+        "hosts": [forge.host for forge in request.app[PIPELINE].forges],
         "deliveries": await queries.recent_deliveries(engine),
         "queue": await queries.queue_figures(engine),
         "reconciling": bool(settings.reconcile_seconds),
@@ -279,16 +288,44 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
     return aiohttp_jinja2.render_template("admin.html", request, await _context(request, **values))
 
 
+def _text(name: str, request: web.Request) -> str:
+    value = request[FORM].get(name, "")
+    return value if isinstance(value, str) else ""
+
+
+def _to_admin(request: web.Request) -> NoReturn:
+    raise web.HTTPSeeOther(ui_url(request, "/admin"))
+
+
+@routes.post("/admin/users")
+@page(admin=True)
+async def create_user(request: web.Request) -> web.StreamResponse:
+    """A new user, with a login on one forge, as `POST /create_user` makes it."""
+    fields: dict[str, Any] = {"username": _text("username", request)}
+    fields["password"] = _text("password", request)
+    if login := _text("login", request).strip():
+        fields["forge_logins"] = {_text("host", request): login}
+    await create_account(request, validated(NewUser, fields), request[VIEWER].user)
+    _to_admin(request)
+
+
 @routes.post("/admin/users/{name}/active")
 @page(admin=True)
 async def set_active(request: web.Request) -> web.StreamResponse:
     """Disable or enable a user (never oneself), as `PATCH /users/{name}` does."""
-    name, wanted = request.match_info["name"], request[FORM].get("active") == "true"
-    if name == request[VIEWER].user.name and not wanted:
-        return error_page(request, 409, "You cannot disable your own account.")
-    if await request.app[USERS].update(name, active=wanted) is None:
-        return error_page(request, 404, "No such user.")
-    raise web.HTTPSeeOther(ui_url(request, "/admin"))
+    changes = validated(UserChanges, {"active": _text("active", request) == "true"})
+    await change_account(request, request.match_info["name"], changes, request[VIEWER].user)
+    _to_admin(request)
+
+
+@routes.post("/admin/users/{name}/logins")
+@page(admin=True)
+async def set_login(request: web.Request) -> web.StreamResponse:
+    """Set (or, left empty, remove) a user's login on one forge."""
+    login = _text("login", request).strip() or None
+    changes = validated(UserChanges, {"forge_logins": {_text("host", request): login}})
+    await change_account(request, request.match_info["name"], changes, request[VIEWER].user)
+    _to_admin(request)
 
 
 def _sign_in_page(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -273,6 +274,18 @@ async def test_partitions_admin_names_and_session_expiry(stack: Stack, browser: 
     # the author's old session (a token of 31 minutes ago) and a cookie of then are refused
     await row.locator("button", has_text="Enable").click()
     await expect(row.locator("td").nth(3)).to_have_text("yes")
+    create = page.locator("form[action$='/admin/users']")
+    await create.locator("[name=username]").fill("newcomer")
+    await create.locator("[name=password]").fill("another-long-password")
+    await create.locator("[name=login]").fill("newcomer-gh")
+    await create.locator("button").click()
+    newcomer = page.locator("table.users tr", has_text="newcomer")
+    await expect(newcomer.locator("td").nth(1)).to_have_text(re.compile(r": newcomer-gh$"))
+    await newcomer.locator("[name=login]").fill("-not-a-login-")
+    async with page.expect_response(lambda r: r.url.endswith("/logins")) as refused_change:
+        await newcomer.locator("button", has_text="Set login").click()
+    assert (await refused_change.value).status == 422
+    await expect(page.locator(".error")).to_contain_text("forge_logins")
     connection = await stack.database()
     try:
         user_id, version = await connection.fetchrow(

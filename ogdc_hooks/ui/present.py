@@ -50,9 +50,10 @@ def seconds_between(start: datetime, end: datetime) -> float:
     return max(0.0, (end - start).total_seconds())
 
 
-def run_seconds(run: RunRecord, now: datetime) -> float:
-    """How long the run took, or has taken so far."""
-    return seconds_between(run.created_at, run.updated_at if run.state.finished else now)
+def run_seconds(run: RunRecord, last_change: datetime | None, now: datetime) -> float:
+    """How long the run took (to its last state change), or has taken so far."""
+    end = (last_change or run.updated_at) if run.state.finished else now
+    return seconds_between(run.created_at, end)
 
 
 def duration(seconds: float | None) -> str:

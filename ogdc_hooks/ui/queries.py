@@ -12,7 +12,7 @@ from sqlalchemy import Table, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ogdc_hooks.db.tables import Job
-from ogdc_hooks.pipeline.store import DELIVERIES, RUNS
+from ogdc_hooks.pipeline.store import DELIVERIES, EVENTS, RUNS
 from ogdc_hooks.runstate import RunState
 
 JOBS = cast(Table, Job.__table__)
@@ -38,6 +38,22 @@ class RecipeHistory:
     runs: list[PastRun] = field(default_factory=list)
 
 
+# When the run last changed state (its end, once finished); `updated_at` also moves for
+# facts that are not state changes (a check run id, a report error).
+_LAST_CHANGE = select(func.max(EVENTS.c.at)).where(EVENTS.c.run_id == RUNS.c.id).scalar_subquery()
+
+
+async def last_changes(engine: AsyncEngine, run_ids: list[uuid.UUID]) -> dict[uuid.UUID, datetime]:
+    """When each run last changed state."""
+    statement = (
+        select(EVENTS.c.run_id, func.max(EVENTS.c.at))
+        .where(EVENTS.c.run_id.in_(run_ids))
+        .group_by(EVENTS.c.run_id)
+    )
+    async with engine.connect() as connection:
+        return {run_id: at for run_id, at in await connection.execute(statement)}
+
+
 async def recipe_histories(engine: AsyncEngine) -> list[RecipeHistory]:
     """Every recipe seen, by repository and path, with its last `HISTORY` runs."""
     place = (RUNS.c.forge, RUNS.c.repository, RUNS.c.recipe)
@@ -46,7 +62,8 @@ async def recipe_histories(engine: AsyncEngine) -> list[RecipeHistory]:
         .over(partition_by=place, order_by=(RUNS.c.created_at.desc(), RUNS.c.id))
         .label("rank")
     )
-    recent = select(*place, RUNS.c.id, RUNS.c.state, RUNS.c.created_at, RUNS.c.updated_at, rank)
+    changed = _LAST_CHANGE.label("changed_at")
+    recent = select(*place, RUNS.c.id, RUNS.c.state, RUNS.c.created_at, changed, rank)
     ranked = recent.subquery()
     statement = (
         select(ranked)
@@ -59,7 +76,7 @@ async def recipe_histories(engine: AsyncEngine) -> list[RecipeHistory]:
             key = (row.forge, row.repository, row.recipe)
             history = histories.setdefault(key, RecipeHistory(*key))
             state = RunState(row.state)
-            seconds = (row.updated_at - row.created_at).total_seconds() if state.finished else None
+            seconds = (row.changed_at - row.created_at).total_seconds() if state.finished else None
             history.runs.append(PastRun(row.id, state, row.created_at, seconds))
     return list(histories.values())
 

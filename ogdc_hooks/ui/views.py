@@ -126,7 +126,9 @@ def _page_number(query: Mapping[str, str]) -> int:
     return number
 
 
-def _row(request: web.Request, run: RunRecord, now: datetime) -> dict[str, Any]:
+def _row(
+    request: web.Request, run: RunRecord, last_change: datetime | None, now: datetime
+) -> dict[str, Any]:
     settings = request.app[SETTINGS]
     forge = request.app[PIPELINE].forges.get(run.forge)
     colour, words = present.badge(run.state)
@@ -135,7 +137,7 @@ def _row(request: web.Request, run: RunRecord, now: datetime) -> dict[str, Any]:
         "branch": present.branch(run.ref),
         "badge": colour,
         "state": words,
-        "duration": present.duration(present.run_seconds(run, now)),
+        "duration": present.duration(present.run_seconds(run, last_change, now)),
         "commit_url": present.commit_url(forge, run),
         "argo_url": workflow_url(settings.argo_ui_base, settings.argo_namespace, run.workflow_name),
         "url": ui_url(request, f"/runs/{run.id}"),
@@ -149,11 +151,12 @@ async def _runs_context(request: web.Request) -> dict[str, Any]:
     runs, total = await store.list_runs(
         engine, where, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE
     )
+    changes = await queries.last_changes(engine, [run.id for run in runs])
     now = datetime.now(UTC)
     kept = {name: query[name] for name in FILTERS if query.get(name)}
     pages = max(1, -(-total // PAGE_SIZE))
     return {
-        "rows": [_row(request, run, now) for run in runs],
+        "rows": [_row(request, run, changes.get(run.id), now) for run in runs],
         "total": total,
         "page": number,
         "pages": pages,
@@ -227,8 +230,9 @@ async def run_page(request: web.Request) -> web.StreamResponse:
         await asyncio.to_thread(present.workflow_yaml, run.workflow) if run.workflow else None
     )
     viewer = request[VIEWER]
+    last_change = max((event["at"] for event in detail["events"]), default=None)
     values = {
-        **_row(request, run, datetime.now(UTC)),
+        **_row(request, run, last_change, datetime.now(UTC)),
         "detail": detail,
         "events": [
             {**event, **dict(zip(("colour", "words"), present.badge(event["state"]), strict=True))}

@@ -184,6 +184,10 @@ async def test_author_watches_a_push_live_and_reads_why_it_failed(
 
     await page.goto(ui + "recipes")
     await expect(page.locator("table.recipes tbody tr")).to_have_count(2)
+    sea_ice = page.locator("table.recipes tbody tr", has_text="recipes/sea-ice")
+    await expect(sea_ice.locator("td").nth(2)).to_have_text("failed")
+    await expect(sea_ice.locator(".strip li")).to_have_count(1)
+    await expect(sea_ice.locator("td").nth(4)).to_have_text("0%")
     await _shoot(page, "recipes")
 
     refused = await page.goto(ui + "admin")

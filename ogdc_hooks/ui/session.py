@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from multidict import MultiDictProxy
 
+from ogdc_hooks.api.context import SETTINGS
 from ogdc_hooks.api.security import public, token_user
 from ogdc_hooks.auth.tokens import LIFETIME
 from ogdc_hooks.auth.users import Account
@@ -120,9 +121,11 @@ async def checked_form(request: web.Request, session: Session) -> MultiDictProxy
 
 
 def error_page(request: web.Request, status: int, detail: str) -> web.Response:
-    return aiohttp_jinja2.render_template(
-        "error.html", request, {"status": status, "detail": detail}, status=status
-    )
+    values: dict[str, Any] = {"status": status, "detail": detail}
+    viewer = request.get(VIEWER)
+    if viewer is not None:  # signed in: the page keeps its navigation and sign-out
+        values |= {"viewer": viewer.user, "csrf": viewer.csrf}
+    return aiohttp_jinja2.render_template("error.html", request, values, status=status)
 
 
 async def _viewer(request: web.Request, session: Session) -> Viewer | None:
@@ -145,9 +148,12 @@ def _to_sign_in(request: web.Request, expired: bool) -> NoReturn:
     raise web.HTTPSeeOther(ui_url(request, "/login", **query))
 
 
-def page(*, anonymous: bool = False, admin: bool = False) -> Callable[[UiHandler], UiHandler]:
+def page(
+    *, anonymous: bool = False, admin: bool = False, changes: bool = False
+) -> Callable[[UiHandler], UiHandler]:
     """A dashboard handler: signed in unless `anonymous` (an admin's only with `admin`),
-    POSTs CSRF-checked, errors as HTML pages, the security headers on every answer.
+    POSTs CSRF-checked, refused under ACCESS_MODE=read_only when it `changes` something,
+    errors as HTML pages, the security headers on every answer.
 
     It is `public` to the token middleware: the session, not a bearer token, closes it."""
 
@@ -155,7 +161,9 @@ def page(*, anonymous: bool = False, admin: bool = False) -> Callable[[UiHandler
         @functools.wraps(handler)
         async def run(request: web.Request) -> web.StreamResponse:
             try:
-                response = await _guarded(handler, request, anonymous=anonymous, admin=admin)
+                response = await _guarded(
+                    handler, request, anonymous=anonymous, admin=admin, changes=changes
+                )
             except web.HTTPException as error:
                 if error.status < 400:
                     error.headers.update(SECURITY_HEADERS)
@@ -174,8 +182,12 @@ def page(*, anonymous: bool = False, admin: bool = False) -> Callable[[UiHandler
 
 
 async def _guarded(
-    handler: UiHandler, request: web.Request, *, anonymous: bool, admin: bool
+    handler: UiHandler, request: web.Request, *, anonymous: bool, admin: bool, changes: bool
 ) -> web.StreamResponse:
+    if changes and request.app[SETTINGS].access_mode == "read_only":
+        return error_page(
+            request, 403, "This service is read-only (ACCESS_MODE=read_only): it changes nothing."
+        )
     session = await get_session(request)
     if not anonymous:
         # a session that held a token, or a cookie too old to decrypt, has expired

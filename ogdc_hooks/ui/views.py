@@ -302,7 +302,7 @@ def _to_admin(request: web.Request) -> NoReturn:
 
 
 @routes.post("/admin/users")
-@page(admin=True)
+@page(admin=True, changes=True)
 async def create_user(request: web.Request) -> web.StreamResponse:
     """A new user, with a login on one forge, as `POST /create_user` makes it."""
     fields: dict[str, Any] = {"username": _text("username", request)}
@@ -314,7 +314,7 @@ async def create_user(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/admin/users/{name}/active")
-@page(admin=True)
+@page(admin=True, changes=True)
 async def set_active(request: web.Request) -> web.StreamResponse:
     """Disable or enable a user (never oneself), as `PATCH /users/{name}` does."""
     changes = validated(UserChanges, {"active": _text("active", request) == "true"})
@@ -323,7 +323,7 @@ async def set_active(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/admin/users/{name}/logins")
-@page(admin=True)
+@page(admin=True, changes=True)
 async def set_login(request: web.Request) -> web.StreamResponse:
     """Set (or, left empty, remove) a user's login on one forge."""
     login = _text("login", request).strip() or None

@@ -183,3 +183,11 @@ async def test_only_the_dashboard_files_are_served(client: TestClient[Any, Any])
     for name in ("..%2F__init__.py", "nothing.css", "present.py"):
         answer = await client.get(f"/api/ui/static/{name}")
         assert answer.status == 404, name
+
+
+async def test_read_only_refuses_the_admin_forms(aiohttp_client: Any) -> None:
+    settings = load_settings({**DEFAULT_SECRETS, "ACCESS_MODE": "read_only"})
+    client = await aiohttp_client(web_app(settings))
+    answer = await client.post("/ui/admin/users", data={"username": "x"})
+    assert answer.status == 403
+    assert "ACCESS_MODE=read_only" in await answer.text()

@@ -3,6 +3,8 @@ under `API_ROOT_PATH` + `/ui/`."""
 
 from __future__ import annotations
 
+import warnings
+
 import aiohttp_jinja2
 import aiohttp_session
 import jinja2
@@ -30,6 +32,11 @@ def install(app: web.Application, settings: Settings) -> None:
     )
     environment.globals["ui"] = prefix
     # The session middleware loads a cookie only for handlers that ask (the dashboard's).
+    # aiohttp-session 2.12 keys requests with strings, which aiohttp warns of at every
+    # first use; the keys are the library's, not ours to change.
+    warnings.filterwarnings(
+        "ignore", message="It is recommended to use web.RequestKey", module="aiohttp_session"
+    )
     aiohttp_session.setup(
         app, SessionCookies(session_key(settings.jwt_secret_key.reveal()), path=prefix)
     )

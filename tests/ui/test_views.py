@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import jinja2
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -191,3 +192,22 @@ async def test_read_only_refuses_the_admin_forms(aiohttp_client: Any) -> None:
     answer = await client.post("/ui/admin/users", data={"username": "x"})
     assert answer.status == 403
     assert "ACCESS_MODE=read_only" in await answer.text()
+
+
+def test_failure_details_are_shown_and_their_log_lines_are_inert() -> None:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("ogdc_hooks.ui", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    failure = {
+        "classification": "user error",
+        "explanation": "the command exited with 1",
+        "advice": "check the input's name",
+        "steps": [{"step": "step-0", "log_tail": ["ok", "<script>alert(1)</script>"]}],
+    }
+    html = environment.get_template("failure.html").render(failure=failure)
+    assert "Why it failed: user error" in html
+    assert "<h3>step-0</h3>" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>" not in html

@@ -396,20 +396,27 @@ async def logout(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(ui_url(request, "/login"))
 
 
+def _static_files() -> dict[str, tuple[str, str]]:
+    """The dashboard's own CSS and script, read once (never from disk while serving)."""
+    files = {"highlight.css": (present.highlight_css(), "text/css")}
+    for resource in _STATIC.iterdir():
+        suffix = resource.name[resource.name.rfind(".") :]
+        if suffix in _STATIC_TYPES:
+            files[resource.name] = (resource.read_text(), _STATIC_TYPES[suffix])
+    return files
+
+
+_FILES = _static_files()
+
+
 @routes.get("/static/{name}")
 @page(anonymous=True)
 async def static(request: web.Request) -> web.StreamResponse:
-    """The dashboard's own CSS and script (no CDN), and the highlighting's stylesheet."""
-    name = request.match_info["name"]
-    if name == "highlight.css":
-        body = present.highlight_css()
-    else:
-        suffix = name[name.rfind(".") :] if "." in name else ""
-        resource = _STATIC / name
-        if suffix not in _STATIC_TYPES or "/" in name or not resource.is_file():
-            return error_page(request, 404, "No such file.")
-        body = resource.read_text()
-    content_type = _STATIC_TYPES[name[name.rfind(".") :]]
+    """The dashboard's CSS and script (no CDN), and the highlighting's stylesheet."""
+    found = _FILES.get(request.match_info["name"])
+    if found is None:
+        return error_page(request, 404, "No such file.")
+    body, content_type = found
     return web.Response(
         text=body, content_type=content_type, headers={"Cache-Control": "max-age=300"}
     )

@@ -125,6 +125,8 @@ async def test_author_watches_a_push_live_and_reads_why_it_failed(
     await expect(page.locator(".error")).to_have_text("Incorrect username or password.")
     await _sign_in(page, ui, "author", PASSWORD)
     await expect(page.locator("h1")).to_have_text("Runs")
+    await page.keyboard.press("Tab")  # the keyboard's first stop skips to the content
+    await expect(page.locator("a.skip")).to_be_focused()
     [cookie] = [c for c in await page.context.cookies() if c["name"] == COOKIE]
     assert (cookie["httpOnly"], cookie["sameSite"], cookie["secure"]) == (True, "Strict", False)
 
@@ -154,6 +156,8 @@ async def test_author_watches_a_push_live_and_reads_why_it_failed(
     )
     commit_link = _row(page, "recipes/sea-ice").locator("a", has_text=f"@{after[:7]}")
     assert (await commit_link.get_attribute("href")).endswith(f"/qgnet/recipes/commit/{after}")
+    started = page.locator("tr[data-run] time").first  # shown in the viewer's zone
+    await expect(started).to_have_attribute("title", re.compile(r"^\d{4}-\d\d-\d\dT"))
     await _shoot(page, "runs")
 
     await page.goto(ui + "?state=invalid")

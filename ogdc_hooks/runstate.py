@@ -65,6 +65,21 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class Partitions:
+    """The expanded tasks of one fan-out step of a workflow (a parallel recipe's
+    partitions), counted by how they stand."""
+
+    step: str
+    done: int
+    running: int
+    failed: int
+
+    @property
+    def total(self) -> int:
+        return self.done + self.running + self.failed
+
+
+@dataclass(frozen=True)
 class WorkflowChange:
     """The workflow engine says: run `run_id`'s workflow `name` is now at `progress`
     (`deleted`: it was deleted, carrying its last status)."""

@@ -27,7 +27,7 @@ from ogdc_hooks.api.errors import api_error
 from ogdc_hooks.api.openapi import operation
 from ogdc_hooks.api.security import UNAUTHORIZED_HEADERS, admin_only, authenticated_user, public
 from ogdc_hooks.auth import rules
-from ogdc_hooks.auth.tokens import Subject, issue_token
+from ogdc_hooks.auth.tokens import IssuedToken, Subject, issue_token
 from ogdc_hooks.auth.users import ADMIN_NAME, UNSET, Account, LoginTaken, UserExists
 from ogdc_hooks.logs import log_event
 
@@ -272,32 +272,40 @@ def _merged(
 routes = web.RouteTableDef()
 
 
-@routes.post("/token")
-@public
-async def token(request: web.Request) -> web.Response:
-    """Trade a user name and password for an access token."""
-    form = await read_body(request, TokenForm, (FORM,))
+async def sign_in(request: web.Request, username: str, password: str) -> IssuedToken:
+    """A token for the user, under the login throttle: 429 when throttled, 401 when wrong.
+
+    `POST /token` and the dashboard's sign-in (`ui/`) both come through here."""
     throttle = request.app[LOGIN_THROTTLE]
     address = request.remote or "unknown"
-    async with throttle.turn(form.username):
-        admitted = await throttle.admit(form.username, address)
+    async with throttle.turn(username):
+        admitted = await throttle.admit(username, address)
         if admitted.attempt is None:
-            log_event(log, "login_throttled", user=form.username, remote=address)
+            log_event(log, "login_throttled", user=username, remote=address)
             raise api_error(
                 429,
                 "Too many failed logins; try again later.",
                 {"Retry-After": str(math.ceil(admitted.wait))},
             )
-        account = await request.app[USERS].authenticate(form.username, form.password)
+        account = await request.app[USERS].authenticate(username, password)
         if account is None:
-            log_event(log, "login_failed", user=form.username, remote=address)
+            log_event(log, "login_failed", user=username, remote=address)
             raise api_error(401, "Incorrect username or password.", UNAUTHORIZED_HEADERS)
-        await throttle.forgive(form.username, address, admitted.attempt)
+        await throttle.forgive(username, address, admitted.attempt)
     key = request.app[SETTINGS].jwt_secret_key
     assert key is not None  # create_app refuses to start without one
     subject = Subject(account.name, account.id, account.token_version)
     issued = issue_token(subject, key.reveal(), datetime.now(UTC))
     log_event(log, "login", user=account.name)
+    return issued
+
+
+@routes.post("/token")
+@public
+async def token(request: web.Request) -> web.Response:
+    """Trade a user name and password for an access token."""
+    form = await read_body(request, TokenForm, (FORM,))
+    issued = await sign_in(request, form.username, form.password)
     return _json(TokenResponse(access_token=issued.token, utc_expiration=issued.expires_at))
 
 
@@ -307,10 +315,9 @@ async def current_user(request: web.Request) -> web.Response:
     return _json(CurrentUser(current_user=authenticated_user(request).name))
 
 
-@routes.post("/create_user")
-@admin_only
-async def create_user(request: web.Request) -> web.Response:
-    form = await read_body(request, NewUser, (FORM, JSON))
+async def create_account(request: web.Request, form: NewUser, by: Account) -> Account:
+    """Create the user `form` describes, for `by` (an admin): 409 or 422 in words when it
+    cannot be. `POST /create_user` and the dashboard's admin page come through here."""
     github_host = _github_rules(request, form.forge_logins)
     _merged(form.github_login, form.github_login is not None, form.forge_logins, github_host)
     try:
@@ -319,7 +326,15 @@ async def create_user(request: web.Request) -> web.Response:
         )
     except UserExists as err:
         raise _conflict(err, github_host, form.github_login) from None
-    log_event(log, "user_created", user=account.name, by=authenticated_user(request).name)
+    log_event(log, "user_created", user=account.name, by=by.name)
+    return account
+
+
+@routes.post("/create_user")
+@admin_only
+async def create_user(request: web.Request) -> web.Response:
+    form = await read_body(request, NewUser, (FORM, JSON))
+    account = await create_account(request, form, authenticated_user(request))
     return _json(Message(message=f'User with username "{account.name}" created.'), status=201)
 
 
@@ -333,10 +348,20 @@ async def list_users(request: web.Request) -> web.Response:
 @routes.patch("/users/{name}")
 @admin_only
 async def change_user(request: web.Request) -> web.Response:
-    name = request.match_info["name"]
     changes = await read_body(request, UserChanges, (JSON, FORM))
+    account = await change_account(
+        request, request.match_info["name"], changes, authenticated_user(request)
+    )
+    return _json(UserView.of(account))
+
+
+async def change_account(
+    request: web.Request, name: str, changes: UserChanges, by: Account
+) -> Account:
+    """Change user `name` as `changes` says, for `by` (an admin): 404, 409 or 422 in words
+    when it cannot be. `PATCH /users/{name}` and the dashboard's admin page use it."""
     given = changes.model_fields_set
-    if name == authenticated_user(request).name and changes.active is False:
+    if name == by.name and changes.active is False:
         raise api_error(409, "You cannot disable your own account.")
     if name == ADMIN_NAME and "password" in given:
         raise api_error(409, "The admin's password follows OGDC_ADMIN_PASSWORD; change it there.")
@@ -354,10 +379,8 @@ async def change_user(request: web.Request) -> web.Response:
         raise _conflict(err, github_host, changes.github_login) from None
     if account is None:
         raise api_error(404, f"No user named {name!r}.")
-    log_event(
-        log, "user_changed", user=name, fields=sorted(given), by=authenticated_user(request).name
-    )
-    return _json(UserView.of(account))
+    log_event(log, "user_changed", user=name, fields=sorted(given), by=by.name)
+    return account
 
 
 @routes.delete("/users/{name}")

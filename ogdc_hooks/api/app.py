@@ -46,6 +46,7 @@ from ogdc_hooks.db.migrate import migrate
 from ogdc_hooks.jobs.supervise import Supervisor
 from ogdc_hooks.logs import log_event
 from ogdc_hooks.settings import Settings, SettingsError
+from ogdc_hooks.ui import app as ui
 
 log = logging.getLogger(__name__)
 
@@ -135,4 +136,5 @@ def web_app(settings: Settings) -> web.Application:
     )
     app[OPENAPI_DOCUMENT] = document
     _add_routes(app, settings.api_root_path)
+    ui.install(app, settings)
     return app

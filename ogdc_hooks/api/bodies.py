@@ -130,6 +130,11 @@ async def read_body(request: web.Request, model: type[M], media_types: Collectio
             408,
             f"The body did not arrive within {seconds} s (OGDC_HTTP_READ_TIMEOUT_SECONDS).",
         ) from None
+    return validated(model, fields, from_form=from_form)
+
+
+def validated(model: type[M], fields: dict[str, Any], *, from_form: bool = False) -> M:
+    """`fields` as `model`; 422 saying what is wrong with each field, in words."""
     try:
         return model.model_validate(fields, context={"form": from_form})
     except ValidationError as err:

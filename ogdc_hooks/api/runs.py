@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ogdc_hooks.api.bodies import FORM, JSON, read_body
 from ogdc_hooks.api.errors import api_error
@@ -296,20 +297,22 @@ async def list_runs(request: web.Request) -> web.Response:
     )
 
 
+async def run_detail(engine: AsyncEngine, run: RunRecord) -> RunDetail:
+    """A run as `GET /runs/{id}` shows it (the dashboard's run page shows the same)."""
+    events = [RunEventView(**event) for event in await store.run_events(engine, run.id)]
+    failure = Failure.from_json(run.failure)
+    return RunDetail(
+        **RunView.of(run).model_dump(),
+        events=events,
+        failure=FailureView.model_validate(failure.to_json()) if failure else None,
+        output_url=run.output_url,
+    )
+
+
 @routes.get("/runs/{run_id}")
 async def get_run(request: web.Request) -> web.Response:
     run = await _run_or_404(request)
-    engine = request.app[PIPELINE].database.engine
-    events = [RunEventView(**event) for event in await store.run_events(engine, run.id)]
-    failure = Failure.from_json(run.failure)
-    return _json(
-        RunDetail(
-            **RunView.of(run).model_dump(),
-            events=events,
-            failure=FailureView.model_validate(failure.to_json()) if failure else None,
-            output_url=run.output_url,
-        )
-    )
+    return _json(await run_detail(request.app[PIPELINE].database.engine, run))
 
 
 async def _act(request: web.Request, act: Callable[..., Awaitable[None]]) -> web.Response:

@@ -21,9 +21,9 @@ from ogdc_hooks.argo.client import (
     ArgoTransientError,
     already_completed,
 )
-from ogdc_hooks.argo.phases import progress_of
+from ogdc_hooks.argo.phases import partitions_of, progress_of
 from ogdc_hooks.failure import Failure, StepFailure
-from ogdc_hooks.runstate import Progress, WorkflowChange
+from ogdc_hooks.runstate import Partitions, Progress, WorkflowChange
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "ogdc-hooks"}
 RUN_LABEL = "ogdc/run-id"
@@ -137,6 +137,11 @@ class ArgoEngine:
         """Where the workflow stands; None when it no longer exists."""
         workflow = await self.get(name)
         return None if workflow is None else progress_of(workflow)
+
+    async def partitions(self, name: str) -> list[Partitions] | None:
+        """The workflow's fan-out steps and their partitions; None when it no longer exists."""
+        workflow = await self.get(name)
+        return None if workflow is None else partitions_of(workflow)
 
     async def archived_progress(self, run_id: str) -> Progress | None:
         """Where the run's archived workflow ended; None when the archive has none."""

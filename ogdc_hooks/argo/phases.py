@@ -12,9 +12,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ogdc_hooks.runstate import FailedStep, Progress, RunState
+from ogdc_hooks.runstate import FailedStep, Partitions, Progress, RunState
 
-__all__ = ["FailedStep", "Progress", "output_artifact_node", "progress_of"]
+__all__ = ["FailedStep", "Progress", "output_artifact_node", "partitions_of", "progress_of"]
 
 _STATES = {
     "Pending": RunState.SUBMITTED,
@@ -75,3 +75,25 @@ def _failed_steps(nodes: Mapping[str, Any]) -> tuple[FailedStep, ...]:
 def _mapping(value: Any) -> Mapping[str, Any]:
     """`value` if it is a JSON object, else an empty one: Argo omits empty fields."""
     return value if isinstance(value, Mapping) else {}
+
+
+# Argo names each task a fan-out expands `<task>(<index>:<item>)` (argo-workflows
+# `workflow/controller/dag.go`, `expandTask`; steps alike in `steps.go`).
+_EXPANDED = re.compile(r"^(?P<task>.+)\((?P<index>\d+):(?P<item>.*)\)$")
+_DONE_PHASES = frozenset({"Succeeded", "Skipped", "Omitted"})
+
+
+def partitions_of(workflow: Mapping[str, Any]) -> list[Partitions]:
+    """Per fan-out step of a workflow, its expanded tasks done, running (or pending) and
+    failed, from `status.nodes`."""
+    counts: dict[str, list[int]] = {}
+    for node in _mapping(_mapping(workflow.get("status")).get("nodes")).values():
+        if not isinstance(node, Mapping):
+            continue
+        found = _EXPANDED.match(str(node.get("displayName", "")))
+        if found is None:
+            continue
+        phase = node.get("phase")
+        slot = 0 if phase in _DONE_PHASES else 2 if phase in _FAILED_PHASES else 1
+        counts.setdefault(found["task"], [0, 0, 0])[slot] += 1
+    return [Partitions(step, *figures) for step, figures in sorted(counts.items())]

@@ -157,6 +157,14 @@ class Forge(Protocol):
         """The neutral event a stored delivery carries; None when it asks for nothing."""
         ...
 
+    def commit_url(self, repository: str, sha: str) -> str:
+        """Where people see the commit `sha` of `repository` ("owner/name") on the forge."""
+        ...
+
+    def file_url(self, repository: str, sha: str, path: str, line: int | None = None) -> str:
+        """Where people read `path` at commit `sha`, at `line` when given."""
+        ...
+
     async def housekeep(self, event: Housekeeping, engine: AsyncEngine) -> None:
         """Act on a forge-internal delivery (the `housekeeping` job)."""
         ...

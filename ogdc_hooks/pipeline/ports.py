@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from ogdc_hooks.failure import Failure
-from ogdc_hooks.runstate import Progress, WorkflowChange
+from ogdc_hooks.runstate import Partitions, Progress, WorkflowChange
 
 
 class WorkflowEngine(Protocol):
@@ -31,6 +31,11 @@ class WorkflowEngine(Protocol):
 
     async def progress(self, name: str) -> Progress | None:
         """Where the workflow stands now; None when it no longer exists."""
+        ...
+
+    async def partitions(self, name: str) -> list[Partitions] | None:
+        """The workflow's fan-out steps and how their partitions stand; None when it no
+        longer exists."""
         ...
 
     async def archived_progress(self, run_id: str) -> Progress | None:

@@ -306,6 +306,10 @@ class RunFilter:
     commit_sha: str | None = None
     recipe: str | None = None
     state: RunState | None = None
+    ref: str | None = None  # the branch
+    requested_by: str | None = None  # the pusher's (or submitter's) user name
+    created_from: datetime | None = None  # inclusive
+    created_before: datetime | None = None  # exclusive
 
 
 async def list_runs(
@@ -319,9 +323,15 @@ async def list_runs(
             (RUNS.c.commit_sha, where.commit_sha),
             (RUNS.c.recipe, where.recipe),
             (RUNS.c.state, where.state.value if where.state else None),
+            (RUNS.c.ref, where.ref),
+            (RUNS.c.requested_by, where.requested_by),
         )
         if value is not None
     ]
+    if where.created_from is not None:
+        conditions.append(RUNS.c.created_at >= where.created_from)
+    if where.created_before is not None:
+        conditions.append(RUNS.c.created_at < where.created_before)
     async with engine.connect() as connection:
         total = (
             await connection.execute(select(func.count()).select_from(RUNS).where(*conditions))

@@ -19,6 +19,7 @@ from ogdc_hooks import __version__
 from ogdc_hooks.api.app import API_MODULES
 from ogdc_hooks.pipeline.context import Limits
 from ogdc_hooks.settings import Secret, Settings, load_settings
+from ogdc_hooks.ui import views as ui_views
 from ogdc_hooks.webhooks.events import MAX_BODY_BYTES
 from tests.deploy.conftest import Rendered, dockerfile_stages
 
@@ -91,11 +92,13 @@ def _service_env(rendered: Rendered) -> dict[str, str]:
 
 
 def _route_prefixes() -> set[str]:
-    """Each route's path up to its first parameter: what an Ingress path must cover."""
+    """Each route's path up to its first parameter: what an Ingress path must cover (the
+    API's routes, and the dashboard's under /ui)."""
+    tables = [(module.routes, "") for module in API_MODULES] + [(ui_views.routes, "/ui")]
     return {
-        route.path.split("/{")[0]
-        for module in API_MODULES
-        for route in module.routes
+        prefix + route.path.split("/{")[0]
+        for routes, prefix in tables
+        for route in routes
         if isinstance(route, web.RouteDef)
     }
 

@@ -105,6 +105,8 @@ from tests.support.server_thread import ServerThread
 
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Error")
 FINISHED = ("Succeeded", "Failed", "Error")
+# A node's phases (argo-workflows `pkg/apis/workflow/v1alpha1/workflow_types.go`, NodePhase).
+NODE_PHASES = ("Pending", "Running", "Succeeded", "Skipped", "Failed", "Error", "Omitted")
 # Kubernetes' alphabet for generateName suffixes (no vowels, no confusable digits).
 _SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
@@ -383,13 +385,22 @@ class FakeArgo:
         message: str | None = None,
         failed_nodes: Mapping[str, str] | None = None,
         progress: str | None = None,
+        nodes: Mapping[str, str] | None = None,
     ) -> None:
         """Move a workflow to `phase`; `failed_nodes` maps step names to their failure message,
         `progress` is the controller's `status.progress` ("done/total" pods, argo-workflows'
-        `wfv1.Progress`)."""
+        `wfv1.Progress`), `nodes` maps pod nodes' display names to their phases (a fan-out's
+        expanded tasks are named `<task>(<index>:<item>)`, as argo-workflows' `expandTask`
+        in `workflow/controller/dag.go` names them)."""
         if phase not in PHASES:
             raise ValueError(f"unknown Argo phase {phase!r}; one of {PHASES}")
-        self._call(lambda: self._finish(name, phase, message, failed_nodes or {}, progress))
+        bad = {p for p in (nodes or {}).values() if p not in NODE_PHASES}
+        if bad:
+            raise ValueError(f"unknown node phases {sorted(bad)}; one of {NODE_PHASES}")
+
+        self._call(
+            lambda: self._finish(name, phase, message, failed_nodes or {}, progress, nodes=nodes)
+        )
 
     def set_nodes(self, name: str, phases: Mapping[str, str]) -> dict[str, str]:
         """Give the workflow pod nodes (step display names to node phases, e.g. the
@@ -857,11 +868,14 @@ class FakeArgo:
         message: str | None,
         failed_nodes: Mapping[str, str],
         progress: str | None = None,
+        *,
+        nodes: Mapping[str, str] | None = None,
     ) -> None:
         """Move to `phase`; a completed workflow is also archived (and labelled so) at once."""
         archive = self.archive_enabled and phase in FINISHED
 
         def change(workflow: dict[str, Any]) -> None:
+            _set_nodes(workflow, nodes or {})
             _apply_phase(workflow, phase, message, failed_nodes)
             if progress is not None:
                 workflow["status"]["progress"] = progress
@@ -998,6 +1012,12 @@ def _node(
     if node_id not in nodes[name]["children"]:
         nodes[name]["children"].append(node_id)
     return node
+
+
+def _set_nodes(workflow: dict[str, Any], phases: Mapping[str, str]) -> None:
+    name = workflow["metadata"]["name"]
+    for display, phase in phases.items():
+        _node(workflow, _node_id(name, display), display, kind="Pod", phase=phase, message="")
 
 
 def _apply_phase(

@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -39,6 +40,15 @@ class ForgejoForge:
         self.label = f"Forgejo at {self.host}"
         self.scopes_credentials = False  # one token for every repository it can reach
         self.client = ForgejoClient(session, instance, label=self.label)
+
+    def commit_url(self, repository: str, sha: str) -> str:
+        return f"{self.web_url}/{repository}/commit/{sha}"
+
+    def file_url(self, repository: str, sha: str, path: str, line: int | None = None) -> str:
+        """Forgejo's source view of a commit, `#L<n>` for the line (routes `/src/commit/`,
+        forgejo `routers/web/web.go`)."""
+        anchor = f"#L{line}" if line else ""
+        return f"{self.web_url}/{repository}/src/commit/{sha}/{quote(path)}{anchor}"
 
     def event_of(self, delivery_id: str, event: str, payload: Mapping[str, Any]) -> Event | None:
         if event != "push":

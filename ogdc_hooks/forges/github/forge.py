@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
@@ -146,6 +147,15 @@ class GitHubForge:
         self.web_url = settings.github_web_url
         self.label = "GitHub"  # an Enterprise host too: messages name the forge, not the host
         self.scopes_credentials = settings.github_app_mode  # installations say where
+
+    def commit_url(self, repository: str, sha: str) -> str:
+        return f"{self.web_url}/{repository}/commit/{sha}"
+
+    def file_url(self, repository: str, sha: str, path: str, line: int | None = None) -> str:
+        """GitHub's blob view; `#L<n>` marks the line
+        (https://docs.github.com/en/repositories/working-with-files/using-files/getting-permanent-links-to-files)."""
+        anchor = f"#L{line}" if line else ""
+        return f"{self.web_url}/{repository}/blob/{sha}/{quote(path)}{anchor}"
 
     def event_of(self, delivery_id: str, event: str, payload: Mapping[str, Any]) -> Event | None:
         if event == "push":

@@ -30,6 +30,7 @@ BADGES: dict[RunState, tuple[str, str]] = {
     RunState.REJECTED: ("bad", "rejected"),
     RunState.ERROR: ("bad", "error"),
     RunState.TIMED_OUT: ("bad", "timed out"),
+    RunState.CANCELLED: ("neutral", "cancelled"),
     RunState.DRY_RUN: ("neutral", "dry run"),
 }
 _HIGHLIGHT = HtmlFormatter(cssclass="highlight", nowrap=False)

@@ -106,9 +106,8 @@ class DeliveryWriter:
     """Group commit for intake: `store` waits for the commit holding the delivery; `run`
     (supervised) makes those commits, one at a time, each of everything waiting."""
 
-    def __init__(self, pool: asyncpg.Pool, *, answer_within: float = 45.0) -> None:
+    def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._answer_within = answer_within  # past the pool's own timeouts: a writer gone
         self._waiting: list[_Waiting] = []
         self._arrived = asyncio.Event()
         self.committing = 0  # deliveries in the commit under way
@@ -119,13 +118,15 @@ class DeliveryWriter:
         return len(self._waiting)
 
     async def store(self, delivery: Delivery, job_kind: JobKind | None) -> bool:
-        """Like `store_delivery`, in the next group commit. Raises what the commit raised, or
-        TimeoutError when no commit answered in time."""
+        """Like `store_delivery`, in the next group commit; raises what that commit raised.
+
+        The pool's timeouts (acquire, command) bound the wait; a caller that is cancelled
+        leaves its delivery in the commit (a redelivery then finds it stored).
+        """
         waiting = _Waiting(Row(delivery, job_kind))
         self._waiting.append(waiting)
         self._arrived.set()
-        async with asyncio.timeout(self._answer_within):
-            return await asyncio.shield(waiting.answer)
+        return await waiting.answer
 
     async def run(self) -> None:
         """Commit whatever is waiting, again and again, until cancelled (run it supervised)."""

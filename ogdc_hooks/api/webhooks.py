@@ -82,6 +82,7 @@ async def intake_context(app: web.Application) -> AsyncIterator[None]:
     app[WAKE_UP] = wake_up
     writer = DeliveryWriter(app[DRIVER_POOL])
     app[WRITER] = writer
+    app[METRICS].deliveries_uncommitted.set_function(lambda: writer.waiting + writer.committing)
     app[UNVERIFIED] = UnverifiedBytes(app[SETTINGS].webhook_unverified_bytes)
     app[INTAKES] = intakes(app[SETTINGS])
     async with app[SUPERVISOR].running({"wake-up": wake_up.run, "delivery writer": writer.run}):

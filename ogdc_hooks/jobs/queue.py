@@ -226,14 +226,21 @@ async def fail(engine: AsyncEngine, job: Job, worker: str, error: str) -> None:
 
 
 async def next_ready_at(engine: AsyncEngine) -> datetime | None:
-    """When the next queued job becomes ready (or a lease runs out): how long a worker may sleep."""
+    """When the next queued job becomes ready (or a lease runs out): how long a worker may sleep.
+
+    Jobs ready now are not counted: a claim that found nothing passed them over (their
+    repository at its limit, or another worker taking them), and the worker that ends one
+    of that repository's jobs claims again at once.
+    """
     async with engine.connect() as connection:
         value: datetime | None = (
             await connection.execute(
                 text(
                     "SELECT min(t) FROM ("
-                    " SELECT min(run_after) AS t FROM jobs WHERE state = 'queued'"
-                    " UNION ALL SELECT min(lease_until) FROM jobs WHERE state = 'running') AS s"
+                    " SELECT min(run_after) AS t FROM jobs"
+                    " WHERE state = 'queued' AND run_after > now()"
+                    " UNION ALL SELECT min(lease_until) FROM jobs"
+                    " WHERE state = 'running' AND lease_until > now()) AS s"
                 )
             )
         ).scalar_one_or_none()

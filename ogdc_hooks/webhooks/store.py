@@ -132,6 +132,7 @@ class DeliveryWriter:
         """Commit whatever is waiting, again and again, until cancelled (run it supervised)."""
         while True:
             await self._arrived.wait()
+            await asyncio.sleep(0)  # requests read in this turn of the event loop join too
             self._arrived.clear()
             batch, self._waiting = self._waiting, []
             if batch:

@@ -165,6 +165,7 @@ async def run_scenario(pg: PostgresServer, scenario: Scenario, args: argparse.Na
             await asyncio.to_thread(service.stop)
             git.stop()
             stop.set()
+            await asyncio.to_thread(finisher.join)
             argo.stop()
             await github.stop()
             await asyncio.to_thread(pg.drop_database, database)

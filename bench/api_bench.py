@@ -41,7 +41,7 @@ import asyncpg
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from load import LoadResult, LoadSpec, run_in_subprocess  # noqa: E402
+from load import LoadResult, LoadSpec, cpu_seconds, run_in_subprocess  # noqa: E402
 from refvenv import OGDC_RUNNER, ensure_reference_venv  # noqa: E402
 
 CACHE = HERE / ".cache"
@@ -50,7 +50,6 @@ ADMIN = "admin"
 SERVICES = ("ogdc-hooks", "reference")
 ENDPOINTS = ("GET /user", "POST /token")
 PROBE_TIMEOUT = 5.0  # seconds GET /version gets to show that a service still answers
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 # Runs in the reference's own environment: point its engine factory at the
 # local database before the app is imported, then serve it with uvicorn.
@@ -261,23 +260,13 @@ async def _login(base_url: str, password: str) -> str:
 # ---------------------------------------------------------------- measuring
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process (all its threads), 0 once it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
 def measure(spec: LoadSpec, target: Target) -> LevelResult:
     """Run one level from a separate process, and account the CPU the service spent on it
     (a figure that a busy machine disturbs less than rates)."""
     assert target.service is not None
-    before = _cpu_seconds(target.service.process.pid)
+    before = cpu_seconds(target.service.process.pid)
     result = LevelResult(**asdict(run_in_subprocess(spec)))
-    result.service_cpu_s = _cpu_seconds(target.service.process.pid) - before
+    result.service_cpu_s = cpu_seconds(target.service.process.pid) - before
     return result
 
 

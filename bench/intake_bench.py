@@ -15,7 +15,7 @@ measures push-to-submitted latency: a one-recipe push to a service with
 workers, a real git server and the fake Argo Server, timed from the POST to
 the workflow's creation in Argo. It prints figures and asserts nothing.
 
-    python bench/intake_bench.py [--duration 5] [--levels 1,50,200] [--pushes 30]
+    python bench/intake_bench.py [--duration 5] [--levels 1,50,200] [--rounds 3] [--pushes 30]
 
 All traffic stays on 127.0.0.1.
 """
@@ -27,6 +27,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -37,13 +38,14 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from load import LoadResult, LoadSpec, run_in_subprocess  # noqa: E402
+from load import LoadResult, LoadSpec, cpu_seconds, run_in_subprocess  # noqa: E402
 
 from tests.fakes.argo import FakeArgo  # noqa: E402
 from tests.support.gitserver import GitServer  # noqa: E402
@@ -222,21 +224,46 @@ async def _sql(pg: PostgresServer, database: str, statement: str) -> None:
         await connection.close()
 
 
-def _row(name: str, level: int, result: LoadResult) -> str:
-    def cell(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f}"
+@dataclass
+class Level:
+    """One load level against one server: the load generator's figures and the CPU the
+    server process spent per answered delivery (less disturbed by a busy machine)."""
 
+    result: LoadResult
+    cpu_ms: float | None
+
+
+def _row(name: str, level: int, measured: Level) -> str:
+    def cell(value: float | None, digits: int = 1) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    result = measured.result
     failures = result.error_count + result.timeouts
     return (
         f"{name:<11} {level:>5} {result.rate:>10.0f} {cell(result.p50_ms):>8} "
-        f"{cell(result.p99_ms):>8} {failures:>7}"
+        f"{cell(result.p99_ms):>8} {failures:>7} {cell(measured.cpu_ms, 3):>8}"
     )
+
+
+def _measure(spec: LoadSpec, pid: int) -> Level:
+    before = cpu_seconds(pid)
+    result = run_in_subprocess(spec)
+    spent = cpu_seconds(pid) - before
+    return Level(result, spent * 1000 / result.ok if result.ok else None)
+
+
+def _median(rounds: list[Level]) -> Level:
+    return sorted(rounds, key=lambda measured: measured.result.rate)[len(rounds) // 2]
 
 
 def measure_intake(pg: PostgresServer, args: argparse.Namespace) -> None:
     body = json.dumps(push_payload("https://github.com/qgnet/recipes.git", "a" * 40, "b" * 40))
     headers = signed_headers(body.encode())
-    print(f"push payload: {len(body)} bytes; {args.duration:.0f} s per level\n")
+    print(
+        f"push payload: {len(body)} bytes; {args.duration:.0f} s per level, {args.rounds} "
+        f"interleaved rounds, the median round's figures; load average "
+        f"{os.getloadavg()[0]:.1f}\n"
+    )
     base_db = pg.create_database()
     ours_db = pg.create_database()
     asyncio.run(_sql(pg, base_db, "CREATE TABLE deliveries (id text PRIMARY KEY, payload jsonb)"))
@@ -254,38 +281,37 @@ def measure_intake(pg: PostgresServer, args: argparse.Namespace) -> None:
         insert, insert_url = _spawn_baseline(INSERT_SERVER, pg.dsn(base_db))
         processes += [bare, insert]
         service.start()
+        assert service.process is not None
         targets = {
-            "bare": (bare_url, (202,)),
-            "insert": (insert_url, (202,)),
-            "ogdc-hooks": (service.url + "/webhooks/github", (202,)),
+            "bare": (bare_url, bare.pid),
+            "insert": (insert_url, insert.pid),
+            "ogdc-hooks": (service.url + "/webhooks/github", service.process.pid),
         }
-        results: dict[tuple[str, int], LoadResult] = {}
-        print(f"{'server':<11} {'conc':>5} {'deliv/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'fail':>7}")
+        results: dict[tuple[str, int], Level] = {}
+        print(
+            f"{'server':<11} {'conc':>5} {'deliv/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
+            f"{'fail':>7} {'cpu ms':>8}"
+        )
         for level in args.levels:
-            for name, (url, ok) in targets.items():
-                spec = LoadSpec(
-                    url=url,
-                    method="POST",
-                    concurrency=level,
-                    duration=args.duration,
-                    timeout=args.timeout,
-                    headers=headers,
-                    body=body,
-                    ok_statuses=ok,
-                    fresh_header="X-GitHub-Delivery",
-                )
-                results[name, level] = run_in_subprocess(spec)
+            rounds: dict[str, list[Level]] = {name: [] for name in targets}
+            for _ in range(args.rounds):
+                for name, (url, pid) in targets.items():
+                    spec = LoadSpec(
+                        url=url,
+                        method="POST",
+                        concurrency=level,
+                        duration=args.duration,
+                        timeout=args.timeout,
+                        headers=headers,
+                        body=body,
+                        ok_statuses=(202,),
+                        fresh_header="X-GitHub-Delivery",
+                    )
+                    rounds[name].append(_measure(spec, pid))
+            for name in targets:
+                results[name, level] = _median(rounds[name])
                 print(_row(name, level, results[name, level]), flush=True)
-        print("\nogdc-hooks against the baselines (rate ratio):")
-        for level in args.levels:
-            ours = results["ogdc-hooks", level]
-            versus_insert = ours.rate / results["insert", level].rate
-            versus_bare = ours.rate / results["bare", level].rate
-            print(
-                f"  c={level:<4} {versus_insert:6.2f}x insert baseline, "
-                f"{versus_bare:6.2f}x bare aiohttp; p99 {ours.p99_ms or 0:.1f} ms, "
-                f"{ours.error_count + ours.timeouts} failures"
-            )
+        _print_ratios(results, args.levels)
     finally:
         service.stop()
         for process in processes:
@@ -293,6 +319,24 @@ def measure_intake(pg: PostgresServer, args: argparse.Namespace) -> None:
             process.wait(10)
         pg.drop_database(base_db)
         pg.drop_database(ours_db)
+
+
+def _print_ratios(results: dict[tuple[str, int], Level], levels: list[int]) -> None:
+    """Issue 17's target: at least the INSERT baseline's rate, a lower p99, no failure."""
+    print("\nogdc-hooks against the one-INSERT-per-delivery baseline (cpu: ms per delivery):")
+    for level in levels:
+        ours, insert = results["ogdc-hooks", level], results["insert", level]
+        bare = results["bare", level]
+        ratio = ours.result.rate / insert.result.rate
+        failures = ours.result.error_count + ours.result.timeouts
+        p99, base_p99 = ours.result.p99_ms or 0.0, insert.result.p99_ms or 0.0
+        met = ratio >= 1.0 and p99 < base_p99 and failures == 0
+        print(
+            f"  c={level:<4} {ratio:5.2f}x rate, p99 {p99:.1f} ms vs {base_p99:.1f} ms, "
+            f"{failures} failures, cpu {ours.cpu_ms or 0:.3f} vs {insert.cpu_ms or 0:.3f} ms; "
+            f"{ours.result.rate / bare.result.rate:4.2f}x bare aiohttp; target "
+            f"{'met' if met else 'NOT met'}"
+        )
 
 
 def _api(service: Service, path: str, data: dict[str, str], token: str | None = None) -> Any:
@@ -390,6 +434,7 @@ def main() -> None:
     parser.add_argument("--levels", default="1,50,200", help="concurrency levels")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
     parser.add_argument("--pushes", type=int, default=30, help="pushes timed end to end")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per level")
     args = parser.parse_args()
     args.levels = [int(level) for level in args.levels.split(",")]
     pg = start_postgres()

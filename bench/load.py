@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import sys
 import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import aiohttp
 
@@ -56,6 +58,19 @@ def percentile(ordered: list[float], fraction: float) -> float | None:
     if not ordered:
         return None
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process (all its threads), 0 once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def _ms(seconds: float | None) -> float | None:

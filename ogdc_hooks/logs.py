@@ -29,6 +29,7 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("ogdc_request_id", default=None)
 
 REDACTED = "[REDACTED]"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_NEEDS_QUOTES = re.compile(r'[\s"=]')  # with an unprintable character, or empty
 _SENSITIVE_KEY = re.compile(
     r"pass(word|wd)?|secret|token|authorization|private_key|api_key|credential|cookie", re.I
 )
@@ -107,7 +108,7 @@ def _text_value(value: Any) -> str:
     if isinstance(value, int | float):  # the common case, cheaply
         return str(value).lower() if isinstance(value, bool) else str(value)
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    if text == "" or any(c.isspace() or c in '"=' or not c.isprintable() for c in text):
+    if text == "" or not text.isprintable() or _NEEDS_QUOTES.search(text):
         return json.dumps(text)  # quoted, with control characters escaped
     return text
 

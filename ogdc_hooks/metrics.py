@@ -145,6 +145,11 @@ class Metrics:
             "and answer: accepted, duplicate, ignored, pong, rejected, unavailable.",
             ("forge", "event", "answer"),
         )
+        self.deliveries_uncommitted = Gauge(
+            "ogdc_webhook_deliveries_uncommitted",
+            "Webhook deliveries verified and waiting for the group commit that stores them.",
+            registry=registry,
+        )
         self.job_outcomes = counter(
             "ogdc_job_outcomes",
             "Job executions by kind and outcome: done, deferred (not yet: a budget), "

@@ -66,7 +66,12 @@ class Redactor:
     ) -> None:
         self.mark = mark
         self._patterns = tuple(patterns)
-        self._triggers = tuple(triggers) if triggers is not None else None
+        # One search for any trigger: the common case (no trigger) is one C call.
+        self._triggers = (
+            re.compile("|".join(map(re.escape, triggers)) or "(?!)")  # none: nothing matches
+            if triggers is not None
+            else None
+        )
         self._min_secret = min_secret
         self._secrets = self._sorted(secrets)
 
@@ -76,13 +81,11 @@ class Redactor:
 
     def __call__(self, text: str, secrets: Iterable[str] = ()) -> str:
         """`text` with this redactor's and the call's `secrets` and patterns masked."""
-        for secret in (*self._secrets, *self._sorted(secrets)):
+        for secret in (*self._secrets, *self._sorted(secrets)) if secrets else self._secrets:
             if secret in text:
                 text = text.replace(secret, self.mark)
-        if self._triggers is not None:
-            lowered = text.lower()
-            if not any(trigger in lowered for trigger in self._triggers):
-                return text
+        if self._triggers is not None and not self._triggers.search(text.lower()):
+            return text
         for pattern, replacement in self._patterns:
             text = pattern.sub(replacement, text)
         return text

@@ -123,6 +123,7 @@ class Settings:
     credential_repositories: tuple[str, ...] = ()  # owner/repo, owner/* or *; token mode
     # Operations
     worker_slots: int = 4  # 0: this replica only takes requests; others do the work
+    jobs_per_repository: int = 2  # jobs of one repository running at once, all replicas
     argo_poll_seconds: int = 30
     job_lease_seconds: int = 60  # a dead worker's job is taken over after this
     run_deadline_hours: float = 48.0  # unfinished runs time out (unless activeDeadlineSeconds)
@@ -485,6 +486,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         submit_allowed_hosts=_parsed(env, "OGDC_SUBMIT_ALLOWED_HOSTS", _host_list, ()),
         credential_repositories=_parsed(env, "OGDC_CREDENTIAL_REPOSITORIES", _repository_list, ()),
         worker_slots=_parsed(env, "OGDC_WORKER_SLOTS", _count, 4),
+        jobs_per_repository=_parsed(env, "OGDC_JOBS_PER_REPOSITORY", _positive_int, 2),
         argo_poll_seconds=_parsed(env, "OGDC_ARGO_POLL_SECONDS", _positive_int, 30),
         job_lease_seconds=_parsed(env, "OGDC_JOB_LEASE_SECONDS", _positive_int, 60),
         run_deadline_hours=_parsed(env, "OGDC_RUN_DEADLINE_HOURS", _positive_number, 48.0),

@@ -278,3 +278,48 @@ async def test_0009_adds_failure_details_and_output_url_and_takes_them_back(
 
 def _run_columns(connection: Connection) -> list[Any]:
     return list(inspect(connection).get_columns("runs"))
+
+
+_FILL_0007 = [
+    "INSERT INTO deliveries (forge, id, event, repository, payload) "
+    "VALUES ('github.com', 'd-1', 'push', 'octo/recipes', '{}')",
+    "INSERT INTO runs (id, forge, repository, clone_url, commit_sha, recipe, trigger, state) "
+    "VALUES ('00000000-0000-0000-0000-000000000001', 'codeberg.org', 'octo/other', "
+    "'https://codeberg.org/octo/other.git', 'a', 'recipes/x', 'push', 'queued')",
+    "INSERT INTO jobs (kind, payload, dedupe_key) VALUES "
+    '(\'push\', \'{"delivery": "d-1", "forge": "github.com"}\', \'delivery:github.com:d-1\'),'
+    "('prepare', '{\"run\": \"00000000-0000-0000-0000-000000000001\"}', 'prepare:1'),"
+    '(\'installation\', \'{"delivery": "d-2", "forge": "github.com"}\', \'delivery:x:d-2\')',
+    "INSERT INTO jobs (kind, payload, dedupe_key, state) VALUES "
+    "('report', '{\"run\": \"00000000-0000-0000-0000-000000000001\"}', 'report:1', 'done')",
+]
+
+
+async def test_0013_gives_waiting_jobs_their_repository_and_back(db_env: dict[str, str]) -> None:
+    """Jobs still to run are held to the per-repository limit at once; finished ones and
+    those of no repository are left without one."""
+    database = await _open(db_env)
+    try:
+        async with database.engine.connect() as connection:
+            await connection.run_sync(_step("0007"))
+            for statement in _FILL_0007:
+                await connection.execute(text(statement))
+            await connection.commit()
+            await connection.run_sync(_step("0013"))
+            rows = await connection.execute(text("SELECT dedupe_key, repository FROM jobs"))
+            assert dict(tuple(row) for row in rows) == {
+                "delivery:github.com:d-1": "github.com/octo/recipes",
+                "prepare:1": "codeberg.org/octo/other",
+                "delivery:x:d-2": None,
+                "report:1": None,
+            }
+            await connection.run_sync(_step("0007", down=True))
+            columns = {c["name"] for c in await connection.run_sync(_job_columns)}
+            assert "repository" not in columns
+            assert (await connection.execute(text("SELECT count(*) FROM jobs"))).scalar() == 4
+    finally:
+        await database.close()
+
+
+def _job_columns(connection: Connection) -> list[dict[str, object]]:
+    return list(inspect(connection).get_columns("jobs"))

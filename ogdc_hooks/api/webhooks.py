@@ -36,7 +36,7 @@ from ogdc_hooks.forges.configured import intakes
 from ogdc_hooks.jobs.wakeup import WakeUp
 from ogdc_hooks.logs import log_event
 from ogdc_hooks.webhooks.events import MAX_BODY_BYTES, WebhookRejected
-from ogdc_hooks.webhooks.store import store_delivery
+from ogdc_hooks.webhooks.store import DeliveryWriter
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class UnverifiedBytes:
 
 
 WAKE_UP = web.AppKey("wake_up", WakeUp)
+WRITER = web.AppKey("delivery_writer", DeliveryWriter)
 UNVERIFIED = web.AppKey("unverified_bytes", UnverifiedBytes)
 INTAKES = web.AppKey("intakes", dict[str, Intake])  # by forge kind, as in the route
 
@@ -76,12 +77,15 @@ routes = web.RouteTableDef()
 
 
 async def intake_context(app: web.Application) -> AsyncIterator[None]:
-    """Wake the workers (of every replica) shortly after deliveries are stored."""
+    """Store deliveries in group commits; wake the workers (of every replica) shortly after."""
     wake_up = WakeUp(app[DRIVER_POOL])
     app[WAKE_UP] = wake_up
+    writer = DeliveryWriter(app[DRIVER_POOL])
+    app[WRITER] = writer
+    app[METRICS].deliveries_uncommitted.set_function(lambda: writer.waiting + writer.committing)
     app[UNVERIFIED] = UnverifiedBytes(app[SETTINGS].webhook_unverified_bytes)
     app[INTAKES] = intakes(app[SETTINGS])
-    async with app[SUPERVISOR].running({"wake-up": wake_up.run}):
+    async with app[SUPERVISOR].running({"wake-up": wake_up.run, "delivery writer": writer.run}):
         yield
 
 
@@ -96,8 +100,10 @@ async def _signed_body(
     budget = request.app[UNVERIFIED]
     body = bytearray()
     seconds = request.app[SETTINGS].http_read_timeout_seconds
+    # A body already received whole (the usual delivery) needs no timer.
+    limit = None if request.content.is_eof() else seconds
     try:
-        async with asyncio.timeout(seconds):
+        async with asyncio.timeout(limit):
             async for chunk in request.content.iter_chunked(1 << 16):
                 budget.take(len(chunk))
                 body += chunk
@@ -162,7 +168,7 @@ async def _receive(request: web.Request, intake: Intake, seen: dict[str, str]) -
             {"detail": f"{delivery.event} event ignored", "delivery": delivery.id}
         )
     try:
-        stored = await store_delivery(request.app[DRIVER_POOL], delivery, work)
+        stored = await request.app[WRITER].store(delivery, work)
     except (
         OSError,
         asyncpg.PostgresError,

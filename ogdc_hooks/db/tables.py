@@ -114,7 +114,14 @@ class Job(Base):
     """A unit of background work, claimed with FOR UPDATE SKIP LOCKED under a lease."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("jobs_ready_idx", "state", "run_after"),)
+    __table_args__ = (
+        Index("jobs_ready_idx", "state", "run_after"),
+        Index(
+            "jobs_running_repository_idx",
+            "repository",
+            postgresql_where=text("state = 'running'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     kind: Mapped[str] = mapped_column(String(50), nullable=False)
@@ -134,6 +141,8 @@ class Job(Base):
     # Set when the job is asked for again while it runs: it is queued once more on completion.
     again: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
     dedupe_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    # "<forge host>/<full name>" (jobs.kinds.repository_key): its jobs run a few at a time.
+    repository: Mapped[str | None] = mapped_column(String(560))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 

@@ -3,6 +3,9 @@ dedupe key are is written only here).
 
 Delivery jobs name a stored delivery by its forge host and id; run jobs name a
 run. A job asked for again while it exists is not duplicated (`queue.enqueue`).
+Each job carries the key of the repository it works for (`repository_key`), read
+from its run or delivery in the same transaction, so the queue can run a few
+jobs of each repository at a time.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import uuid
 from enum import StrEnum
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ogdc_hooks.jobs import queue
@@ -43,36 +47,59 @@ def delivery_key(forge: str, delivery_id: str) -> str:
     return f"delivery:{forge}:{delivery_id}"
 
 
+def repository_key(forge: str, repository: str) -> str:
+    """The key of a repository in `jobs.repository` (the SQL below and `webhooks/store.py`
+    write the same)."""
+    return f"{forge}/{repository}"
+
+
+_DELIVERY_REPOSITORY = text(
+    "SELECT forge || '/' || repository FROM deliveries WHERE forge = :forge AND id = :id"
+)
+_RUN_REPOSITORY = text("SELECT forge || '/' || repository FROM runs WHERE id = :id")
+
+
 async def enqueue_delivery(
     connection: AsyncConnection, kind: JobKind, forge: str, delivery_id: str
 ) -> None:
     """Ask for the job of a stored delivery (e.g. a refused push handled again)."""
     assert kind in DELIVERY_KINDS
     payload = {"delivery": delivery_id, "forge": forge}
-    await queue.enqueue(connection, kind, payload, key=delivery_key(forge, delivery_id))
+    repository = await connection.scalar(_DELIVERY_REPOSITORY, {"forge": forge, "id": delivery_id})
+    await queue.enqueue(
+        connection, kind, payload, key=delivery_key(forge, delivery_id), repository=repository
+    )
+
+
+async def _enqueue_run_job(
+    connection: AsyncConnection, kind: JobKind, run_id: uuid.UUID, **options: int
+) -> None:
+    repository = await connection.scalar(_RUN_REPOSITORY, {"id": run_id})
+    await queue.enqueue(
+        connection,
+        kind,
+        {"run": str(run_id)},
+        key=f"{kind}:{run_id}",
+        repository=repository,
+        **options,
+    )
 
 
 async def enqueue_prepare(connection: AsyncConnection, run_id: uuid.UUID) -> None:
-    await queue.enqueue(connection, JobKind.PREPARE, {"run": str(run_id)}, key=f"prepare:{run_id}")
+    await _enqueue_run_job(connection, JobKind.PREPARE, run_id)
 
 
 async def enqueue_submit(connection: AsyncConnection, run_id: uuid.UUID) -> None:
-    await queue.enqueue(connection, JobKind.SUBMIT, {"run": str(run_id)}, key=f"submit:{run_id}")
+    await _enqueue_run_job(connection, JobKind.SUBMIT, run_id)
 
 
 async def enqueue_stop(connection: AsyncConnection, run_id: uuid.UUID) -> None:
-    await queue.enqueue(connection, JobKind.STOP, {"run": str(run_id)}, key=f"stop:{run_id}")
+    await _enqueue_run_job(connection, JobKind.STOP, run_id)
 
 
 async def enqueue_report(connection: AsyncConnection, run_id: uuid.UUID) -> None:
     """Reports are retried until the forge takes them (`REPORT_ATTEMPTS`)."""
-    await queue.enqueue(
-        connection,
-        JobKind.REPORT,
-        {"run": str(run_id)},
-        key=f"report:{run_id}",
-        max_attempts=REPORT_ATTEMPTS,
-    )
+    await _enqueue_run_job(connection, JobKind.REPORT, run_id, max_attempts=REPORT_ATTEMPTS)
 
 
 async def enqueue_summary(
@@ -96,6 +123,7 @@ async def enqueue_summary(
         key=f"summary:{forge}:{repository}:{commit_sha}",
         max_attempts=REPORT_ATTEMPTS,
         keep_place=True,
+        repository=repository_key(forge, repository),
     )
 
 
@@ -104,13 +132,7 @@ DETAILS_ATTEMPTS = 5
 
 
 async def enqueue_details(connection: AsyncConnection, run_id: uuid.UUID) -> None:
-    await queue.enqueue(
-        connection,
-        JobKind.DETAILS,
-        {"run": str(run_id)},
-        key=f"details:{run_id}",
-        max_attempts=DETAILS_ATTEMPTS,
-    )
+    await _enqueue_run_job(connection, JobKind.DETAILS, run_id, max_attempts=DETAILS_ATTEMPTS)
 
 
 def run_id_of(job: Job) -> uuid.UUID:

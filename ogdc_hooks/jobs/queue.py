@@ -7,6 +7,12 @@ holds a lease; a worker that dies loses it, and the job is claimed again. Such a
 takeover counts in `crashes` (unless the database server restarted while the job
 was held): a job that took two workers down with it is not run a third time (the
 worker gives it up as poisoned).
+
+A job may name its repository (`jobs.repository`): a claim skips the jobs of a
+repository that already has `per_repository` jobs running, so one busy
+repository (or one whose git server is slow) cannot hold every worker while the
+others wait. Claims are serialised by a transaction-level advisory lock, so two
+workers cannot both take a repository's last free place.
 """
 
 from __future__ import annotations
@@ -35,9 +41,9 @@ class Job:
 
 _ENQUEUE = text(
     """
-    INSERT INTO jobs (kind, payload, dedupe_key, max_attempts, run_after)
+    INSERT INTO jobs (kind, payload, dedupe_key, max_attempts, run_after, repository)
     VALUES (:kind, CAST(:payload AS jsonb), :key, :max_attempts,
-            now() + make_interval(secs => :delay))
+            now() + make_interval(secs => :delay), :repository)
     ON CONFLICT (dedupe_key) DO UPDATE SET
       again = (jobs.state = 'running'),
       state = CASE WHEN jobs.state = 'running' THEN 'running' ELSE 'queued' END,
@@ -62,12 +68,14 @@ async def enqueue(
     max_attempts: int = 8,
     delay: float = 0.0,
     keep_place: bool = False,
+    repository: str | None = None,
 ) -> int:
     """Ask for a job inside the caller's transaction; workers hear of it on commit.
 
     A job asked for again while it is queued is made ready at once, unless `keep_place`:
     then it keeps its time (its place in the line, or the time it was deferred to), so that
-    a job asked for all the time neither goes to the back of the line nor runs early."""
+    a job asked for all the time neither goes to the back of the line nor runs early. Jobs
+    of one `repository` (`kinds.repository_key`) run at most `per_repository` at a time."""
     job_id = (
         await connection.execute(
             _ENQUEUE,
@@ -78,6 +86,7 @@ async def enqueue(
                 "max_attempts": max_attempts,
                 "delay": delay,
                 "keep_place": keep_place,
+                "repository": repository,
             },
         )
     ).scalar_one()
@@ -96,8 +105,13 @@ _CLAIM = text(
       lease_until = now() + make_interval(secs => :lease), updated_at = now()
     WHERE id = (
       SELECT id FROM jobs
-      WHERE (state = 'queued' AND run_after <= now())
-         OR (state = 'running' AND lease_until < now())
+      WHERE ((state = 'queued' AND run_after <= now())
+             OR (state = 'running' AND lease_until < now()))
+        AND (repository IS NULL OR repository NOT IN (
+          SELECT busy.repository FROM jobs AS busy
+          WHERE busy.state = 'running' AND busy.lease_until >= now()
+            AND busy.repository IS NOT NULL
+          GROUP BY busy.repository HAVING count(*) >= :per_repository))
       ORDER BY run_after, id
       FOR UPDATE SKIP LOCKED
       LIMIT 1
@@ -107,8 +121,15 @@ _CLAIM = text(
 )
 
 
-async def claim(engine: AsyncEngine, worker: str, lease: float) -> Job | None:
-    """Take the oldest ready job (or one whose holder's lease ran out), if any.
+# Any constant: the key of the advisory lock every claim holds until it commits.
+_CLAIM_LOCK = text("SELECT pg_advisory_xact_lock(7478033791)")
+
+
+async def claim(
+    engine: AsyncEngine, worker: str, lease: float, per_repository: int = 2**31 - 1
+) -> Job | None:
+    """Take the oldest ready job (or one whose holder's lease ran out) of a repository with
+    fewer than `per_repository` jobs running, if any.
 
     A job taken over from another worker counts as a crash of that worker; one
     taken back by its own (living) worker after a failed bookkeeping does not, nor
@@ -118,7 +139,9 @@ async def claim(engine: AsyncEngine, worker: str, lease: float) -> Job | None:
     be given up as poisoned after one more real crash.
     """
     async with engine.begin() as connection:
-        row = (await connection.execute(_CLAIM, {"worker": worker, "lease": lease})).first()
+        await connection.execute(_CLAIM_LOCK)  # the claim's snapshot sees earlier claims
+        parameters = {"worker": worker, "lease": lease, "per_repository": per_repository}
+        row = (await connection.execute(_CLAIM, parameters)).first()
     if row is None:
         return None
     return Job(
@@ -226,14 +249,21 @@ async def fail(engine: AsyncEngine, job: Job, worker: str, error: str) -> None:
 
 
 async def next_ready_at(engine: AsyncEngine) -> datetime | None:
-    """When the next queued job becomes ready (or a lease runs out): how long a worker may sleep."""
+    """When the next queued job becomes ready (or a lease runs out): how long a worker may sleep.
+
+    Jobs ready now are not counted: a claim that found nothing passed them over (their
+    repository at its limit, or another worker taking them), and the worker that ends one
+    of that repository's jobs claims again at once.
+    """
     async with engine.connect() as connection:
         value: datetime | None = (
             await connection.execute(
                 text(
                     "SELECT min(t) FROM ("
-                    " SELECT min(run_after) AS t FROM jobs WHERE state = 'queued'"
-                    " UNION ALL SELECT min(lease_until) FROM jobs WHERE state = 'running') AS s"
+                    " SELECT min(run_after) AS t FROM jobs"
+                    " WHERE state = 'queued' AND run_after > now()"
+                    " UNION ALL SELECT min(lease_until) FROM jobs"
+                    " WHERE state = 'running' AND lease_until > now()) AS s"
                 )
             )
         ).scalar_one_or_none()

@@ -58,6 +58,7 @@ class Worker:
     handlers: Mapping[str, Handler]
     give_up: Mapping[str, GiveUp] = field(default_factory=dict)
     slots: int = 4
+    per_repository: int = 2**31 - 1  # jobs of one repository running at once (queue.claim)
     lease: float = 60.0
     poll_interval: float = 2.0
     backoff: Callable[[int, float | None], float] = lambda attempt, retry_after: retry_delay(
@@ -124,7 +125,7 @@ class Worker:
         while True:
             # The database starts the lease after this moment: a deadline that cannot be late.
             deadline = loop.time() + self.lease * 0.9
-            job = await queue.claim(self.engine, self.name, self.lease)
+            job = await queue.claim(self.engine, self.name, self.lease, self.per_repository)
             self.health.beat(QUEUE_POLLED)
             if job is None:
                 await self._sleep()

@@ -85,6 +85,7 @@ def build_worker(pipeline: Pipeline, health: Health) -> Worker:
             JobKind.DETAILS: bound(give_up_details, pipeline),
         },
         slots=pipeline.settings.worker_slots,
+        per_repository=pipeline.settings.jobs_per_repository,
         lease=float(pipeline.settings.job_lease_seconds),
         record=lambda kind, outcome: pipeline.metrics.job_outcomes.labels(kind, outcome).inc(),
         health=health,

@@ -1,60 +1,179 @@
-"""Storing a delivery and its job in one statement, before the delivery is acknowledged.
+"""Storing deliveries and their jobs before they are acknowledged, many in one commit.
 
-One round trip on a plain asyncpg pool, one implicit transaction: the delivery
-row and the job row commit together or not at all. The sending forge's host and
-the delivery id are the primary key, so a redelivery stores nothing and is
+One statement on a plain asyncpg pool, one implicit transaction: the delivery
+rows and their job rows commit together or not at all. The sending forge's host
+and the delivery id are the primary key, so a redelivery stores nothing and is
 reported as such.
+
+Intake stores through a `DeliveryWriter` (group commit): a delivery waits while
+the commit before it is under way, and every delivery waiting when that commit
+ends goes into the next one, so a burst costs a few commits instead of one per
+delivery, and nothing waits for a timer. Each caller hears only after the
+commit holding its delivery: a commit that fails fails every delivery in it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import asyncpg
 
 from ogdc_hooks.jobs.kinds import JobKind
 from ogdc_hooks.webhooks.events import Delivery
 
+# Every row's values as parallel arrays: one statement whatever the batch's size.
 _STORE = """
-WITH stored AS (
+WITH input AS (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                       $6::text[], $7::text[])
+    AS t(id, event, action, repository, payload, kind, forge)
+), stored AS (
   INSERT INTO deliveries (id, event, action, repository, payload, forge)
-  VALUES ($1, $2, $3, $4, $5::jsonb, $7)
+  SELECT id, event, action, repository, payload::jsonb, forge FROM input
   ON CONFLICT (forge, id) DO NOTHING
   RETURNING id, forge
 ), queued AS (
-  INSERT INTO jobs (kind, payload, dedupe_key)
-  SELECT $6::text, jsonb_build_object('delivery', id, 'forge', forge),
-         'delivery:' || forge || ':' || id  -- jobs.kinds.delivery_key
-  FROM stored WHERE $6::text IS NOT NULL
+  INSERT INTO jobs (kind, payload, dedupe_key, repository)
+  SELECT input.kind, jsonb_build_object('delivery', stored.id, 'forge', stored.forge),
+         'delivery:' || stored.forge || ':' || stored.id,  -- jobs.kinds.delivery_key
+         stored.forge || '/' || input.repository  -- jobs.kinds.repository_key
+  FROM stored JOIN input ON input.forge = stored.forge AND input.id = stored.id
+  WHERE input.kind IS NOT NULL
   ON CONFLICT (dedupe_key) DO NOTHING
-  RETURNING id
 )
-SELECT (SELECT count(*) FROM stored) > 0 AS stored, (SELECT count(*) FROM queued) AS queued
+SELECT forge, id FROM stored
 """
 
+Key = tuple[str, str]  # (forge host, delivery id)
 
-async def _execute(pool: asyncpg.Pool, arguments: tuple[Any, ...]) -> bool:
-    return bool(await pool.fetchval(_STORE, *arguments))
+
+@dataclass(frozen=True)
+class Row:
+    """A delivery as it is stored, and the kind of its job (None: no job)."""
+
+    delivery: Delivery
+    job_kind: JobKind | None
+
+    @property
+    def key(self) -> Key:
+        return self.delivery.forge, self.delivery.id
+
+    def values(self) -> tuple[str | None, ...]:
+        delivery = self.delivery
+        text = delivery.payload_json
+        if "\\u0000" in text:  # jsonb cannot hold \u0000: store it re-encoded without NULs
+            text = json.dumps(delivery.payload).replace("\\u0000", "\\ufffd")
+        return (
+            delivery.id,
+            delivery.event[:100],
+            (delivery.action or "")[:100] or None,
+            (delivery.repository or "")[:300] or None,
+            text,
+            str(self.job_kind) if self.job_kind else None,
+            delivery.forge,
+        )
+
+
+async def store_rows(pool: asyncpg.Pool, rows: Sequence[Row]) -> set[Key]:
+    """Store rows with distinct keys in one statement; the keys of those that were new (the
+    others were stored before: redeliveries)."""
+    columns = list(zip(*(row.values() for row in rows), strict=True))
+    records = await pool.fetch(_STORE, *(list(column) for column in columns))
+    return {(record["forge"], record["id"]) for record in records}
 
 
 async def store_delivery(pool: asyncpg.Pool, delivery: Delivery, job_kind: JobKind | None) -> bool:
-    """Store the delivery (and its job); False when this id was stored before (a redelivery).
+    """Store one delivery (and its job) now; False when this id was stored before.
 
     Workers are not woken here: the caller pokes a `jobs.wakeup.WakeUp`.
     """
-    arguments: tuple[Any, ...] = (
-        delivery.id,
-        delivery.event[:100],
-        (delivery.action or "")[:100] or None,
-        (delivery.repository or "")[:300] or None,
-        delivery.payload_json,
-        str(job_kind) if job_kind else None,
-        delivery.forge,
+    row = Row(delivery, job_kind)
+    return row.key in await store_rows(pool, [row])
+
+
+@dataclass
+class _Waiting:
+    row: Row
+    answer: asyncio.Future[bool] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
     )
-    try:
-        return await _execute(pool, arguments)
-    except asyncpg.UntranslatableCharacterError:
-        # JSON may carry \u0000, which jsonb cannot hold: store it re-encoded without NULs.
-        cleaned = json.dumps(delivery.payload).replace("\\u0000", "\\ufffd")
-        return await _execute(pool, (*arguments[:4], cleaned, *arguments[5:]))
+
+
+class DeliveryWriter:
+    """Group commit for intake: `store` waits for the commit holding the delivery; `run`
+    (supervised) makes those commits, one at a time, each of everything waiting."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._waiting: list[_Waiting] = []
+        self._arrived = asyncio.Event()
+        self.committing = 0  # deliveries in the commit under way
+
+    @property
+    def waiting(self) -> int:
+        """Deliveries waiting for the commit under way to end."""
+        return len(self._waiting)
+
+    async def store(self, delivery: Delivery, job_kind: JobKind | None) -> bool:
+        """Like `store_delivery`, in the next group commit; raises what that commit raised.
+
+        The pool's timeouts (acquire, command) bound the wait; a caller that is cancelled
+        leaves its delivery in the commit (a redelivery then finds it stored).
+        """
+        waiting = _Waiting(Row(delivery, job_kind))
+        self._waiting.append(waiting)
+        self._arrived.set()
+        return await waiting.answer
+
+    async def run(self) -> None:
+        """Commit whatever is waiting, again and again, until cancelled (run it supervised)."""
+        while True:
+            await self._arrived.wait()
+            await asyncio.sleep(0)  # requests read in this turn of the event loop join too
+            self._arrived.clear()
+            batch, self._waiting = self._waiting, []
+            if batch:
+                await self._commit(batch)
+
+    async def _commit(self, batch: list[_Waiting]) -> None:
+        """One statement for the batch's distinct keys; a repeated key waits on its first."""
+        first: dict[Key, Row] = {}
+        for waiting in batch:
+            first.setdefault(waiting.row.key, waiting.row)
+        self.committing = len(batch)
+        try:
+            try:
+                new = await store_rows(self._pool, list(first.values()))
+            except asyncpg.DataError:  # one row the server refuses (NaN): each on its own
+                await asyncio.gather(*(self._commit_alone(waiting) for waiting in batch))
+                return
+            for waiting in batch:
+                stored = first[waiting.row.key] is waiting.row and waiting.row.key in new
+                _settle(waiting.answer, stored)
+        except Exception as error:
+            for waiting in batch:
+                _settle(waiting.answer, error)
+        except BaseException:  # the writer stops: whether the commit ended is unknown
+            for waiting in batch:
+                _settle(waiting.answer, ConnectionAbortedError("the intake writer stopped"))
+            raise
+        finally:
+            self.committing = 0
+
+    async def _commit_alone(self, waiting: _Waiting) -> None:
+        try:
+            _settle(waiting.answer, waiting.row.key in await store_rows(self._pool, [waiting.row]))
+        except Exception as error:
+            _settle(waiting.answer, error)
+
+
+def _settle(answer: asyncio.Future[bool], outcome: bool | BaseException) -> None:
+    if answer.done():
+        return
+    if isinstance(outcome, BaseException):
+        answer.set_exception(outcome)
+    else:
+        answer.set_result(outcome)

@@ -72,7 +72,7 @@ async def enqueue_delivery(
 
 
 async def _enqueue_run_job(
-    connection: AsyncConnection, kind: JobKind, run_id: uuid.UUID, **options: int
+    connection: AsyncConnection, kind: JobKind, run_id: uuid.UUID, max_attempts: int = 8
 ) -> None:
     repository = await connection.scalar(_RUN_REPOSITORY, {"id": run_id})
     await queue.enqueue(
@@ -81,7 +81,7 @@ async def _enqueue_run_job(
         {"run": str(run_id)},
         key=f"{kind}:{run_id}",
         repository=repository,
-        **options,
+        max_attempts=max_attempts,
     )
 
 

@@ -17,6 +17,7 @@ from ogdc_hooks.pipeline import store
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.report import handle_report
 from ogdc_hooks.runstate import RunState
+from tests.support.report_settings import SETTINGS
 
 WORKER = "the test's worker"
 
@@ -35,12 +36,11 @@ class _Forge:
 
 
 def _pipeline(db: Database, forge: _Forge) -> Pipeline:
-    settings = SimpleNamespace(
-        argo_ui_base=None, argo_namespace="qgnet", summary_check_threshold=20
-    )
     return cast(
         Pipeline,
-        SimpleNamespace(database=db, forges=Forges([cast(Forge, forge)]), settings=settings),
+        SimpleNamespace(
+            database=db, forges=Forges([cast(Forge, forge)]), settings=SETTINGS, workflows=None
+        ),
     )
 
 

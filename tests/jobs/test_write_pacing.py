@@ -26,6 +26,7 @@ from ogdc_hooks.pipeline.report import handle_report
 from ogdc_hooks.runstate import RunState
 from ogdc_hooks.settings import Secret, Settings
 from tests.fakes.github import FakeGitHub
+from tests.support.report_settings import SETTINGS
 
 REPOSITORY = "qgnet/recipes"
 SHA = "b" * 40
@@ -93,10 +94,11 @@ async def _change(db: Database, run: store.RunRecord, state: RunState) -> None:
 
 async def test_updates_waiting_for_the_budget_collapse_into_the_latest(db: Database) -> None:
     forge = _PacedForge(WriteBudget(db.engine, ((1, 3600.0),)))
-    settings = SimpleNamespace(argo_ui_base=None, argo_namespace="qgnet")
     pipeline = cast(
         Pipeline,
-        SimpleNamespace(database=db, forges=Forges([cast(Forge, forge)]), settings=settings),
+        SimpleNamespace(
+            database=db, forges=Forges([cast(Forge, forge)]), settings=SETTINGS, workflows=None
+        ),
     )
     new = store.NewRun("github.com", REPOSITORY, "https://github.invalid/q/r.git", SHA, "r", "api")
     async with db.engine.begin() as connection:

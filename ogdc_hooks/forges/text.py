@@ -7,6 +7,7 @@ descriptions in characters. Cuts never split a character and say that they cut.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from ogdc_hooks.forges.github.redact import redact
@@ -28,6 +29,12 @@ def fit_bytes(text: str, limit: int) -> str:
     room = limit - len(note.encode("utf-8"))
     # A cut inside a multibyte character leaves an incomplete tail that "ignore" drops.
     return encoded[: max(0, room)].decode("utf-8", "ignore") + note
+
+
+def fence(text: str) -> str:
+    """A Markdown code fence longer than any backtick run in `text`, so `text` cannot escape it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
 
 
 def fit_chars(text: str, limit: int) -> str:

@@ -29,9 +29,13 @@ class JobKind(StrEnum):
     PREPARE = "prepare"  # clone, validate and render one run
     SUBMIT = "submit"  # hand one prepared run to the workflow engine
     REPORT = "report"  # tell the run's forge the run's current state
+    PROPOSAL = "pull_request"  # a pull request or merge group: validate and render, never submit
+    COMMAND = "command"  # a `/ogdc run` comment on a pull request
 
 
-DELIVERY_KINDS = frozenset({JobKind.PUSH, JobKind.RERUN, JobKind.HOUSEKEEPING})
+DELIVERY_KINDS = frozenset(
+    {JobKind.PUSH, JobKind.RERUN, JobKind.HOUSEKEEPING, JobKind.PROPOSAL, JobKind.COMMAND}
+)
 
 
 def delivery_key(forge: str, delivery_id: str) -> str:

@@ -6,6 +6,7 @@ from urllib.parse import quote
 
 from ogdc_hooks.auth.unknown_pusher import headline_of
 from ogdc_hooks.forges.base import CommitReport, RunState
+from ogdc_hooks.pipeline.preview import preview
 from ogdc_hooks.pipeline.store import RunRecord
 from ogdc_hooks.recipes.problems import Problem
 
@@ -48,6 +49,18 @@ def _summary(run: RunRecord, url: str | None) -> str:
     if run.message:
         lines.append("")
         lines.append(run.message)
+    if run.state is RunState.DRY_RUN and run.workflow:
+        lines.append("")
+        lines.append(
+            preview(
+                run.workflow,
+                run.recipe_facts,
+                base=run.base_workflow,
+                compared=run.base_sha is not None,
+                overwrite=run.overwrite,
+                run_id=str(run.id),
+            )
+        )
     return "\n".join(lines)
 
 

@@ -7,16 +7,21 @@ and reporting never need the checkout again.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import tempfile
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ogdc_hooks.checkout import GitError, export_dir
 from ogdc_hooks.jobs.kinds import enqueue_submit, run_id_of
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.pipeline import store
-from ogdc_hooks.pipeline.clones import checked_out
+from ogdc_hooks.pipeline.clones import checked_out, git_failure
 from ogdc_hooks.pipeline.context import Pipeline
+from ogdc_hooks.pipeline.preview import recipe_facts
 from ogdc_hooks.pipeline.store import RunRecord
 from ogdc_hooks.recipes.dataone import DataOneError, resolve_inputs
 from ogdc_hooks.recipes.load import load_recipe
@@ -31,6 +36,8 @@ class Prepared:
     message: str | None = None
     workflow: dict[str, object] | None = None
     problems: tuple[Problem, ...] = ()
+    facts: dict[str, Any] | None = None  # for the preview (`preview.recipe_facts`)
+    base_workflow: dict[str, object] | None = None  # the base's render, for the preview's diff
 
 
 def _identity(run: RunRecord) -> RunIdentity:
@@ -71,9 +78,10 @@ async def prepare(
         )
     except RenderError as err:
         return Prepared(RunState.INVALID, str(err), problems=recipe.warnings)
+    facts = recipe_facts(recipe, inputs)
     if dry_reason is not None:
-        return Prepared(RunState.DRY_RUN, dry_reason, workflow, recipe.warnings)
-    return Prepared(RunState.QUEUED, None, workflow, recipe.warnings)
+        return Prepared(RunState.DRY_RUN, dry_reason, workflow, recipe.warnings, facts)
+    return Prepared(RunState.QUEUED, None, workflow, recipe.warnings, facts)
 
 
 async def record(connection: AsyncConnection, run: RunRecord, prepared: Prepared) -> None:
@@ -82,6 +90,8 @@ async def record(connection: AsyncConnection, run: RunRecord, prepared: Prepared
         "workflow": prepared.workflow,
         "problems": [dataclasses.asdict(p) for p in prepared.problems] or None,
         "dry_run": prepared.state is RunState.DRY_RUN,
+        "recipe_facts": prepared.facts,
+        "base_workflow": prepared.base_workflow,
     }
     if prepared.state is not RunState.QUEUED:
         await store.change_state(
@@ -114,10 +124,31 @@ def dry_run_reason(
     return None
 
 
+async def _base_render(
+    pipeline: Pipeline, repo_dir: Path, run: RunRecord
+) -> dict[str, object] | None:
+    """The recipe rendered as it is at `run.base_sha` (in the checkout), with the run's own
+    identity so the diff shows only what the change changes; None when new or invalid there."""
+    assert run.base_sha is not None
+    with tempfile.TemporaryDirectory(dir=pipeline.workdir, prefix="base-") as scratch:
+        try:
+            found = await asyncio.to_thread(
+                export_dir, repo_dir, run.base_sha, run.recipe, Path(scratch)
+            )
+        except GitError as err:
+            raise git_failure(err) from None
+        if not found:
+            return None
+        return (await prepare(pipeline, Path(scratch), run, "base")).workflow
+
+
 async def prepare_and_record(
     pipeline: Pipeline, repo_dir: Path, run: RunRecord, dry_reason: str | None
 ) -> None:
     prepared = await prepare(pipeline, repo_dir, run, dry_reason)
+    if run.base_sha and prepared.workflow is not None:
+        base = await _base_render(pipeline, repo_dir, run)
+        prepared = dataclasses.replace(prepared, base_workflow=base)
     async with pipeline.database.engine.begin() as connection:
         await record(connection, run, prepared)
 
@@ -128,7 +159,8 @@ async def handle_prepare(pipeline: Pipeline, job: Job) -> None:
     if run is None or run.state is not RunState.QUEUED or run.workflow is not None:
         return
     token = await pipeline.git_token(store.repo_of(run))
-    async with checked_out(pipeline, run.clone_url, run.commit_sha, token) as repo_dir:
+    extra = (run.base_sha,) if run.base_sha else ()
+    async with checked_out(pipeline, run.clone_url, run.commit_sha, token, extra) as repo_dir:
         if not (repo_dir / run.recipe).is_dir():
             async with pipeline.database.engine.begin() as connection:
                 await store.change_state(

@@ -9,6 +9,7 @@ unique) and prepares only what is left.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -120,7 +121,10 @@ async def handle_push(pipeline: Pipeline, job: Job) -> None:
         dry_reason = dry_run_reason(pipeline, push.branch, push.default_branch)
         known = []
         for recipe in recipes:
-            run = await _run_for(pipeline, push_run(push, recipe, RunState.QUEUED, user.name, None))
+            new = push_run(push, recipe, RunState.QUEUED, user.name, None)
+            if dry_reason is not None:  # its preview shows what the push changes in the workflow
+                new = dataclasses.replace(new, base_sha=base)
+            run = await _run_for(pipeline, new)
             if run.state is RunState.QUEUED and run.workflow is None:
                 await prepare_and_record(pipeline, repo_dir, run, dry_reason)
             else:

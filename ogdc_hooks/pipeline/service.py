@@ -25,6 +25,7 @@ from ogdc_hooks.pipeline.deliveries import pushed
 from ogdc_hooks.pipeline.follow import follower_tasks
 from ogdc_hooks.pipeline.housekeeping import handle_housekeeping
 from ogdc_hooks.pipeline.prepare import handle_prepare
+from ogdc_hooks.pipeline.proposals import handle_proposal
 from ogdc_hooks.pipeline.push import handle_push, push_run
 from ogdc_hooks.pipeline.report import handle_report, record_report_failure
 from ogdc_hooks.pipeline.rerun import handle_rerequest
@@ -68,6 +69,7 @@ def build_worker(pipeline: Pipeline, health: Health) -> Worker:
             JobKind.PREPARE: bound(handle_prepare, pipeline),
             JobKind.SUBMIT: bound(handle_submit, pipeline),
             JobKind.REPORT: bound(handle_report, pipeline),
+            JobKind.PROPOSAL: bound(handle_proposal, pipeline),
         },
         give_up={
             JobKind.PUSH: bound(_push_error, pipeline),

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ogdc_hooks.forges.base import CommitReport, Event, Housekeeping, RepoRef
+from ogdc_hooks.forges.base import CommitReport, Event, Housekeeping, RepoRef, RunCommand
 from ogdc_hooks.forges.forgejo.client import ForgejoClient, repository_path
 from ogdc_hooks.forges.forgejo.errors import ForgejoRefused
 from ogdc_hooks.forges.forgejo.payloads import NotOnInstance, push_of
@@ -113,6 +113,9 @@ class ForgejoForge:
             report.commit_sha[:12],
         )
         return None
+
+    async def answer_command(self, command: RunCommand, accepted: bool, reply: str | None) -> None:
+        """Never asked: this forge's payloads are read into pushes only (no pull requests yet)."""
 
 
 def _segment(login: str) -> str:

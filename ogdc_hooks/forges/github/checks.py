@@ -8,13 +8,12 @@ one update per further batch of 50. Output summary and text stay within
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
 from ogdc_hooks.forges.base import CommitReport, RunState
-from ogdc_hooks.forges.text import clean, fit_bytes, fit_chars, safe_url
+from ogdc_hooks.forges.text import clean, fence, fit_bytes, fit_chars, safe_url
 from ogdc_hooks.recipes.problems import Problem
 
 OUTPUT_BYTES = 65535  # output.summary and output.text
@@ -80,20 +79,14 @@ def annotation(problem: Problem) -> dict[str, Any]:
     return body
 
 
-def _fence(text: str) -> str:
-    """A code fence longer than any backtick run in `text`, so recipe content cannot escape it."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    return "`" * max(3, longest + 1)
-
-
 def problems_text(problems: Collection[Problem], annotated: int) -> str:
     """Every problem, one compiler-style line each, in a code block for the check's details."""
     lines = "\n".join(clean(str(problem)) for problem in problems)
-    fence = _fence(lines)
+    marks = fence(lines)
     head = f"{len(problems)} problem(s) found"
     if annotated < len(problems):
         head += f"; the first {annotated} are shown as annotations"
-    return f"{head}:\n\n{fence}\n{lines}\n{fence}\n"
+    return f"{head}:\n\n{marks}\n{lines}\n{marks}\n"
 
 
 def _output(report: CommitReport, annotated: int) -> dict[str, Any]:

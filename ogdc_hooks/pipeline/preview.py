@@ -136,7 +136,8 @@ def _mermaid(steps: list[tuple[str, str, list[str]]]) -> str:
 
 
 def workflow_yaml(workflow: Mapping[str, Any]) -> str:
-    return yaml.safe_dump(dict(workflow), sort_keys=False, allow_unicode=True, width=100)
+    """One line per value (no folding), so a diff shows whole changed lines."""
+    return yaml.safe_dump(dict(workflow), sort_keys=False, allow_unicode=True, width=1 << 20)
 
 
 def _block(summary: str, language: str, text: str) -> str:

@@ -14,6 +14,7 @@ import secrets
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -121,6 +122,8 @@ class Settings:
     # Whose authority /submit may borrow (README "Submitting through the API")
     submit_allowed_hosts: tuple[str, ...] = ()  # host[:port]; empty: the forge's web host
     credential_repositories: tuple[str, ...] = ()  # owner/repo, owner/* or *; token mode
+    # Where a known user's `/ogdc run` comment submits a pull request (README "Pull requests")
+    pr_run_repositories: tuple[str, ...] = ()  # owner/repo, owner/* or *; empty: nowhere
     # Operations
     worker_slots: int = 4  # 0: this replica only takes requests; others do the work
     argo_poll_seconds: int = 30
@@ -179,6 +182,12 @@ class Settings:
     def forge_web_urls(self) -> tuple[str, ...]:
         """The web addresses of the configured forges: where submissions fetch by default."""
         return (self.github_web_url, *(instance.url for instance in self.forgejo_instances))
+
+
+def listed(patterns: tuple[str, ...], repository: str) -> bool:
+    """Whether `owner/repo` is one of `patterns` (`owner/repo`, `owner/*`, `*`), ignoring case."""
+    name = repository.lower()
+    return any(fnmatchcase(name, pattern) for pattern in patterns)
 
 
 def github_host(api_url: str) -> str:
@@ -466,6 +475,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         forgejo_instances=_forgejo_instances(env),
         submit_allowed_hosts=_parsed(env, "OGDC_SUBMIT_ALLOWED_HOSTS", _host_list, ()),
         credential_repositories=_parsed(env, "OGDC_CREDENTIAL_REPOSITORIES", _repository_list, ()),
+        pr_run_repositories=_parsed(env, "OGDC_PR_RUN_REPOSITORIES", _repository_list, ()),
         worker_slots=_parsed(env, "OGDC_WORKER_SLOTS", _count, 4),
         argo_poll_seconds=_parsed(env, "OGDC_ARGO_POLL_SECONDS", _positive_int, 30),
         job_lease_seconds=_parsed(env, "OGDC_JOB_LEASE_SECONDS", _positive_int, 60),

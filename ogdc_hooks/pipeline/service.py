@@ -20,6 +20,7 @@ from ogdc_hooks.jobs.supervise import Health, Work
 from ogdc_hooks.jobs.worker import Worker
 from ogdc_hooks.logs import log_event
 from ogdc_hooks.pipeline import store
+from ogdc_hooks.pipeline.commands import handle_command
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.deliveries import pushed
 from ogdc_hooks.pipeline.follow import follower_tasks
@@ -70,6 +71,7 @@ def build_worker(pipeline: Pipeline, health: Health) -> Worker:
             JobKind.SUBMIT: bound(handle_submit, pipeline),
             JobKind.REPORT: bound(handle_report, pipeline),
             JobKind.PROPOSAL: bound(handle_proposal, pipeline),
+            JobKind.COMMAND: bound(handle_command, pipeline),
         },
         give_up={
             JobKind.PUSH: bound(_push_error, pipeline),

@@ -197,6 +197,21 @@ async def find_change_run(connection: AsyncConnection, new: NewRun) -> RunRecord
     return RunRecord.from_row(row) if row else None
 
 
+async def find_delivery_run(connection: AsyncConnection, new: NewRun) -> RunRecord | None:
+    """The run of `new`'s recipe that `new`'s delivery asked for already (a repeated job)."""
+    row = (
+        await connection.execute(
+            select(RUNS).where(
+                RUNS.c.forge == new.forge,
+                RUNS.c.delivery_id == new.delivery_id,
+                RUNS.c.recipe == new.recipe,
+                RUNS.c.trigger == new.trigger,
+            )
+        )
+    ).first()
+    return RunRecord.from_row(row) if row else None
+
+
 async def get_run(engine: AsyncEngine, run_id: uuid.UUID) -> RunRecord | None:
     async with engine.connect() as connection:
         row = (await connection.execute(select(RUNS).where(RUNS.c.id == run_id))).first()

@@ -4,10 +4,25 @@ repository; payloads from GitHub's published examples (`tests/fakes/github_paylo
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
+
 from tests.fakes import github_payloads
-from tests.pipeline.conftest import INSTALLATION_ID, META, REPO, SCRIPT, Stack, wait_for
+from tests.fakes.argo import FakeArgo
+from tests.fakes.github import FakeGitHub
+from tests.pipeline.conftest import (
+    INSTALLATION_ID,
+    META,
+    REPO,
+    SCRIPT,
+    Stack,
+    allowing,
+    running_stack,
+    wait_for,
+)
+from tests.support.gitserver import GitServer
 
 BAD_META = META.replace("type: url", "type: ftp")
 FORK = "forker/recipes"
@@ -183,3 +198,75 @@ async def test_a_merge_group_gets_checks_on_its_head(stack: Stack) -> None:
     assert status == 202
     await wait_for(stack.settled, what="the queue settled")
     assert stack.argo.created == []
+
+
+@pytest.fixture
+async def stack(
+    stack_env: dict[str, str], github: FakeGitHub, fake_argo: FakeArgo, git_server: GitServer
+) -> AsyncIterator[Stack]:
+    """The pipeline's stack with `/ogdc run` allowed on the test repository."""
+    env = {**allowing(stack_env, git_server.url), "OGDC_PR_RUN_REPOSITORIES": REPO}
+    async with running_stack(env, github, fake_argo, git_server) as running:
+        yield running
+
+
+async def _comment(stack: Stack, body: str, login: str, comment_id: int) -> None:
+    payload = github_payloads.issue_comment(
+        body,
+        repository=REPO,
+        clone_url=stack.git.clone_url("recipes"),
+        number=7,
+        commenter=login,
+        installation=INSTALLATION_ID,
+        comment_id=comment_id,
+    )
+    status, _ = await stack.deliver(payload, "issue_comment")
+    assert status == 202
+
+
+def _answered(stack: Stack, comment_id: int) -> Any:
+    return stack.github.reactions.get((REPO, comment_id))
+
+
+async def test_ogdc_run_comments_run_only_for_a_known_user_who_did_not_write_it(
+    stack: Stack,
+) -> None:
+    await stack.add_user("writer", "outsider")  # known, but the pull request's author
+    base, head = _open_branch(stack, _recipe("good"))
+    await stack.deliver(_pull_request(stack, "opened", base, head), "pull_request")
+    await stack.check_completed(head, "ogdc/recipes/good")
+
+    await _comment(stack, "/ogdc run", "stranger", 1)
+    assert await wait_for(lambda: _answered(stack, 1), what="a reaction") == ["confused"]
+    await _comment(stack, "/ogdc run", "outsider", 2)
+    assert await wait_for(lambda: _answered(stack, 2), what="a reaction") == ["confused"]
+    replies = stack.github.comments[(REPO, 7)]
+    assert "@stranger is not a known, active ogdc-hooks user" in replies[0]
+    assert "an author cannot approve running their own change" in replies[1]
+    assert stack.argo.created == []
+
+    await _comment(stack, "/ogdc run recipes/good", "recipe-author", 3)
+    assert await wait_for(lambda: _answered(stack, 3), what="a reaction") == ["rocket"]
+    [name] = await wait_for(lambda: stack.argo.created, what="a workflow in Argo")
+    assert stack.argo.workflow(name)["metadata"]["annotations"]["ogdc/commit"] == head
+    assert "Running 1 recipe(s)" in stack.github.comments[(REPO, 7)][-1]
+    await wait_for(
+        lambda: [r for r in stack.checks(head, "ogdc/recipes/good") if r.status == "in_progress"],
+        what="the run's own check in progress",
+    )
+
+    # A later push is validated only: it needs a comment of its own.
+    newer = stack.git.commit(
+        "recipes", {"recipes/good/recipe.sh": "echo again\n"}, branch="change-recipes"
+    )
+    stack.git.set_ref("recipes", "refs/pull/7/head", newer)
+    await stack.deliver(_pull_request(stack, "synchronize", base, newer), "pull_request")
+    assert (await stack.check_completed(newer, "ogdc/recipes/good")).conclusion == "neutral"
+    await wait_for(stack.settled, what="the queue settled")
+    assert len(stack.argo.created) == 1
+    await _comment(stack, "/ogdc run", "recipe-author", 4)
+    await wait_for(lambda: len(stack.argo.created) == 2, what="the newer head in Argo")
+    assert (
+        stack.argo.workflow(stack.argo.created[1])["metadata"]["annotations"]["ogdc/commit"]
+        == newer
+    )

@@ -88,7 +88,7 @@ class NewRun:
     clone_url: str
     commit_sha: str
     recipe: str
-    trigger: str  # push | rerequest | api
+    trigger: str  # push | rerequest | api | pull_request | merge_group | comment
     ref: str | None = None
     attempt: int = 1
     requested_by: str | None = None

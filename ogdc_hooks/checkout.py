@@ -641,11 +641,16 @@ def merge_base(repo_dir: Path, one: str, other: str) -> str | None:
 
 def export_dir(repo_dir: Path, sha: str, path: str, dest: Path) -> bool:
     """Write `path` (a directory) as it is at `sha` under `dest`; False when `sha` has no such
-    directory. Only regular files are written (no links, no modes), via tar's data filter."""
+    directory or is not in the checkout. Only regular files and directories are written
+    (no links, no modes: tar's data filter)."""
     repo = git.Repo(repo_dir)
     repo.git.update_environment(**_git_env())
     try:
-        if not repo.git.ls_tree("-d", sha, "--", path).strip():
+        try:
+            listing = repo.git.ls_tree("-d", sha, "--", path).strip()
+        except git.GitCommandError:
+            listing = ""  # the commit is not in the checkout (gone from the server)
+        if not listing:
             return False
         buffer = io.BytesIO()
         repo.archive(buffer, sha, path=path, format="tar")

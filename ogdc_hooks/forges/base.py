@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -111,6 +112,7 @@ class PullRequest:
     fetch_ref: str  # where the base repository serves the head, e.g. "refs/pull/7/head"
     author: str | None  # the forge login of who opened it
     delivery_id: str
+    at: datetime | None = None  # when the forge last changed it (None: when it was delivered)
 
     @property
     def closed(self) -> bool:
@@ -144,6 +146,7 @@ class RunCommand:
     comment_id: int
     recipe: str | None  # one recipe directory, or None: every changed recipe
     delivery_id: str
+    at: datetime | None = None  # when the comment was written (None: when it was delivered)
 
 
 Event = Push | RerunRequested | Housekeeping | PullRequest | MergeGroup | RunCommand

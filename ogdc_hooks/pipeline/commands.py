@@ -4,7 +4,7 @@ the pull request's changed recipes at its head, as separate runs and checks.
 Off unless `OGDC_PR_RUN_REPOSITORIES` lists the repository. The commenter must be an active
 user with a login on the forge, and not the pull request's author unless an admin: the
 author cannot approve their own code. The approval is for the head the comment saw (the
-head the service knew when the comment arrived): once a newer head arrived first, nothing
+pull request's head as of the comment's time): once a newer head arrived first, nothing
 runs and the reply says a new comment is needed. Only recipes the pull request's
 validation found changed and valid at that head are run. Every refusal is a `confused`
 reaction and a reply saying why; an accepted command gets `rocket` and a reply listing runs.
@@ -99,7 +99,7 @@ async def _chosen(
             f"@{login} opened this pull request, and an author cannot approve running their "
             "own change; another known user (or an admin) must comment `/ogdc run`."
         )
-    if pull.head_at > received_at:
+    if pull.head_at > (command.at or received_at):
         raise Refused(
             f"the pull request's head moved to `{pull.head_sha[:12]}` after this comment; "
             "comment `/ogdc run` again to run that commit."

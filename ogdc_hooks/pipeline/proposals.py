@@ -154,7 +154,8 @@ async def validate_change(pipeline: Pipeline, change: Change) -> None:
 
 
 async def remember(pipeline: Pipeline, pr: PullRequest, received_at: datetime) -> bool:
-    """Record the pull request's head and whether it is open, unless a newer delivery did;
+    """Record the pull request's head and whether it is open, unless a newer change did (by
+    the forge's time of the change, else the delivery's: a redelivery may come late);
     whether this delivery is the newest."""
     values = {
         "forge": pr.repo.forge,
@@ -167,7 +168,7 @@ async def remember(pipeline: Pipeline, pr: PullRequest, received_at: datetime) -
         "author": (pr.author or "")[:40] or None,
         "installation_id": pr.repo.hint,
         "open": not pr.closed,
-        "head_at": received_at,
+        "head_at": pr.at or received_at,
     }
     table = PULL_REQUESTS
     upsert = insert(table).values(values)

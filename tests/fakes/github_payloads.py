@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,11 @@ def _example(name: str) -> dict[str, Any]:
 def example(name: str) -> dict[str, Any]:
     """A fresh copy of a vendored example, e.g. `pull_request-opened`."""
     return copy.deepcopy(_example(name))
+
+
+def now() -> str:
+    """The time as GitHub writes it in payloads (`updated_at`, `created_at`)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _repository(payload: dict[str, Any], full_name: str, clone_url: str) -> dict[str, Any]:
@@ -44,6 +50,7 @@ def pull_request(
     head_repository: str | None = None,
     head_clone_url: str | None = None,
     head_ref: str = "change-recipes",
+    at: str | None = None,
 ) -> dict[str, Any]:
     """`pull_request` (`pull_request-opened` with the action and fields set); a fork's head
     when `head_repository` is another repository."""
@@ -51,7 +58,8 @@ def pull_request(
     payload.update(action=action, number=number, installation={"id": installation})
     base_repo = _repository(payload, repository, clone_url)
     pull = payload["pull_request"]
-    pull.update(number=number, state="closed" if action == "closed" else "open", draft=False)
+    state = "closed" if action == "closed" else "open"
+    pull.update(number=number, state=state, draft=False, updated_at=at or now())
     pull["user"]["login"] = author
     pull["base"].update(ref="main", sha=base_sha, repo=copy.deepcopy(base_repo))
     head_repo = copy.deepcopy(base_repo)
@@ -91,6 +99,7 @@ def issue_comment(
     commenter: str,
     installation: int,
     comment_id: int,
+    at: str | None = None,
 ) -> dict[str, Any]:
     """`issue_comment.created` on a pull request (the example's issue made one)."""
     payload = example("issue_comment-created")
@@ -103,7 +112,7 @@ def issue_comment(
         "html_url": f"https://github.com/{repository}/pull/{number}",
     }
     comment = payload["comment"]
-    comment.update(id=comment_id, body=body)
+    comment.update(id=comment_id, body=body, created_at=at or now(), updated_at=at or now())
     comment["user"]["login"] = commenter
     payload["sender"]["login"] = commenter
     return payload

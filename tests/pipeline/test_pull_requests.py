@@ -58,7 +58,7 @@ def _open_branch(stack: Stack, files: dict[str, str | None], number: int = 7) ->
 
 
 async def _checks(stack: Stack, sha: str, *names: str) -> dict[str, Any]:
-    return {name: await stack.check_completed(sha, name) for name in names}
+    return {name: await stack.check_completed(sha, name, within=90) for name in names}
 
 
 async def test_a_branch_pull_request_shows_each_recipe_and_what_it_would_run(stack: Stack) -> None:
@@ -210,7 +210,9 @@ async def stack(
         yield running
 
 
-async def _comment(stack: Stack, body: str, login: str, comment_id: int) -> None:
+async def _comment(
+    stack: Stack, body: str, login: str, comment_id: int, at: str | None = None
+) -> None:
     payload = github_payloads.issue_comment(
         body,
         repository=REPO,
@@ -219,6 +221,7 @@ async def _comment(stack: Stack, body: str, login: str, comment_id: int) -> None
         commenter=login,
         installation=INSTALLATION_ID,
         comment_id=comment_id,
+        at=at,
     )
     status, _ = await stack.deliver(payload, "issue_comment")
     assert status == 202
@@ -255,7 +258,8 @@ async def test_ogdc_run_comments_run_only_for_a_known_user_who_did_not_write_it(
         what="the run's own check in progress",
     )
 
-    # A later push is validated only: it needs a comment of its own.
+    # A later push is validated only: it needs a comment of its own, written after it.
+    written_before = github_payloads.now()
     newer = stack.git.commit(
         "recipes", {"recipes/good/recipe.sh": "echo again\n"}, branch="change-recipes"
     )
@@ -264,6 +268,9 @@ async def test_ogdc_run_comments_run_only_for_a_known_user_who_did_not_write_it(
     assert (await stack.check_completed(newer, "ogdc/recipes/good")).conclusion == "neutral"
     await wait_for(stack.settled, what="the queue settled")
     assert len(stack.argo.created) == 1
+    await _comment(stack, "/ogdc run", "recipe-author", 5, at=written_before)
+    assert await wait_for(lambda: _answered(stack, 5), what="a reaction") == ["confused"]
+    assert "head moved to" in stack.github.comments[(REPO, 7)][-1]
     await _comment(stack, "/ogdc run", "recipe-author", 4)
     await wait_for(lambda: len(stack.argo.created) == 2, what="the newer head in Argo")
     assert (

@@ -5,6 +5,7 @@ https://docs.github.com/en/webhooks/webhook-events-and-payloads."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from ogdc_hooks.forges.base import MergeGroup, PullRequest, RepoRef, RunCommand
@@ -25,6 +26,15 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 def _login(value: Any) -> str | None:
     login = _mapping(value).get("login")
     return login if isinstance(login, str) and login else None
+
+
+def _time(value: Any) -> datetime | None:
+    """An ISO 8601 time as GitHub writes them ("2019-05-15T15:20:33Z"), None when it is not."""
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def repo_ref(host: str, payload: Mapping[str, Any]) -> RepoRef:
@@ -76,6 +86,7 @@ def pull_request_of(host: str, payload: Mapping[str, Any], delivery_id: str) -> 
         fetch_ref=f"refs/pull/{number}/head",  # GitHub keeps every head here, forks' too
         author=_login(pull.get("user")),
         delivery_id=delivery_id,
+        at=_time(pull.get("updated_at")),
     )
 
 
@@ -106,4 +117,5 @@ def run_command_of(host: str, payload: Mapping[str, Any], delivery_id: str) -> R
         comment_id=int(comment["id"]),
         recipe=recipe,
         delivery_id=delivery_id,
+        at=_time(comment.get("created_at")),
     )

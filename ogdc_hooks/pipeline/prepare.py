@@ -130,7 +130,8 @@ async def _base_render(
     """The recipe rendered as it is at `run.base_sha` (in the checkout), with the run's own
     identity so the diff shows only what the change changes; None when new or invalid there."""
     assert run.base_sha is not None
-    with tempfile.TemporaryDirectory(dir=pipeline.workdir, prefix="base-") as scratch:
+    # Inside the checkout's own directory, so a killed process's leftovers go with it.
+    with tempfile.TemporaryDirectory(dir=repo_dir / ".git", prefix="ogdc-base-") as scratch:
         try:
             found = await asyncio.to_thread(
                 export_dir, repo_dir, run.base_sha, run.recipe, Path(scratch)
@@ -139,7 +140,8 @@ async def _base_render(
             raise git_failure(err) from None
         if not found:
             return None
-        return (await prepare(pipeline, Path(scratch), run, "base")).workflow
+        base = await prepare(pipeline, Path(scratch), run, "the base's render, not submitted")
+        return base.workflow
 
 
 async def prepare_and_record(

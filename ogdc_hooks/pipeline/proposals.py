@@ -227,4 +227,12 @@ async def handle_proposal(pipeline: Pipeline, job: Job) -> None:
     if event.closed:
         log.info("pull request %s#%d closed: no longer followed", event.repo.name, event.number)
         return
+    if event.from_fork:
+        log.info(
+            "pull request %s#%d from %s: its head is fetched through %s",
+            event.repo.name,
+            event.number,
+            event.head_repo,
+            event.fetch_ref,
+        )
     await validate_change(pipeline, change_of_pull_request(event))

@@ -168,17 +168,17 @@ async def test_the_preview_shows_the_change_against_the_merge_base(stack: Stack)
         await connection.close()
 
 
-async def test_a_pull_request_touching_no_recipe_gets_no_check(stack: Stack) -> None:
-    base, head = _open_branch(stack, {"README.md": "more words\n"})
-    await stack.deliver(_pull_request(stack, "opened", base, head), "pull_request")
+async def test_no_recipe_no_check_and_a_merge_group_gets_checks_on_its_head(
+    stack: Stack,
+) -> None:
+    start, readme = _open_branch(stack, {"README.md": "more words\n"})
+    await stack.deliver(_pull_request(stack, "opened", start, readme), "pull_request")
     await wait_for(stack.settled, what="the queue settled")
-    assert stack.checks(head) == []
-    edited = _pull_request(stack, "edited", base, head)  # a title edit asks for nothing
+    assert stack.checks(readme) == []  # a pull request touching no recipe gets no check
+    edited = _pull_request(stack, "edited", start, readme)  # a title edit asks for nothing
     status, body = await stack.deliver(edited, "pull_request")
     assert (status, body["detail"]) == (200, "pull_request event ignored")
 
-
-async def test_a_merge_group_gets_checks_on_its_head(stack: Stack) -> None:
     base = stack.git.commit("recipes", {"README.md": "recipes\n"})
     head = stack.git.commit("recipes", _recipe("good"), branch="gh-readonly-queue/main/pr-7")
     payload = github_payloads.merge_group(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import io
 import ipaddress
 import logging
 import os
@@ -28,6 +29,7 @@ import selectors
 import shutil
 import signal
 import subprocess
+import tarfile
 import tempfile
 import threading
 import time
@@ -421,8 +423,13 @@ def checkout(
     max_files: int = DEFAULT_MAX_FILES,
     max_memory: int = DEFAULT_MAX_MEMORY,
     extra_shas: Iterable[str] = (),
+    meet: str | None = None,
 ) -> Iterator[Path]:
     """The work tree of `commit_sha`, in a new directory under `dest_root`, removed afterwards.
+
+    With `meet` (a pull request's base tip), the histories of both are fetched deeper until
+    they share an ancestor, so that `merge_base` can find it (bounded by `MEET_DEPTHS` and
+    the byte budget).
 
     Fetches only that commit (depth 1), plus `extra_shas` (e.g. the push's
     `before` and the default branch head) so that `changed_paths` can compare
@@ -442,7 +449,9 @@ def checkout(
     try:
         git.Repo.init(work).close()
         steps = _Steps(work, remote, deadline, max_bytes, max_files, max_memory)
-        steps.fetch_all(sha, extras)
+        steps.fetch_all(sha, [*extras, *([meet] if meet and meet not in extras else [])])
+        if meet is not None:
+            steps.meet(sha, _commit(meet, remote.url))
         steps.check_tree_size(sha)
         steps.git(["checkout", "--quiet", "--detach", sha], f"checkout of {remote.url} at {sha}")
         log.info("checked out %s at %s", remote.url, sha[:12])
@@ -589,6 +598,20 @@ class _Steps:
                     "commit %s of %s is not available, skipped: %s", extra, self.remote.url, err
                 )
 
+    def meet(self, sha: str, other: str) -> None:
+        """Deepen the two commits' history until they have a merge base, or give up quietly
+        (`merge_base` then says there is none)."""
+        for depth in MEET_DEPTHS:
+            if merge_base(self.work, sha, other) is not None:
+                return
+            what = f"fetch of the history of {sha} and {other} from {self.remote.url}"
+            args = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", f"--depth={depth}"]
+            self.git(
+                [*args, "--no-recurse-submodules", self.remote.url, sha, other],
+                what,
+                watch=self.within_size,
+            )
+
     def check_tree_size(self, sha: str) -> None:
         """Refuse before checkout when the fetched objects plus the files would not fit, or
         the files are too many: a few compressed kilobytes can hold gigabytes or billions of
@@ -598,6 +621,50 @@ class _Steps:
         budget = _TreeBudget(what, self.max_files, self.max_bytes)
         self.git(["ls-tree", "-r", "-l", "-z", sha], what, consume=budget)
         budget.check(_tree_bytes(self.work / ".git"))
+
+
+MEET_DEPTHS = (64, 1024, 16384)  # commits of history fetched in turn to find a merge base
+
+
+def merge_base(repo_dir: Path, one: str, other: str) -> str | None:
+    """git's merge base of two commits of the checkout, None when the fetched history has none."""
+    repo = git.Repo(repo_dir)
+    repo.git.update_environment(**_git_env())
+    try:
+        found = str(repo.git.merge_base(one, other)).strip()
+    except git.GitCommandError:
+        return None
+    finally:
+        repo.close()
+    return found if _is_sha(found) else None
+
+
+def export_dir(repo_dir: Path, sha: str, path: str, dest: Path) -> bool:
+    """Write `path` (a directory) as it is at `sha` under `dest`; False when `sha` has no such
+    directory or is not in the checkout. Only regular files and directories are written
+    (no links, no modes: tar's data filter)."""
+    repo = git.Repo(repo_dir)
+    repo.git.update_environment(**_git_env())
+    try:
+        try:
+            listing = repo.git.ls_tree("-d", sha, "--", path).strip()
+        except git.GitCommandError:
+            listing = ""  # the commit is not in the checkout (gone from the server)
+        if not listing:
+            return False
+        buffer = io.BytesIO()
+        repo.archive(buffer, sha, path=path, format="tar")
+    except (ValueError, git.BadName, git.GitCommandError) as err:
+        raise GitError(
+            f"cannot read {path} at {sha}: {type(err).__name__}", transient=False
+        ) from None
+    finally:
+        repo.close()
+    buffer.seek(0)
+    with tarfile.open(fileobj=buffer) as archive:
+        regular = [member for member in archive.getmembers() if member.isfile() or member.isdir()]
+        archive.extractall(dest, members=regular, filter="data")
+    return True
 
 
 def changed_paths(repo_dir: Path, base_sha: str, head_sha: str) -> list[str]:

@@ -14,6 +14,7 @@ import secrets
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -121,6 +122,8 @@ class Settings:
     # Whose authority /submit may borrow (README "Submitting through the API")
     submit_allowed_hosts: tuple[str, ...] = ()  # host[:port]; empty: the forge's web host
     credential_repositories: tuple[str, ...] = ()  # owner/repo, owner/* or *; token mode
+    # Where a known user's `/ogdc run` comment submits a pull request (README "Pull requests")
+    pr_run_repositories: tuple[str, ...] = ()  # owner/repo, owner/* or *; empty: nowhere
     # Operations
     worker_slots: int = 4  # 0: this replica only takes requests; others do the work
     jobs_per_repository: int = 2  # jobs of one repository running at once, all replicas
@@ -198,6 +201,12 @@ def secret_values(settings: Settings) -> list[str]:
     """The values of every secret setting, for redactors to mask wherever they appear."""
     values = (getattr(settings, item.name) for item in fields(settings))
     return [value.reveal() for value in values if isinstance(value, Secret)]
+
+
+def listed(patterns: tuple[str, ...], repository: str) -> bool:
+    """Whether `owner/repo` is one of `patterns` (`owner/repo`, `owner/*`, `*`), ignoring case."""
+    name = repository.lower()
+    return any(fnmatchcase(name, pattern) for pattern in patterns)
 
 
 def github_host(api_url: str) -> str:
@@ -485,6 +494,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         forgejo_instances=_forgejo_instances(env),
         submit_allowed_hosts=_parsed(env, "OGDC_SUBMIT_ALLOWED_HOSTS", _host_list, ()),
         credential_repositories=_parsed(env, "OGDC_CREDENTIAL_REPOSITORIES", _repository_list, ()),
+        pr_run_repositories=_parsed(env, "OGDC_PR_RUN_REPOSITORIES", _repository_list, ()),
         worker_slots=_parsed(env, "OGDC_WORKER_SLOTS", _count, 4),
         jobs_per_repository=_parsed(env, "OGDC_JOBS_PER_REPOSITORY", _positive_int, 2),
         argo_poll_seconds=_parsed(env, "OGDC_ARGO_POLL_SECONDS", _positive_int, 30),

@@ -323,3 +323,33 @@ async def test_0013_gives_waiting_jobs_their_repository_and_back(db_env: dict[st
 
 def _job_columns(connection: Connection) -> list[dict[str, object]]:
     return list(inspect(connection).get_columns("jobs"))
+
+
+async def test_0008_adds_pull_requests_and_keeps_runs_both_ways(db_env: dict[str, str]) -> None:
+    """Runs made before 0008 keep everything and have no base; a downgrade drops only what
+    0008 added."""
+    database = await _open(db_env)
+    try:
+        async with database.engine.connect() as connection:
+            await connection.run_sync(_step("0005"))
+            for statement in _FILL_0005:
+                await connection.execute(text(statement))
+            await connection.commit()
+            await connection.run_sync(_step("0008"))
+            columns = "recipe, base_sha, base_workflow, pull_request, recipe_facts"
+            row = (await connection.execute(text(f"SELECT {columns} FROM runs"))).one()
+            assert tuple(row) == ("recipes/x", None, None, None, None)
+            await connection.execute(
+                text(
+                    "INSERT INTO pull_requests (forge, repository, number, head_sha, base_ref, "
+                    "clone_url, fetch_ref, open, head_at) VALUES ('github.com', 'o/r', 7, 'a', "
+                    "'refs/heads/main', 'https://github.com/o/r.git', 'refs/pull/7/head', true, "
+                    "now())"
+                )
+            )
+            await connection.commit()
+            await connection.run_sync(_step("0007", down=True))
+            assert "pull_requests" not in await connection.run_sync(_tables)
+            assert (await connection.execute(text("SELECT count(*) FROM runs"))).scalar() == 1
+    finally:
+        await database.close()

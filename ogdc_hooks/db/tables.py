@@ -210,7 +210,34 @@ class Run(Base):
     # tail (`ogdc_hooks/failure.py`); read from Argo once the run has failed.
     failure: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     output_url: Mapped[str | None] = mapped_column(Text)  # a succeeded temporary output's zip
+    # A pull request's or merge group's run: the commit its changes are compared with (the
+    # merge base), that commit's render of the recipe (None: new there), and the PR's number.
+    base_sha: Mapped[str | None] = mapped_column(String(64))
+    base_workflow: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    pull_request: Mapped[int | None] = mapped_column(Integer)
+    # What the preview of a dry run says that the workflow does not (inputs, output, partitions).
+    recipe_facts: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class PullRequest(Base):
+    """An open or closed pull request, as its newest delivery says: the head its runs are at."""
+
+    __tablename__ = "pull_requests"
+
+    forge: Mapped[str] = mapped_column(String(253), primary_key=True)
+    repository: Mapped[str] = mapped_column(String(300), primary_key=True)  # the base repository
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    head_sha: Mapped[str] = mapped_column(String(64), nullable=False)
+    base_ref: Mapped[str] = mapped_column(String(300), nullable=False)
+    clone_url: Mapped[str] = mapped_column(Text, nullable=False)  # the base repository's
+    fetch_ref: Mapped[str] = mapped_column(String(300), nullable=False)  # refs/pull/N/head
+    author: Mapped[str | None] = mapped_column(String(LOGIN_MAX))
+    installation_id: Mapped[int | None] = mapped_column(BigInteger)
+    open: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    # When the delivery that set `head_sha` arrived: a comment written before it saw another head.
+    head_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     updated_at: Mapped[datetime] = _updated()
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -31,10 +32,13 @@ __all__ = [
     "Forges",
     "Housekeeping",
     "Intake",
+    "MergeGroup",
+    "PullRequest",
     "Push",
     "RepoRef",
     "ReportAction",
     "RerunRequested",
+    "RunCommand",
     "RunState",
     "SignatureCheck",
 ]
@@ -114,7 +118,64 @@ class Housekeeping:
     delivery_id: str
 
 
-Event = Push | RerunRequested | ActionRequested | Housekeeping
+@dataclass(frozen=True)
+class PullRequest:
+    """A pull request (GitHub) or change proposal opened, pushed to, reopened, or closed.
+
+    The head is always fetched from the base repository (`clone_url`, at `fetch_ref`), so a
+    fork's code comes through the repository the service is configured for, read-only."""
+
+    repo: RepoRef  # the base repository
+    number: int
+    action: str  # opened | synchronize | reopened | ready_for_review | edited | closed
+    base_ref: str  # "refs/heads/<branch>"
+    base_sha: str  # the base branch's tip as the forge saw it (not the merge base)
+    head_sha: str
+    head_repo: str | None  # "owner/name" of the head's repository (a fork's, or the base's)
+    clone_url: str  # the base repository's, without credentials
+    fetch_ref: str  # where the base repository serves the head, e.g. "refs/pull/7/head"
+    author: str | None  # the forge login of who opened it
+    delivery_id: str
+    at: datetime | None = None  # when the forge last changed it (None: when it was delivered)
+
+    @property
+    def closed(self) -> bool:
+        return self.action == "closed"
+
+    @property
+    def from_fork(self) -> bool:
+        return self.head_repo is not None and self.head_repo.lower() != self.repo.name.lower()
+
+
+@dataclass(frozen=True)
+class MergeGroup:
+    """A merge queue's group (GitHub `merge_group`): `checks_requested` or `destroyed`."""
+
+    repo: RepoRef
+    action: str
+    base_sha: str
+    head_sha: str
+    head_ref: str  # where the group's commit lives in the repository
+    clone_url: str
+    delivery_id: str
+
+
+@dataclass(frozen=True)
+class RunCommand:
+    """A `/ogdc run [recipe-dir]` comment on a pull request."""
+
+    repo: RepoRef
+    number: int
+    commenter: str | None
+    comment_id: int
+    recipe: str | None  # one recipe directory, or None: every changed recipe
+    delivery_id: str
+    at: datetime | None = None  # when the comment was written (None: when it was delivered)
+
+
+Event = (
+    Push | RerunRequested | ActionRequested | Housekeeping | PullRequest | MergeGroup | RunCommand
+)
 
 
 @dataclass(frozen=True)
@@ -198,6 +259,11 @@ class Forge(Protocol):
         self, report: CommitReport, previous_id: int | None, repo: RepoRef
     ) -> int | None:
         """Show the report on the commit; return the forge's id of it for later updates."""
+        ...
+
+    async def answer_command(self, command: RunCommand, accepted: bool, reply: str | None) -> None:
+        """Tell who wrote a `/ogdc run` comment what came of it: a reaction on the comment
+        (accepted or not), and `reply`, when given, as a comment on the pull request."""
         ...
 
 

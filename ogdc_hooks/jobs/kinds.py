@@ -37,9 +37,20 @@ class JobKind(StrEnum):
     ACTION = "requested_action"  # someone pressed a button of a run's report (cancel, retry)
     STOP = "stop"  # stop the workflow of a cancelled run in the engine
     DETAILS = "details"  # read a finished run's failure details or output link from the engine
+    PROPOSAL = "pull_request"  # a pull request or merge group: validate and render, never submit
+    COMMAND = "command"  # a `/ogdc run` comment on a pull request
 
 
-DELIVERY_KINDS = frozenset({JobKind.PUSH, JobKind.RERUN, JobKind.HOUSEKEEPING, JobKind.ACTION})
+DELIVERY_KINDS = frozenset(
+    {
+        JobKind.PUSH,
+        JobKind.RERUN,
+        JobKind.HOUSEKEEPING,
+        JobKind.ACTION,
+        JobKind.PROPOSAL,
+        JobKind.COMMAND,
+    }
+)
 
 
 def delivery_key(forge: str, delivery_id: str) -> str:

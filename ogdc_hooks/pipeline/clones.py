@@ -23,6 +23,8 @@ async def checked_out(
     sha: str,
     token: GitToken | None,
     extra: tuple[str, ...] = (),
+    *,
+    meet: str | None = None,
 ) -> AsyncIterator[Path]:
     """The commit's work tree in a temporary directory, made and removed on the git pool."""
     manager = checkout(
@@ -36,6 +38,7 @@ async def checked_out(
         max_files=pipeline.limits.clone_max_files,
         max_memory=pipeline.limits.git_max_memory,
         extra_shas=extra,
+        meet=meet,
     )
     try:
         path = await run_git(manager.__enter__)

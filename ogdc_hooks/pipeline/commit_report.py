@@ -13,6 +13,7 @@ from ogdc_hooks.pipeline.failure_report import (
     failure_title,
     output_lines,
 )
+from ogdc_hooks.pipeline.preview import preview
 from ogdc_hooks.pipeline.store import RunRecord
 from ogdc_hooks.recipes.problems import Problem
 
@@ -58,6 +59,18 @@ def _summary(run: RunRecord, url: str | None, pvc: str | None) -> str:
         lines.append(run.message)
     if run.state is RunState.SUCCEEDED:
         lines += output_lines(run, pvc)
+    if run.state is RunState.DRY_RUN and run.workflow:
+        lines.append("")
+        lines.append(
+            preview(
+                run.workflow,
+                run.recipe_facts,
+                base=run.base_workflow,
+                compared=run.base_sha is not None,
+                overwrite=run.overwrite,
+                run_id=str(run.id),
+            )
+        )
     return "\n".join(lines)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -24,6 +25,7 @@ class StoredDelivery:
     id: str
     event: str
     payload: dict[str, Any]
+    received_at: datetime | None = None
 
     def event_of(self, forge: Forge | None) -> Event | None:
         """The neutral event: a swept push as the sweep wrote it, else as its forge reads it."""
@@ -36,14 +38,14 @@ async def stored_delivery(pipeline: Pipeline, forge: str, delivery_id: str) -> S
     async with pipeline.database.sessions() as session:
         row = (
             await session.execute(
-                select(Delivery.event, Delivery.payload).where(
+                select(Delivery.event, Delivery.payload, Delivery.received_at).where(
                     Delivery.forge == forge, Delivery.id == delivery_id
                 )
             )
         ).first()
     if row is None:
         raise PermanentError(f"delivery {delivery_id} from {forge} is not stored")
-    return StoredDelivery(forge, delivery_id, row.event, row.payload)
+    return StoredDelivery(forge, delivery_id, row.event, row.payload, row.received_at)
 
 
 async def delivered(pipeline: Pipeline, job: Job) -> tuple[Forge | None, Event | None]:

@@ -7,17 +7,22 @@ and reporting never need the checkout again.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import tempfile
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ogdc_hooks.checkout import GitError, export_dir
 from ogdc_hooks.jobs.kinds import enqueue_submit, run_id_of
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.pipeline import store
-from ogdc_hooks.pipeline.clones import checked_out
+from ogdc_hooks.pipeline.clones import checked_out, git_failure
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.lint import LINTED, LOCAL_ONLY, lint_problem
+from ogdc_hooks.pipeline.preview import recipe_facts
 from ogdc_hooks.pipeline.store import RunRecord
 from ogdc_hooks.recipes.dataone import DataOneError, resolve_inputs
 from ogdc_hooks.recipes.load import load_recipe
@@ -32,6 +37,8 @@ class Prepared:
     message: str | None = None
     workflow: dict[str, object] | None = None
     problems: tuple[Problem, ...] = ()
+    facts: dict[str, Any] | None = None  # for the preview (`preview.recipe_facts`)
+    base_workflow: dict[str, object] | None = None  # the base's render, for the preview's diff
 
 
 def _identity(run: RunRecord) -> RunIdentity:
@@ -59,6 +66,14 @@ async def prepare(
     """Validate, resolve and render one recipe, and lint a dry run's workflow with Argo.
 
     Never raises for a problem of the recipe; an unreachable Argo Server is transient."""
+    rendered = await render(pipeline, repo_dir, run)
+    if rendered.state is not RunState.QUEUED or dry_reason is None:
+        return rendered  # the submit job lints a workflow right before creating it
+    return await linted_dry_run(pipeline, run.recipe, rendered, dry_reason)
+
+
+async def render(pipeline: Pipeline, repo_dir: Path, run: RunRecord) -> Prepared:
+    """Validate, resolve and render one recipe; never raises for a problem of the recipe."""
     try:
         recipe = await pipeline.recipe_workers.run(
             load_recipe, repo_dir, run.recipe, pipeline.load_policy
@@ -75,26 +90,26 @@ async def prepare(
         )
     except RenderError as err:
         return Prepared(RunState.INVALID, str(err), problems=recipe.warnings)
-    if dry_reason is None:  # the submit job lints it right before creating it
-        return Prepared(RunState.QUEUED, None, workflow, recipe.warnings)
-    return await linted_dry_run(pipeline, run.recipe, workflow, recipe.warnings, dry_reason)
+    facts = recipe_facts(recipe, inputs)
+    return Prepared(RunState.QUEUED, None, workflow, recipe.warnings, facts)
 
 
 async def linted_dry_run(
-    pipeline: Pipeline,
-    recipe: str,
-    workflow: dict[str, object],
-    warnings: tuple[Problem, ...],
-    dry_reason: str,
+    pipeline: Pipeline, recipe: str, rendered: Prepared, dry_reason: str
 ) -> Prepared:
     """A rendered dry run, as the Argo Server's lint judges it (when one is configured)."""
+    assert rendered.workflow is not None
     if pipeline.workflows is None:
-        return Prepared(RunState.DRY_RUN, f"{dry_reason}\n\n{LOCAL_ONLY}", workflow, warnings)
-    problem = await lint_problem(pipeline.workflows, recipe, workflow)
+        message = f"{dry_reason}\n\n{LOCAL_ONLY}"
+        return dataclasses.replace(rendered, state=RunState.DRY_RUN, message=message)
+    problem = await lint_problem(pipeline.workflows, recipe, rendered.workflow)
     if problem is not None:
-        problems = (*warnings, problem)
-        return Prepared(RunState.INVALID, problems_message(problems), workflow, problems)
-    return Prepared(RunState.DRY_RUN, f"{dry_reason}\n\n{LINTED}", workflow, warnings)
+        problems = (*rendered.problems, problem)
+        return dataclasses.replace(
+            rendered, state=RunState.INVALID, message=problems_message(problems), problems=problems
+        )
+    message = f"{dry_reason}\n\n{LINTED}"
+    return dataclasses.replace(rendered, state=RunState.DRY_RUN, message=message)
 
 
 async def record(connection: AsyncConnection, run: RunRecord, prepared: Prepared) -> None:
@@ -103,6 +118,8 @@ async def record(connection: AsyncConnection, run: RunRecord, prepared: Prepared
         "workflow": prepared.workflow,
         "problems": [dataclasses.asdict(p) for p in prepared.problems] or None,
         "dry_run": prepared.state is RunState.DRY_RUN,
+        "recipe_facts": prepared.facts,
+        "base_workflow": prepared.base_workflow,
     }
     if prepared.state is not RunState.QUEUED:
         await store.change_state(
@@ -135,10 +152,32 @@ def dry_run_reason(
     return None
 
 
+async def _base_render(
+    pipeline: Pipeline, repo_dir: Path, run: RunRecord
+) -> dict[str, object] | None:
+    """The recipe rendered as it is at `run.base_sha` (in the checkout), with the run's own
+    identity so the diff shows only what the change changes; None when new or invalid there."""
+    assert run.base_sha is not None
+    # Inside the checkout's own directory, so a killed process's leftovers go with it.
+    with tempfile.TemporaryDirectory(dir=repo_dir / ".git", prefix="ogdc-base-") as scratch:
+        try:
+            found = await asyncio.to_thread(
+                export_dir, repo_dir, run.base_sha, run.recipe, Path(scratch)
+            )
+        except GitError as err:
+            raise git_failure(err) from None
+        if not found:
+            return None
+        return (await render(pipeline, Path(scratch), run)).workflow  # not linted: not run
+
+
 async def prepare_and_record(
     pipeline: Pipeline, repo_dir: Path, run: RunRecord, dry_reason: str | None
 ) -> None:
     prepared = await prepare(pipeline, repo_dir, run, dry_reason)
+    if run.base_sha and prepared.workflow is not None:
+        base = await _base_render(pipeline, repo_dir, run)
+        prepared = dataclasses.replace(prepared, base_workflow=base)
     async with pipeline.database.engine.begin() as connection:
         await record(connection, run, prepared)
 
@@ -149,7 +188,8 @@ async def handle_prepare(pipeline: Pipeline, job: Job) -> None:
     if run is None or run.state is not RunState.QUEUED or run.workflow is not None:
         return
     token = await pipeline.git_token(store.repo_of(run))
-    async with checked_out(pipeline, run.clone_url, run.commit_sha, token) as repo_dir:
+    extra = (run.base_sha,) if run.base_sha else ()
+    async with checked_out(pipeline, run.clone_url, run.commit_sha, token, extra) as repo_dir:
         if not (repo_dir / run.recipe).is_dir():
             async with pipeline.database.engine.begin() as connection:
                 await store.change_state(

@@ -124,10 +124,10 @@ async def handle_push(pipeline: Pipeline, job: Job) -> None:
             await _refuse_many(pipeline, push, user.name, len(recipes))
             return
         dry_reason = dry_run_reason(pipeline, push.branch, push.default_branch)
-        runs = await _runs_for(
-            pipeline,
-            [push_run(push, recipe, RunState.QUEUED, user.name, None) for recipe in recipes],
-        )
+        news = [push_run(push, recipe, RunState.QUEUED, user.name, None) for recipe in recipes]
+        if dry_reason is not None:  # its preview shows what the push changes in the workflow
+            news = [dataclasses.replace(new, base_sha=base) for new in news]
+        runs = await _runs_for(pipeline, news)
         known = [f"{run.recipe} ({run.state})" for run, unprepared in runs if not unprepared]
         todo = [run for run, unprepared in runs if unprepared]
         for start in range(0, len(todo), PREPARING):

@@ -51,6 +51,8 @@ async def start_rerun(
         installation_id=original.installation_id,
         reports=original.reports,
         message=original.message if original.dry_run else None,
+        base_sha=original.base_sha,
+        pull_request=original.pull_request,
     )
     async with pipeline.database.engine.begin() as connection:
         return await store.create_next_attempt(connection, new)

@@ -21,12 +21,14 @@ from ogdc_hooks.jobs.worker import Worker
 from ogdc_hooks.logs import log_event
 from ogdc_hooks.pipeline import store
 from ogdc_hooks.pipeline.actions import handle_requested_action, handle_stop, stop_refused
+from ogdc_hooks.pipeline.commands import handle_command
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.deliveries import pushed
 from ogdc_hooks.pipeline.details import give_up_details, handle_details
 from ogdc_hooks.pipeline.follow import follower_tasks
 from ogdc_hooks.pipeline.housekeeping import handle_housekeeping
 from ogdc_hooks.pipeline.prepare import handle_prepare
+from ogdc_hooks.pipeline.proposals import handle_proposal
 from ogdc_hooks.pipeline.push import handle_push, push_run
 from ogdc_hooks.pipeline.report import handle_report, record_report_failure
 from ogdc_hooks.pipeline.rerun import handle_rerequest
@@ -75,6 +77,8 @@ def build_worker(pipeline: Pipeline, health: Health) -> Worker:
             JobKind.ACTION: bound(handle_requested_action, pipeline),
             JobKind.STOP: bound(handle_stop, pipeline),
             JobKind.DETAILS: bound(handle_details, pipeline),
+            JobKind.PROPOSAL: bound(handle_proposal, pipeline),
+            JobKind.COMMAND: bound(handle_command, pipeline),
         },
         give_up={
             JobKind.PUSH: bound(_push_error, pipeline),

@@ -70,6 +70,10 @@ class RunRecord:
     updated_at: datetime
     failure: dict[str, Any] | None = None  # `failure.FailureDetails` as JSON, once read
     output_url: str | None = None  # where a succeeded temporary output's zip is served
+    base_sha: str | None = None
+    base_workflow: dict[str, Any] | None = None
+    pull_request: int | None = None
+    recipe_facts: dict[str, Any] | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> RunRecord:
@@ -90,7 +94,7 @@ class NewRun:
     clone_url: str
     commit_sha: str
     recipe: str
-    trigger: str  # push | rerequest | api
+    trigger: str  # push | rerequest | api | pull_request | merge_group | comment
     ref: str | None = None
     attempt: int = 1
     requested_by: str | None = None
@@ -101,6 +105,8 @@ class NewRun:
     reports: bool = True
     state: RunState = RunState.QUEUED
     message: str | None = None
+    base_sha: str | None = None  # what the preview's diff compares with
+    pull_request: int | None = None
 
 
 async def create_run(connection: AsyncConnection, new: NewRun) -> RunRecord | None:
@@ -140,16 +146,23 @@ async def latest_attempt(
     return int(latest or 0)
 
 
-async def create_next_attempt(connection: AsyncConnection, new: NewRun) -> RunRecord:
-    """Create the next attempt of a recipe at a commit (a re-run or an API submission)."""
+async def create_attempt(connection: AsyncConnection, new: NewRun) -> RunRecord:
+    """Create the next attempt of a recipe at a commit."""
     while True:
         latest = await latest_attempt(
             connection, new.forge, new.repository, new.commit_sha, new.recipe
         )
         run = await create_run(connection, dataclasses.replace(new, attempt=latest + 1))
         if run is not None:  # else a concurrent request took that number: take the next
-            await enqueue_prepare(connection, run.id)
             return run
+
+
+async def create_next_attempt(connection: AsyncConnection, new: NewRun) -> RunRecord:
+    """Create the next attempt of a recipe at a commit, queued for preparing (a re-run or an
+    API submission)."""
+    run = await create_attempt(connection, new)
+    await enqueue_prepare(connection, run.id)
+    return run
 
 
 async def find_run(connection: AsyncConnection, new: NewRun) -> RunRecord | None:
@@ -162,6 +175,43 @@ async def find_run(connection: AsyncConnection, new: NewRun) -> RunRecord | None
                 RUNS.c.commit_sha == new.commit_sha,
                 RUNS.c.recipe == new.recipe,
                 RUNS.c.attempt == new.attempt,
+            )
+        )
+    ).first()
+    return RunRecord.from_row(row) if row else None
+
+
+async def find_change_run(connection: AsyncConnection, new: NewRun) -> RunRecord | None:
+    """The newest run of `new`'s recipe at its commit made for the same change (trigger, pull
+    request and base): a pull request delivered again at the same head needs no new run."""
+    row = (
+        await connection.execute(
+            select(RUNS)
+            .where(
+                RUNS.c.forge == new.forge,
+                RUNS.c.repository == new.repository,
+                RUNS.c.commit_sha == new.commit_sha,
+                RUNS.c.recipe == new.recipe,
+                RUNS.c.trigger == new.trigger,
+                RUNS.c.base_sha.is_not_distinct_from(new.base_sha),
+                RUNS.c.pull_request.is_not_distinct_from(new.pull_request),
+            )
+            .order_by(RUNS.c.attempt.desc())
+            .limit(1)
+        )
+    ).first()
+    return RunRecord.from_row(row) if row else None
+
+
+async def find_delivery_run(connection: AsyncConnection, new: NewRun) -> RunRecord | None:
+    """The run of `new`'s recipe that `new`'s delivery asked for already (a repeated job)."""
+    row = (
+        await connection.execute(
+            select(RUNS).where(
+                RUNS.c.forge == new.forge,
+                RUNS.c.delivery_id == new.delivery_id,
+                RUNS.c.recipe == new.recipe,
+                RUNS.c.trigger == new.trigger,
             )
         )
     ).first()

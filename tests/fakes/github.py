@@ -7,7 +7,9 @@ GitHub's validation rules and limits, commit statuses, repositories and
 their installation, a collaborator's permission (`GET /repos/{owner}/{repo}/
 collaborators/{username}/permission`: `permission` is admin, write, read or
 none, with maintain folded into write and triage into read, as GitHub's docs
-say), commits' authors, webhooks (the App's and repositories': deliveries
+say), commits' authors, issue comments and reactions to them (`POST .../issues/{number}/comments`,
+`POST .../issues/comments/{comment_id}/reactions`: App installation tokens only here),
+webhooks (the App's and repositories': deliveries
 sent, kept, listed with cursor paging and redelivered, see `github_hooks`),
 primary rate limits, secondary rate limits on content creation (`SECONDARY_LIMITS`, per
 installation, settable per fake), and faults injected on demand
@@ -71,6 +73,9 @@ CONTENT_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
 SECONDARY_MESSAGE = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
 )
+# https://docs.github.com/en/rest/reactions/reactions#about-reactions
+REACTIONS = {"+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"}
+COMMENT_LIMIT = 65536  # https://docs.github.com/en/rest/issues/comments: "body" at most 65536
 
 
 # ---------------------------------------------------------------------------- time and keys
@@ -374,6 +379,8 @@ class FakeGitHub:
         self.tokens: dict[str, Token] = {}
         self.check_runs: dict[int, CheckRun] = {}
         self.statuses: dict[tuple[str, str], list[Status]] = {}
+        self.comments: dict[tuple[str, int], list[str]] = {}  # (repository, number) -> bodies
+        self.reactions: dict[tuple[str, int], list[str]] = {}  # (repository, comment id) -> content
         self.requests: list[Recorded] = []
         self.exchanges: list[int] = []  # installation ids, one per token exchange
         self._used: dict[str, tuple[int, float]] = {}  # bucket -> (used, window reset)
@@ -518,6 +525,12 @@ class FakeGitHub:
             ("POST", "/repos/{owner}/{repo}/statuses/{sha}", self._create_status),
             ("GET", "/repos/{owner}/{repo}/commits/{ref}/statuses", self._list_statuses),
             ("GET", "/repos/{owner}/{repo}/commits/{ref}", self._commit),
+            ("POST", "/repos/{owner}/{repo}/issues/{number}/comments", self._create_comment),
+            (
+                "POST",
+                "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions",
+                self._create_reaction,
+            ),
             ("GET", "/app/hook/deliveries", self._app_deliveries),
             ("POST", "/app/hook/deliveries/{delivery_id}/attempts", self._app_redeliver),
             ("GET", "/repos/{owner}/{repo}/hooks", self._repository_hooks),
@@ -863,6 +876,48 @@ class FakeGitHub:
         if not self.webhooks.redeliver(target.hook_id, _int(request.match_info["delivery_id"])):
             raise _Answer(404, "Not Found")
         return self._reply(caller, {}, 202)
+
+    # ------------------------------------------------------------ issue comments, reactions
+
+    async def _create_comment(self, request: web.Request) -> web.Response:
+        """https://docs.github.com/en/rest/issues/comments#create-an-issue-comment"""
+        caller, repository, _ = self._app_caller(request)
+        number = _int(request.match_info["number"])
+        body = _object(await self._body(request))
+        text = body.get("body")
+        if "body" not in body:
+            raise _invalid(_not_supplied(["body"]))
+        if not isinstance(text, str):
+            raise _invalid(f"For 'properties/body', {json.dumps(text)} is not a string.")
+        if len(text) > COMMENT_LIMIT:
+            raise _failed(
+                "IssueComment", "body", "custom", "body is too long (maximum is 65536 characters)"
+            )
+        self.comments.setdefault((repository.full_name, number), []).append(text)
+        answer = {
+            "id": next(self._ids),
+            "body": text,
+            "user": {"login": caller.token.login if caller.token else ""},
+        }
+        return self._reply(caller, answer, 201)
+
+    async def _create_reaction(self, request: web.Request) -> web.Response:
+        """docs.github.com/en/rest/reactions/reactions#create-reaction-for-an-issue-comment
+        (201 for a new reaction, 200 when the caller had already given it)."""
+        caller, repository, _ = self._app_caller(request)
+        comment_id = _int(request.match_info["comment_id"])
+        body = _object(await self._body(request))
+        content = body.get("content")
+        if content not in REACTIONS:
+            raise _invalid(
+                f"For 'properties/content', {json.dumps(content)} is not a member of "
+                f"{sorted(REACTIONS)}."
+            )
+        given = self.reactions.setdefault((repository.full_name, comment_id), [])
+        status = 200 if content in given else 201
+        if status == 201:
+            given.append(str(content))
+        return self._reply(caller, {"id": next(self._ids), "content": content}, status)
 
     # ------------------------------------------------------------ check runs
 

@@ -187,6 +187,10 @@ class GitServer(GitHttpServer):
         """Point `branch` at `sha`, whatever it pointed at before (a force-push)."""
         _git(["update-ref", f"refs/heads/{branch}", sha], cwd=self.root / f"{name}.git")
 
+    def set_ref(self, name: str, ref: str, sha: str) -> None:
+        """Point any ref at `sha`, e.g. `refs/pull/7/head` as GitHub keeps a pull request's head."""
+        _git(["update-ref", ref, sha], cwd=self.root / f"{name}.git")
+
     def delete_branch(self, name: str, branch: str) -> None:
         _git(["update-ref", "-d", f"refs/heads/{branch}"], cwd=self.root / f"{name}.git")
 

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ogdc_hooks.forges.base import CommitReport, Event, Housekeeping, RepoRef
+from ogdc_hooks.forges.base import CommitReport, Event, Housekeeping, RepoRef, RunCommand
 from ogdc_hooks.forges.forgejo.client import ForgejoClient, repository_path
 from ogdc_hooks.forges.forgejo.errors import ForgejoRefused
 from ogdc_hooks.forges.forgejo.payloads import NotOnInstance, push_of
@@ -123,6 +123,9 @@ class ForgejoForge:
             report.commit_sha[:12],
         )
         return None
+
+    async def answer_command(self, command: RunCommand, accepted: bool, reply: str | None) -> None:
+        """Never asked: this forge's payloads are read into pushes only (no pull requests yet)."""
 
 
 def _segment(login: str) -> str:

@@ -95,11 +95,11 @@ def annotation(problem: Problem) -> dict[str, Any]:
 def problems_text(problems: Collection[Problem], annotated: int) -> str:
     """Every problem, one compiler-style line each, in a code block for the check's details."""
     lines = "\n".join(clean(str(problem)) for problem in problems)
-    fence = markdown.fence(lines)
+    marks = markdown.fence(lines)
     head = f"{len(problems)} problem(s) found"
     if annotated < len(problems):
         head += f"; the first {annotated} are shown as annotations"
-    return f"{head}:\n\n{fence}\n{lines}\n{fence}\n"
+    return f"{head}:\n\n{marks}\n{lines}\n{marks}\n"
 
 
 def _output(report: CommitReport, annotated: int) -> dict[str, Any]:

@@ -22,8 +22,15 @@ from ogdc_hooks.forges.base import (
     RepoRef,
     ReportAction,
     RerunRequested,
+    RunCommand,
 )
 from ogdc_hooks.forges.github.errors import PermanentForgeError
+from ogdc_hooks.forges.github.proposals import (
+    asks_for_work,
+    merge_group_of,
+    pull_request_of,
+    run_command_of,
+)
 from ogdc_hooks.forges.github.reporter import GitHubReporter
 from ogdc_hooks.redact import without_credentials
 from ogdc_hooks.settings import Settings
@@ -166,6 +173,14 @@ class GitHubForge:
             return action_of(self.host, payload, delivery_id)
         if event in ("installation", "installation_repositories"):
             return Housekeeping(event, payload, delivery_id)
+        if not asks_for_work(event, payload):
+            return None
+        if event == "pull_request":
+            return pull_request_of(self.host, payload, delivery_id)
+        if event == "merge_group":
+            return merge_group_of(self.host, payload, delivery_id)
+        if event == "issue_comment":
+            return run_command_of(self.host, payload, delivery_id)
         return None
 
     async def housekeep(self, event: Housekeeping, engine: AsyncEngine) -> None:
@@ -208,6 +223,17 @@ class GitHubForge:
         if self.reporter is None:
             return None  # nowhere to report: the run is only recorded
         return await self.reporter.report(report, previous_id, repo.hint)
+
+    async def answer_command(self, command: RunCommand, accepted: bool, reply: str | None) -> None:
+        if self.reporter is not None:
+            await self.reporter.answer_comment(
+                command.repo.name,
+                command.number,
+                command.comment_id,
+                "rocket" if accepted else "confused",
+                reply,
+                installation_id=command.repo.hint,
+            )
 
     def _reporter(self) -> GitHubReporter:
         if self.reporter is None:

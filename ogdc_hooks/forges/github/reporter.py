@@ -27,6 +27,7 @@ from ogdc_hooks.forges.github.client import GitHubClient, repository_vars
 from ogdc_hooks.forges.github.errors import PermanentForgeError
 from ogdc_hooks.forges.github.statuses import status_body
 from ogdc_hooks.forges.github.transport import Record, Transport
+from ogdc_hooks.forges.text import clean, fit_bytes
 from ogdc_hooks.forges.write_budget import WriteBudget
 from ogdc_hooks.settings import Settings, SettingsError
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 _SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 CHECK_RUNS = "/repos/{owner}/{repo}/check-runs"
 CHECK_RUN = "/repos/{owner}/{repo}/check-runs/{check_run_id}"
+COMMENT_CHARS = 65536  # an issue comment's body, at most
 
 
 class GitHubReporter:
@@ -117,6 +119,36 @@ class GitHubReporter:
         author = answer.get("author") if isinstance(answer, dict) else None
         login = author.get("login") if isinstance(author, dict) else None
         return login if isinstance(login, str) and login else None
+
+    async def answer_comment(
+        self,
+        repository: str,
+        number: int,
+        comment_id: int,
+        reaction: str,
+        reply: str | None,
+        *,
+        installation_id: int | None = None,
+    ) -> None:
+        """A reaction on the comment (`POST .../issues/comments/{id}/reactions`), then the
+        reply, if any, on the pull request (`POST .../issues/{number}/comments`)."""
+        await self.client.call(
+            "POST",
+            "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions",
+            {"comment_id": str(comment_id)},
+            repository=repository,
+            installation_id=installation_id,
+            data={"content": reaction},
+        )
+        if reply:
+            await self.client.call(
+                "POST",
+                "/repos/{owner}/{repo}/issues/{number}/comments",
+                {"number": str(number)},
+                repository=repository,
+                installation_id=installation_id,
+                data={"body": fit_bytes(clean(reply), COMMENT_CHARS)},
+            )
 
     async def _check_run(
         self, report: CommitReport, previous_id: int | None, installation_id: int | None

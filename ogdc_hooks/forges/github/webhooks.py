@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ogdc_hooks.forges.github.proposals import asks_for_work
 from ogdc_hooks.jobs.kinds import JobKind
 from ogdc_hooks.settings import Settings
 from ogdc_hooks.webhooks.events import (
@@ -76,12 +77,19 @@ _JOB_KINDS = {
     "check_run.requested_action": JobKind.ACTION,
     "installation": JobKind.HOUSEKEEPING,
     "installation_repositories": JobKind.HOUSEKEEPING,
+    "pull_request": JobKind.PROPOSAL,
+    "merge_group": JobKind.PROPOSAL,
+    "issue_comment": JobKind.COMMAND,
 }
 HANDLED_EVENTS = frozenset(_JOB_KINDS)
+_FILTERED = frozenset({JobKind.PROPOSAL, JobKind.COMMAND})  # only some actions ask for work
 
 
 def plan_work(delivery: Delivery) -> JobKind | None:
     """The job kind a delivery asks for, or None when it is acknowledged and ignored."""
+    kind = _JOB_KINDS.get(delivery.event)
+    if kind in _FILTERED:
+        return kind if asks_for_work(delivery.event, delivery.payload) else None
     kind = _JOB_KINDS.get(delivery.event) or _JOB_KINDS.get(f"{delivery.event}.{delivery.action}")
     if kind is JobKind.PUSH and not is_branch_push(delivery.payload):
         return None

@@ -128,7 +128,9 @@ async def handle_prepare(pipeline: Pipeline, job: Job) -> None:
     if run is None or run.state is not RunState.QUEUED or run.workflow is not None:
         return
     token = await pipeline.git_token(store.repo_of(run))
-    async with checked_out(pipeline, run.clone_url, run.commit_sha, token) as repo_dir:
+    async with checked_out(
+        pipeline, run.clone_url, run.commit_sha, token, [run.recipe]
+    ) as repo_dir:
         if not (repo_dir / run.recipe).is_dir():
             async with pipeline.database.engine.begin() as connection:
                 await store.change_state(

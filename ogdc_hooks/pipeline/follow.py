@@ -1,9 +1,16 @@
-"""Following submitted workflows to their end: a watch for speed, polling for certainty.
+"""Following submitted workflows to their end: one list and a watch, and a resync that costs
+what changed.
 
-Every replica watches the engine's event stream for our workflows and, every
-`poll_interval`, re-reads each unfinished run (which is also the resync after
-a restart). State changes only move forward (`only_from`), so replicas and
-replayed events never undo or repeat one.
+Every replica lists our workflows once (a snapshot) and watches the changes from the
+list's resourceVersion, resuming the watch where it broke off (listing again only
+when Argo has forgotten that version), so thousands of running workflows cost one
+stream, not a request each. What it heard is kept per workflow (`Following`).
+Every `poll_interval` (and at once after a snapshot) the unfinished runs are
+compared with that: a run whose workflow was heard of is brought up to date with
+no request to Argo; only one whose workflow the list and watch never showed is
+read on its own (it vanished, or was created a moment ago). State changes only
+move forward (`only_from`), so replicas and replayed events never undo or repeat
+one.
 
 Every run reaches an end. A workflow that vanished (Argo's TTL or garbage
 collection deleted it) is looked up in Argo's workflow archive and the run ends
@@ -17,16 +24,18 @@ read never holds up the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from ogdc_hooks.jobs.backoff import retry_delay
 from ogdc_hooks.jobs.errors import PermanentError
 from ogdc_hooks.jobs.supervise import Work
 from ogdc_hooks.pipeline import store
 from ogdc_hooks.pipeline.context import Pipeline
-from ogdc_hooks.runstate import Progress, RunState, WorkflowChange
+from ogdc_hooks.runstate import Progress, RunState, WorkflowChange, WorkflowSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +106,24 @@ async def vanished(pipeline: Pipeline, run_id: uuid.UUID, name: str) -> None:
         pipeline.metrics.follow_endings.labels("vanished").inc()
 
 
+@dataclass
+class Following:
+    """What the list and the watch last said of each workflow of ours, by name."""
+
+    seen: dict[str, Progress] = field(default_factory=dict)
+    snapshot: asyncio.Event = field(default_factory=asyncio.Event)  # set: resync now
+
+    def hear(self, change: WorkflowChange) -> None:
+        if change.deleted:
+            self.seen.pop(change.name, None)
+        else:
+            self.seen[change.name] = change.progress
+
+    def replace(self, snapshot: WorkflowSnapshot) -> None:
+        self.seen = {change.name: change.progress for change in snapshot.changes}
+        self.snapshot.set()
+
+
 async def on_change(pipeline: Pipeline, change: WorkflowChange) -> None:
     if change.deleted and not change.progress.state.finished:
         await vanished(pipeline, change.run_id, change.name)  # deleted before it ended
@@ -135,48 +162,57 @@ async def time_out(pipeline: Pipeline, run: store.RunRecord, limit_s: float) -> 
         pipeline.metrics.follow_endings.labels("timed_out").inc()
 
 
-async def follow_run(pipeline: Pipeline, unfinished: store.Unfinished) -> None:
-    """Re-read one unfinished run's workflow and record where it stands."""
+async def follow_run(
+    pipeline: Pipeline, unfinished: store.Unfinished, following: Following
+) -> None:
+    """Bring one unfinished run up to what was heard of its workflow; read the workflow
+    from Argo only when nothing was heard of it."""
     assert pipeline.workflows is not None
     run = unfinished.run
     if run.workflow_name is None:
         return
     limit_s = deadline_s(run, pipeline.settings.run_deadline_hours)
     late = unfinished.age_s > limit_s
-    progress: Progress | None
-    try:
-        progress = await pipeline.workflows.progress(run.workflow_name)
-    except PermanentError:
-        if not late:
-            raise
-        progress = Progress(RunState.SUBMITTED)  # unreadable for good, past its deadline: ends
+    progress = following.seen.get(run.workflow_name)
+    if progress is None:
+        try:
+            progress = await pipeline.workflows.progress(run.workflow_name)
+        except PermanentError:
+            if not late:
+                raise
+            progress = Progress(RunState.SUBMITTED)  # unreadable for good, late: it ends
     if progress is None:
         await vanished(pipeline, run.id, run.workflow_name)
         return
     if late and not progress.state.finished:
         await time_out(pipeline, run, limit_s)
-    else:
+    elif (progress.state, progress.steps or run.progress) != (run.state, run.progress):
         await apply(pipeline, run.id, run.workflow_name, progress)
 
 
-async def resync(pipeline: Pipeline) -> None:
-    """Re-read every unfinished run; one that fails is logged and tried again next time."""
+async def resync(pipeline: Pipeline, following: Following) -> None:
+    """Compare every unfinished run with what was heard; one that fails is logged and tried
+    again next time."""
     for unfinished in await store.unfinished_runs(pipeline.database.engine, ACTIVE):
         try:
-            await follow_run(pipeline, unfinished)
+            await follow_run(pipeline, unfinished, following)
         except asyncio.CancelledError:
             raise
         except Exception as err:
             log.warning("following run %s failed (%s); will try again", unfinished.run.id, err)
 
 
-async def _watch(pipeline: Pipeline) -> None:
+async def _watch(pipeline: Pipeline, following: Following) -> None:
     assert pipeline.workflows is not None
     failures = 0
     while True:
         try:
             async for change in pipeline.workflows.changes():
                 failures = 0
+                if isinstance(change, WorkflowSnapshot):
+                    following.replace(change)
+                    continue
+                following.hear(change)
                 await on_change(pipeline, change)
         except asyncio.CancelledError:
             raise
@@ -186,22 +222,27 @@ async def _watch(pipeline: Pipeline) -> None:
         await asyncio.sleep(retry_delay(failures + 1, base=1.0, cap=60.0))
 
 
-async def _poll(pipeline: Pipeline, interval: float) -> None:
+async def _poll(pipeline: Pipeline, following: Following, interval: float) -> None:
+    """Resync every `interval`, and as soon as a snapshot came (the first one too: before
+    it, nothing was heard and every run would be read on its own)."""
     while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(following.snapshot.wait(), interval)
+        following.snapshot.clear()
         try:
-            await resync(pipeline)
+            await resync(pipeline, following)
         except asyncio.CancelledError:
             raise
         except Exception as err:
             log.warning("workflow resync failed (%s); will try again", err)
-        await asyncio.sleep(interval)
 
 
 def follower_tasks(pipeline: Pipeline, poll_interval: float = 30.0) -> dict[str, Work]:
     """The watch and the poll, by name, for a `Supervisor`; none without a workflow engine."""
     if pipeline.workflows is None:
         return {}
+    following = Following()
     return {
-        "workflow watch": lambda: _watch(pipeline),
-        "workflow resync": lambda: _poll(pipeline, poll_interval),
+        "workflow watch": lambda: _watch(pipeline, following),
+        "workflow resync": lambda: _poll(pipeline, following, poll_interval),
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-from ogdc_hooks.runstate import Progress, WorkflowChange
+from ogdc_hooks.runstate import Progress, WorkflowChange, WorkflowSnapshot
 
 
 class WorkflowEngine(Protocol):
@@ -41,6 +41,7 @@ class WorkflowEngine(Protocol):
         """Where the named output artifact of a finished workflow can be downloaded."""
         ...
 
-    def changes(self) -> AsyncIterator[WorkflowChange]:
-        """Every change to the workflow of any run of ours, until the stream ends."""
+    def changes(self) -> AsyncIterator[WorkflowChange | WorkflowSnapshot]:
+        """Every workflow of ours at first (a snapshot), then every change to one, until the
+        stream ends; the next call resumes where this one ended (or snapshots again)."""
         ...

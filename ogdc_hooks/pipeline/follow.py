@@ -231,6 +231,7 @@ async def _poll(pipeline: Pipeline, following: Following, interval: float) -> No
         following.snapshot.clear()
         try:
             await resync(pipeline, following)
+            pipeline.metrics.follow_resyncs.inc()
         except asyncio.CancelledError:
             raise
         except Exception as err:

@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -111,6 +112,7 @@ class Following:
     """What the list and the watch last said of each workflow of ours, by name."""
 
     seen: dict[str, Progress] = field(default_factory=dict)
+    heard: int = 0  # changes and snapshots taken, ever
     snapshot: asyncio.Event = field(default_factory=asyncio.Event)  # set: resync now
 
     def hear(self, change: WorkflowChange) -> None:
@@ -202,24 +204,57 @@ async def resync(pipeline: Pipeline, following: Following) -> None:
             log.warning("following run %s failed (%s); will try again", unfinished.run.id, err)
 
 
+_APPLIERS = 8  # changes recorded at once; one workflow's always by the same one, in order
+
+
 async def _watch(pipeline: Pipeline, following: Following) -> None:
-    assert pipeline.workflows is not None
     failures = 0
     while True:
+        heard = following.heard
         try:
-            async for change in pipeline.workflows.changes():
-                failures = 0
-                if isinstance(change, WorkflowSnapshot):
-                    following.replace(change)
-                    continue
-                following.hear(change)
-                await on_change(pipeline, change)
+            await _hear(pipeline, following)
         except asyncio.CancelledError:
             raise
         except Exception as err:
-            failures += 1
+            failures = 1 if following.heard != heard else failures + 1
             log.warning("workflow watch interrupted (%s); reconnecting", err)
+        else:
+            failures = 0
         await asyncio.sleep(retry_delay(failures + 1, base=1.0, cap=60.0))
+
+
+async def _hear(pipeline: Pipeline, following: Following) -> None:
+    """Take the engine's changes until the stream ends and record them, `_APPLIERS` at once
+    (a burst of endings waits for the database in parallel, not in line); a change that
+    cannot be recorded is logged, and the resync records it later."""
+    assert pipeline.workflows is not None
+    queues = [asyncio.Queue[WorkflowChange](maxsize=256) for _ in range(_APPLIERS)]
+    appliers = [asyncio.create_task(_record(pipeline, queue)) for queue in queues]
+    try:
+        async for change in pipeline.workflows.changes():
+            following.heard += 1
+            if isinstance(change, WorkflowSnapshot):
+                following.replace(change)
+            else:
+                following.hear(change)
+                await queues[zlib.crc32(change.name.encode()) % _APPLIERS].put(change)
+        for queue in queues:
+            await queue.join()
+    finally:
+        for applier in appliers:
+            applier.cancel()
+        await asyncio.gather(*appliers, return_exceptions=True)
+
+
+async def _record(pipeline: Pipeline, queue: asyncio.Queue[WorkflowChange]) -> None:
+    while True:
+        change = await queue.get()
+        try:
+            await on_change(pipeline, change)
+        except Exception as err:
+            log.warning("recording workflow %s failed (%s); the resync will", change.name, err)
+        finally:
+            queue.task_done()
 
 
 async def _poll(pipeline: Pipeline, following: Following, interval: float) -> None:

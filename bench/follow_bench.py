@@ -7,10 +7,11 @@ and the fake Argo Server as many running workflows of ours (stored directly: `pu
 One ogdc-hooks process starts on them (the follower's list, then its watch), and once
 its first resync has passed, 1% of the workflows move to Succeeded every second
 (spread evenly over the second). Printed per size: Argo requests a minute during
-that time, the delay from a phase change in Argo to the run's state recorded in the database (what `/runs`, the
-CLI and the commit's check report from; `updated_at` by the database's clock, on this
-machine), p50 and p99, and the process's peak RSS (VmHWM). The runs are recorded with
-`reports` off, so GitHub is not part of it. Then the ratios to the baseline.
+that time, the delay from a phase change in Argo to the run's state recorded in
+the database (what `/runs`, the CLI and the commit's check report from;
+`updated_at` by the database's clock, on this machine), p50 and p99, and the
+process's peak RSS (VmHWM). The runs are recorded with `reports` off, so GitHub
+is not part of it. Then the ratios to the baseline.
 """
 
 from __future__ import annotations

@@ -255,7 +255,7 @@ class FakeArgo:
         self.token = token
         self.forbidden = forbidden
         self.archive_enabled = archive
-        self._archive: list[dict[str, Any]] = []
+        self._archive: dict[str, dict[str, Any]] = {}  # by uid, in the order archived
         self.ssl_context = ssl_context
         self.namespace = namespace
         self.keepalive_s = keepalive_s
@@ -330,7 +330,7 @@ class FakeArgo:
 
     def archived(self) -> list[dict[str, Any]]:
         """The archive's full records (as `GET /archived-workflows/{uid}` would answer)."""
-        return list(self._call(lambda: copy.deepcopy(self._archive)))
+        return list(self._call(lambda: copy.deepcopy(list(self._archive.values()))))
 
     # -- the controller's part, driven by the test ----------------------------------------------
 
@@ -627,7 +627,7 @@ class FakeArgo:
         if not query.get("listOptions.continue", "0").isdigit():
             raise ArgoError(400, "listOptions.continue must be int")
         selector = parse_selector(query.get("listOptions.labelSelector", ""))
-        items = [_archived_item(wf) for wf in self._archive if matches(selector, wf)]
+        items = [_archived_item(wf) for wf in self._archive.values() if matches(selector, wf)]
         items.sort(key=lambda wf: str(wf["status"].get("startedAt") or ""), reverse=True)
         return web.json_response({"metadata": {}, "items": items or None})
 
@@ -721,8 +721,8 @@ class FakeArgo:
         if archive:
             record = copy.deepcopy(self._workflows[name])
             uid = record["metadata"]["uid"]
-            self._archive = [wf for wf in self._archive if wf["metadata"]["uid"] != uid]
-            self._archive.append(record)
+            self._archive.pop(uid, None)
+            self._archive[uid] = record
 
     def _change(self, name: str, change: Any) -> None:
         workflow = self._workflows[name]

@@ -24,11 +24,12 @@ read never holds up the others.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import uuid
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ogdc_hooks.jobs.backoff import retry_delay
@@ -65,24 +66,44 @@ async def apply(
     pipeline: Pipeline, run_id: uuid.UUID, name: str, progress: Progress, note: str = ""
 ) -> bool:
     """Record what the engine says of a run's workflow; False when it changed nothing."""
-    allowed = _MAY_FOLLOW.get(progress.state)
-    if allowed is None:
-        return False
-    message = _message(progress, name)
-    if note:
-        message = message.removesuffix(".") + note + "."
-    ran_for = None
+    return (await apply_all(pipeline, [WorkflowChange(run_id, name, progress)], note))[0]
+
+
+async def apply_all(
+    pipeline: Pipeline, changes: Sequence[WorkflowChange], note: str = ""
+) -> list[bool]:
+    """Record several changes in one transaction (a burst of endings costs one commit, not
+    one each), in order; for each, whether it changed the run."""
+    outcomes, ran = [], []
     async with pipeline.database.engine.begin() as connection:
-        changed = await store.change_state(
-            connection, run_id, progress.state, message, only_from=allowed, workflow_name=name
-        )
-        if progress.steps is not None:
-            await store.record_progress(connection, run_id, progress.steps)
-        if changed and progress.state.finished:
-            ran_for = await store.seconds_since_submitted(connection, run_id)
-    if ran_for is not None:
-        pipeline.metrics.run_seconds.labels(progress.state.value).observe(ran_for)
-    return changed
+        for change in changes:
+            progress, run_id = change.progress, change.run_id
+            allowed = _MAY_FOLLOW.get(progress.state)
+            if allowed is None:
+                outcomes.append(False)
+                continue
+            message = _message(progress, change.name)
+            if note:
+                message = message.removesuffix(".") + note + "."
+            changed = await store.change_state(
+                connection,
+                run_id,
+                progress.state,
+                message,
+                only_from=allowed,
+                workflow_name=change.name,
+            )
+            if progress.steps is not None:
+                await store.record_progress(connection, run_id, progress.steps)
+            if changed and progress.state.finished:
+                ran.append(
+                    (progress.state, await store.seconds_since_submitted(connection, run_id))
+                )
+            outcomes.append(changed)
+    for state, seconds in ran:
+        if seconds is not None:
+            pipeline.metrics.run_seconds.labels(state.value).observe(seconds)
+    return outcomes
 
 
 async def vanished(pipeline: Pipeline, run_id: uuid.UUID, name: str) -> None:
@@ -113,6 +134,7 @@ class Following:
 
     seen: dict[str, Progress] = field(default_factory=dict)
     heard: int = 0  # changes and snapshots taken, ever
+    waiting: collections.Counter[str] = field(default_factory=collections.Counter)  # queued
     snapshot: asyncio.Event = field(default_factory=asyncio.Event)  # set: resync now
 
     def hear(self, change: WorkflowChange) -> None:
@@ -126,11 +148,17 @@ class Following:
         self.snapshot.set()
 
 
-async def on_change(pipeline: Pipeline, change: WorkflowChange) -> None:
-    if change.deleted and not change.progress.state.finished:
-        await vanished(pipeline, change.run_id, change.name)  # deleted before it ended
-    else:
-        await apply(pipeline, change.run_id, change.name, change.progress)
+async def on_changes(pipeline: Pipeline, changes: Sequence[WorkflowChange]) -> None:
+    """Record what was heard: a workflow deleted before it ended has vanished; the rest
+    are recorded together."""
+    recorded = []
+    for change in changes:
+        if change.deleted and not change.progress.state.finished:
+            await vanished(pipeline, change.run_id, change.name)
+        else:
+            recorded.append(change)
+    if recorded:
+        await apply_all(pipeline, recorded)
 
 
 def deadline_s(run: store.RunRecord, default_hours: float) -> float:
@@ -171,8 +199,8 @@ async def follow_run(
     from Argo only when nothing was heard of it."""
     assert pipeline.workflows is not None
     run = unfinished.run
-    if run.workflow_name is None:
-        return
+    if run.workflow_name is None or run.workflow_name in following.waiting:
+        return  # nothing to follow yet, or what was heard of it is being recorded
     limit_s = deadline_s(run, pipeline.settings.run_deadline_hours)
     late = unfinished.age_s > limit_s
     progress = following.seen.get(run.workflow_name)
@@ -205,6 +233,7 @@ async def resync(pipeline: Pipeline, following: Following) -> None:
 
 
 _APPLIERS = 8  # changes recorded at once; one workflow's always by the same one, in order
+_BATCH = 64  # changes one applier records in one transaction, when that many wait
 
 
 async def _watch(pipeline: Pipeline, following: Following) -> None:
@@ -225,11 +254,12 @@ async def _watch(pipeline: Pipeline, following: Following) -> None:
 
 async def _hear(pipeline: Pipeline, following: Following) -> None:
     """Take the engine's changes until the stream ends and record them, `_APPLIERS` at once
-    (a burst of endings waits for the database in parallel, not in line); a change that
-    cannot be recorded is logged, and the resync records it later."""
+    and what waits in one transaction each (a burst of endings waits for the database in
+    parallel and in batches, not in line); a change that cannot be recorded is logged,
+    and the resync records it later."""
     assert pipeline.workflows is not None
     queues = [asyncio.Queue[WorkflowChange](maxsize=256) for _ in range(_APPLIERS)]
-    appliers = [asyncio.create_task(_record(pipeline, queue)) for queue in queues]
+    appliers = [asyncio.create_task(_record(pipeline, following, q)) for q in queues]
     try:
         async for change in pipeline.workflows.changes():
             following.heard += 1
@@ -237,6 +267,7 @@ async def _hear(pipeline: Pipeline, following: Following) -> None:
                 following.replace(change)
             else:
                 following.hear(change)
+                following.waiting[change.name] += 1
                 await queues[zlib.crc32(change.name.encode()) % _APPLIERS].put(change)
         for queue in queues:
             await queue.join()
@@ -246,15 +277,25 @@ async def _hear(pipeline: Pipeline, following: Following) -> None:
         await asyncio.gather(*appliers, return_exceptions=True)
 
 
-async def _record(pipeline: Pipeline, queue: asyncio.Queue[WorkflowChange]) -> None:
+async def _record(
+    pipeline: Pipeline, following: Following, queue: asyncio.Queue[WorkflowChange]
+) -> None:
+    """Record what waits in `queue`, up to `_BATCH` changes a transaction."""
     while True:
-        change = await queue.get()
+        batch = [await queue.get()]
+        while len(batch) < _BATCH and not queue.empty():
+            batch.append(queue.get_nowait())
         try:
-            await on_change(pipeline, change)
+            await on_changes(pipeline, batch)
         except Exception as err:
-            log.warning("recording workflow %s failed (%s); the resync will", change.name, err)
+            names = ", ".join(change.name for change in batch[:3])
+            log.warning("recording workflows %s failed (%s); the resync will", names, err)
         finally:
-            queue.task_done()
+            for change in batch:
+                following.waiting[change.name] -= 1
+                if following.waiting[change.name] <= 0:
+                    del following.waiting[change.name]
+                queue.task_done()
 
 
 async def _poll(pipeline: Pipeline, following: Following, interval: float) -> None:

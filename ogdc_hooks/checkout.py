@@ -2,6 +2,12 @@
 Blocking (GitPython and git processes): call through `GIT_POOL` (`run_git`), a pool of
 its own, so that a slow server never holds the threads that loading and rendering use.
 
+A big repository costs what a push changed, not what it holds: the commits come as a
+partial clone (`--filter=blob:none`, depth 1: commits and trees, no file contents), git
+diffs them on trees alone, and only the files of the directories asked for are fetched
+(by id, in one request) and checked out (a sparse checkout). A server without partial
+clone sends everything, as a plain shallow fetch would.
+
 Repositories and git servers are hostile input and tokens are secrets, so every
 git process runs with: only http(s) transports, no hooks, no system or user
 configuration, no credential helpers or prompts, no redirects followed, and the
@@ -35,9 +41,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import git
@@ -186,6 +192,7 @@ def _git_env(extra_config: Sequence[tuple[str, str]] = ()) -> dict[str, str]:
         "GIT_CURL_VERBOSE": "0",
         "GIT_TRACE_REDACT": "1",
         "GIT_LFS_SKIP_SMUDGE": "1",
+        "GIT_LITERAL_PATHSPECS": "1",  # a path from the repository is a path, never a glob
         "GIT_CONFIG_COUNT": str(len(config)),
     }
     for index, (key, value) in enumerate(config):
@@ -294,23 +301,25 @@ def _run(
     watch: Callable[[str], None] | None = None,
     consume: Callable[[bytes], None] | None = None,
     max_memory: int = DEFAULT_MAX_MEMORY,
+    stdin: Path | None = None,
 ) -> str:
     """Run one git command under the deadline and the memory limit; `watch(what)` is polled
-    and may raise to stop it.
+    and may raise to stop it; `stdin` is a file git reads.
 
     The process gets its own process group, so that killing it also kills the
     helpers git starts (remote-https, fetch-pack, index-pack).
     """
     _refuse_if_stopping(what)
-    process = subprocess.Popen(
-        ["sh", "-c", _LIMITED, str(max_memory // 1024), *args],
-        cwd=cwd,
-        env={**os.environ, **remote.env},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    with open(stdin or os.devnull, "rb") as source:
+        process = subprocess.Popen(
+            ["sh", "-c", _LIMITED, str(max_memory // 1024), *args],
+            cwd=cwd,
+            env={**os.environ, **remote.env},
+            stdin=source,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
     CHILDREN.add(process)
     output = _Output(consume, what)
     try:
@@ -411,7 +420,7 @@ def _summary(stderr: str) -> str:
 
 
 @contextlib.contextmanager
-def checkout(
+def fetch_trees(
     clone_url: str,
     commit_sha: str,
     dest_root: Path,
@@ -424,19 +433,19 @@ def checkout(
     max_memory: int = DEFAULT_MAX_MEMORY,
     extra_shas: Iterable[str] = (),
     meet: str | None = None,
-) -> Iterator[Path]:
-    """The work tree of `commit_sha`, in a new directory under `dest_root`, removed afterwards.
+) -> Iterator[Trees]:
+    """The commit `commit_sha` without its files' contents, in a new directory under
+    `dest_root`, removed afterwards: `Trees.check_out` brings the files wanted.
 
-    With `meet` (a pull request's base tip), the histories of both are fetched deeper until
-    they share an ancestor, so that `merge_base` can find it (bounded by `MEET_DEPTHS` and
-    the byte budget).
-
-    Fetches only that commit (depth 1), plus `extra_shas` (e.g. the push's
-    `before` and the default branch head) so that `changed_paths` can compare
-    them. An extra commit the server no longer has is skipped: `changed_paths`
-    then says so. The directory's name carries this process's id, so that a
-    later start can remove what a killed process left (`remove_stale_checkouts`).
-    Raises `GitError`.
+    Fetches that commit (depth 1, commits and trees only where the server allows
+    partial clone), plus `extra_shas` (e.g. the push's `before` and the default
+    branch head) so that `Trees.changed_paths` can compare them. An extra commit the
+    server no longer has is skipped: `Trees.changed_paths` then says so. With `meet`
+    (a pull request's base tip), the histories of both are fetched deeper (still
+    without files) until they share an ancestor, so that `merge_base` can find it
+    (bounded by `MEET_DEPTHS` and the byte budget). The directory's name carries this
+    process's id, so that a later start can remove what a killed process left
+    (`remove_stale_checkouts`). Raises `GitError`.
     """
     remote = remote_of(clone_url, token, token_user)
     sha = _commit(commit_sha, remote.url)
@@ -449,15 +458,30 @@ def checkout(
     try:
         git.Repo.init(work).close()
         steps = _Steps(work, remote, deadline, max_bytes, max_files, max_memory)
-        steps.fetch_all(sha, [*extras, *([meet] if meet and meet not in extras else [])])
-        if meet is not None:
-            steps.meet(sha, _commit(meet, remote.url))
-        steps.check_tree_size(sha)
-        steps.git(["checkout", "--quiet", "--detach", sha], f"checkout of {remote.url} at {sha}")
-        log.info("checked out %s at %s", remote.url, sha[:12])
-        yield work
+        # A named remote: a filtered fetch makes it the promisor that missing blobs come from.
+        steps.git(["config", "remote.origin.url", remote.url], f"setup for {remote.url}")
+        wanted = [*extras, *([meet] if meet and meet not in extras else [])]
+        present = steps.fetch_all(sha, wanted)
+        met = steps.meet(sha, _commit(meet, remote.url)) if meet is not None else None
+        yield Trees(steps, sha, present | {met} if met else present, met)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def checkout(
+    clone_url: str,
+    commit_sha: str,
+    dest_root: Path,
+    *,
+    paths: Sequence[str] | None = None,
+    **options: Any,
+) -> Iterator[Path]:
+    """The work tree of `commit_sha` (only the directories `paths`, when given), in a new
+    directory under `dest_root`, removed afterwards; `options` as for `fetch_trees`."""
+    with fetch_trees(clone_url, commit_sha, dest_root, **options) as trees:
+        trees.check_out(paths)
+        yield trees.work
 
 
 _PREFIX = "checkout-"
@@ -490,13 +514,15 @@ def _alive(pid: int) -> bool:
 
 @dataclass
 class _TreeBudget:
-    """Counts the entries of `ls-tree -r -l -z` as they stream in; raises past a budget."""
+    """Counts the entries of `ls-tree -r [-l] -z` as they stream in (keeping only the ids
+    of the files' contents); raises past a budget."""
 
     what: str
     max_files: int
     max_bytes: int
     files: int = 0
     size: int = 0
+    blobs: set[bytes] = field(default_factory=set)  # the ids of the files' contents
     _rest: bytes = b""
 
     def __call__(self, chunk: bytes) -> None:
@@ -504,9 +530,11 @@ class _TreeBudget:
         self._rest = entries.pop()
         for entry in entries:
             self.files += 1
-            fields = entry.split(None, 4)
+            fields = entry.partition(b"\t")[0].split()  # mode type id [size] TAB path
             if len(fields) > 3 and fields[3].isdigit():
                 self.size += int(fields[3])
+            if len(fields) > 2 and fields[1] == b"blob":
+                self.blobs.add(fields[2])
         if self.files > self.max_files:
             raise RepositoryTooLarge(
                 f"{self.what}: the commit has more than {self.max_files} files, the limit "
@@ -541,6 +569,7 @@ class _Steps:
         what: str,
         watch: Callable[[str], None] | None = None,
         consume: Callable[[bytes], None] | None = None,
+        stdin: Path | None = None,
     ) -> str:
         return _run(
             args,
@@ -551,6 +580,7 @@ class _Steps:
             watch=watch,
             consume=consume,
             max_memory=self.max_memory,
+            stdin=stdin,
         )
 
     def within_size(self, what: str) -> None:
@@ -562,33 +592,27 @@ class _Steps:
 
     def fetch(self, shas: list[str]) -> None:
         what = f"fetch of {self.remote.url} at {' '.join(shas)}"
-        args = [
-            "fetch",
-            "--quiet",
-            "--no-tags",
-            "--no-write-fetch-head",
-            "--depth=1",
-            "--no-recurse-submodules",
-            self.remote.url,
-            *shas,
-        ]
+        args = [*_FETCH, "--depth=1", "origin", *shas]
         self.git(args, what, watch=self.within_size)
 
-    def fetch_all(self, sha: str, extras: list[str]) -> None:
+    def fetch_all(self, sha: str, extras: list[str]) -> frozenset[str]:
         """The commit and the extras in one round; if that fails for good, the commit alone
-        (its failure is the error) and then each extra on its own (best effort)."""
+        (its failure is the error) and then each extra on its own (best effort). Returns
+        the commits fetched."""
         try:
             self.fetch([sha, *extras])
-            return
+            return frozenset([sha, *extras])
         except RepositoryTooLarge:
             raise
         except GitError as err:
             if err.transient or not extras:
                 raise
         self.fetch([sha])
+        present = {sha}
         for extra in extras:
             try:
                 self.fetch([extra])
+                present.add(extra)
             except RepositoryTooLarge:
                 raise
             except GitError as err:
@@ -597,30 +621,45 @@ class _Steps:
                 log.info(
                     "commit %s of %s is not available, skipped: %s", extra, self.remote.url, err
                 )
+        return frozenset(present)
 
-    def meet(self, sha: str, other: str) -> None:
-        """Deepen the two commits' history until they have a merge base, or give up quietly
-        (`merge_base` then says there is none)."""
-        for depth in MEET_DEPTHS:
-            if merge_base(self.work, sha, other) is not None:
-                return
+    def meet(self, sha: str, other: str) -> str | None:
+        """Deepen the two commits' history (commits and trees only) until they have a merge
+        base, and return it; None when none was found within `MEET_DEPTHS`."""
+        for depth in (*MEET_DEPTHS, None):
+            found = merge_base(self.work, sha, other)
+            if found is not None or depth is None:
+                return found
             what = f"fetch of the history of {sha} and {other} from {self.remote.url}"
-            args = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", f"--depth={depth}"]
-            self.git(
-                [*args, "--no-recurse-submodules", self.remote.url, sha, other],
-                what,
-                watch=self.within_size,
-            )
+            args = [*_FETCH, f"--depth={depth}", "origin", sha, other]
+            self.git(args, what, watch=self.within_size)
+        return None
 
-    def check_tree_size(self, sha: str) -> None:
-        """Refuse before checkout when the fetched objects plus the files would not fit, or
-        the files are too many: a few compressed kilobytes can hold gigabytes or billions of
-        paths, and the tree tells every blob's size. The listing is counted as it streams
-        and git is stopped at the budget; it is never held whole."""
+    def listing(self, sha: str, paths: Sequence[str] | None, sizes: bool) -> _TreeBudget:
+        """The files of the commit under `paths` (every file with None), counted as the
+        listing streams and stopped at the budget of files (and, with `sizes`, of bytes:
+        a few compressed kilobytes can hold gigabytes or billions of paths, and the tree
+        tells every blob's size once the blob is here)."""
         what = f"checkout of {self.remote.url} at {sha}"
         budget = _TreeBudget(what, self.max_files, self.max_bytes)
-        self.git(["ls-tree", "-r", "-l", "-z", sha], what, consume=budget)
-        budget.check(_tree_bytes(self.work / ".git"))
+        args = ["ls-tree", "-r", "-z", *(["-l"] if sizes else []), sha]
+        self.git([*args, "--", *paths] if paths is not None else args, what, consume=budget)
+        return budget
+
+    def partial(self) -> bool:
+        """Whether the server sent a partial clone (it may ignore the filter)."""
+        what = f"setup for {self.remote.url}"
+        args = ["config", "--bool", "--default", "false", "remote.origin.promisor"]
+        return self.git(args, what).strip() == "true"
+
+    def fetch_blobs(self, blobs: set[bytes]) -> None:
+        """The contents of these files, in one request, as git's own lazy fetch asks for
+        them (`promisor-remote.c` `fetch_objects`: no negotiation, ids on stdin)."""
+        wanted = self.work / ".git" / "ogdc-wanted"
+        wanted.write_bytes(b"".join(blob + b"\n" for blob in blobs))
+        what = f"fetch of {len(blobs)} file(s) of {self.remote.url}"
+        args = ["-c", "fetch.negotiationAlgorithm=noop", *_FETCH, "--stdin", "origin"]
+        self.git(args, what, watch=self.within_size, stdin=wanted)
 
 
 MEET_DEPTHS = (64, 1024, 16384)  # commits of history fetched in turn to find a merge base
@@ -639,19 +678,12 @@ def merge_base(repo_dir: Path, one: str, other: str) -> str | None:
     return found if _is_sha(found) else None
 
 
-def export_dir(repo_dir: Path, sha: str, path: str, dest: Path) -> bool:
-    """Write `path` (a directory) as it is at `sha` under `dest`; False when `sha` has no such
-    directory or is not in the checkout. Only regular files and directories are written
-    (no links, no modes: tar's data filter)."""
+def _export(repo_dir: Path, sha: str, path: str, dest: Path) -> None:
+    """Write `path` as it is at `sha` under `dest`, its files already fetched. Only regular
+    files and directories are written (no links, no modes: tar's data filter)."""
     repo = git.Repo(repo_dir)
     repo.git.update_environment(**_git_env())
     try:
-        try:
-            listing = repo.git.ls_tree("-d", sha, "--", path).strip()
-        except git.GitCommandError:
-            listing = ""  # the commit is not in the checkout (gone from the server)
-        if not listing:
-            return False
         buffer = io.BytesIO()
         repo.archive(buffer, sha, path=path, format="tar")
     except (ValueError, git.BadName, git.GitCommandError) as err:
@@ -664,27 +696,128 @@ def export_dir(repo_dir: Path, sha: str, path: str, dest: Path) -> bool:
     with tarfile.open(fileobj=buffer) as archive:
         regular = [member for member in archive.getmembers() if member.isfile() or member.isdir()]
         archive.extractall(dest, members=regular, filter="data")
-    return True
 
 
-def changed_paths(repo_dir: Path, base_sha: str, head_sha: str) -> list[str]:
-    """Paths that differ between two commits' trees (a rename gives both paths), sorted.
+_FETCH = (
+    "fetch",
+    "--quiet",
+    "--no-tags",
+    "--no-write-fetch-head",
+    "--no-recurse-submodules",
+    "--filter=blob:none",
+)
+_UNSAFE_IN_PATTERN = re.compile(rb"[^A-Za-z0-9._/-]")
 
-    Both commits must be in the checkout (`checkout(..., extra_shas=[base_sha])`);
-    works on shallow fetches since only the two trees are compared.
-    """
-    repo = git.Repo(repo_dir)
-    repo.git.update_environment(**_git_env())
-    try:
-        base, head = repo.commit(base_sha), repo.commit(head_sha)
-        diffs = base.diff(head)
-    except (ValueError, git.BadName, git.GitCommandError) as err:
-        raise GitError(
-            f"cannot compare {base_sha} with {head_sha}: a commit is not in the checkout "
-            f"({type(err).__name__})",
-            transient=False,
-        ) from None
-    finally:
-        repo.close()
-    paths = {path for diff in diffs for path in (diff.a_path, diff.b_path) if path}
-    return sorted(paths)
+
+def _sparse_pattern(path: str) -> bytes:
+    """A sparse-checkout pattern (gitignore syntax) for exactly this path and what is below
+    it: anchored, every byte that could mean something there replaced by `?` (one byte),
+    so a name from the repository can only match more, never break the file."""
+    name = os.fsencode(path.strip("/"))
+    return b"/" + _UNSAFE_IN_PATTERN.sub(b"?", name) + b"\n"
+
+
+@dataclass(frozen=True)
+class Trees:
+    """A fetched commit whose files are not checked out yet (see `fetch_trees`)."""
+
+    steps: _Steps
+    sha: str
+    present: frozenset[str]  # the commits fetched: this one and the extras the server had
+    merge_base: str | None = None  # with `meet`: the merge base found, if any
+
+    @property
+    def work(self) -> Path:
+        return self.steps.work
+
+    def _records(self, args: Sequence[str], what: str) -> list[bytes]:
+        records = _Records(what, 2 * self.steps.max_files)
+        self.steps.git(args, what, consume=records)
+        return records.done()
+
+    def changed_paths(self, base_sha: str) -> list[str]:
+        """Paths that differ between `base_sha` and this commit (a rename gives both
+        paths), sorted. Only the two trees are compared (no rename detection, which would
+        read the files), so a partial, shallow fetch does; the base must be `present`."""
+        if base_sha not in self.present:
+            raise GitError(
+                f"cannot compare {base_sha} with {self.sha}: a commit is not in the checkout",
+                transient=False,
+            )
+        what = f"diff of {self.steps.remote.url} between {base_sha} and {self.sha}"
+        args = ["diff-tree", "-r", "--name-only", "--no-renames", "-z", base_sha, self.sha]
+        return sorted({os.fsdecode(path) for path in self._records(args, what)})
+
+    def entries(self, directory: str) -> dict[str, str]:
+        """The names in `directory` of the commit, each with its mode (`040000` a directory,
+        `120000` a symlink), read from the tree alone."""
+        what = f"listing of {self.steps.remote.url} at {self.sha}"
+        found = {}
+        for entry in self._records(["ls-tree", "-z", self.sha, "--", f"{directory}/"], what):
+            meta, _, path = entry.partition(b"\t")
+            found[os.fsdecode(path)] = meta.split(b" ", 1)[0].decode("ascii", "replace")
+        return found
+
+    def export(self, sha: str, directory: str, dest: Path) -> bool:
+        """Write `directory` as it is at commit `sha` (one of `present`, e.g. a pull
+        request's merge base) under `dest`, its files fetched in one request within the
+        budgets; False when `sha` was not fetched or has no such directory."""
+        steps = self.steps
+        if sha not in self.present:
+            return False
+        what = f"listing of {steps.remote.url} at {sha}"
+        if not self._records(["ls-tree", "-d", "-z", sha, "--", directory], what):
+            return False
+        wanted = steps.listing(sha, [directory], sizes=False)
+        if wanted.blobs and steps.partial():
+            steps.fetch_blobs(wanted.blobs)
+        steps.listing(sha, [directory], sizes=True).check(_tree_bytes(self.work / ".git"))
+        _export(self.work, sha, directory, dest)
+        return True
+
+    def check_out(self, paths: Sequence[str] | None = None) -> None:
+        """Check the commit out: the files under the directories `paths` only (a sparse
+        checkout; none at all for an empty list), or every file with None.
+
+        Their contents are fetched in one request; the budgets of files and bytes
+        are checked before anything is written to the work tree.
+        """
+        steps = self.steps
+        if paths is not None and not paths:
+            return
+        wanted = steps.listing(self.sha, paths, sizes=False)
+        if wanted.blobs and steps.partial():
+            steps.fetch_blobs(wanted.blobs)
+        steps.listing(self.sha, paths, sizes=True).check(_tree_bytes(self.work / ".git"))
+        what = f"checkout of {steps.remote.url} at {self.sha}"
+        if paths is not None:
+            patterns = self.work / ".git" / "info" / "sparse-checkout"
+            patterns.parent.mkdir(exist_ok=True)
+            patterns.write_bytes(b"".join(_sparse_pattern(path) for path in paths))
+            steps.git(["config", "core.sparseCheckout", "true"], what)
+        steps.git(["checkout", "--quiet", "--detach", self.sha], what)
+        log.info("checked out %s at %s", steps.remote.url, self.sha[:12])
+
+
+@dataclass
+class _Records:
+    """The NUL-separated records git prints, as they stream in; raises past `limit`."""
+
+    what: str
+    limit: int
+    records: list[bytes] = field(default_factory=list)
+    _rest: bytes = b""
+
+    def __call__(self, chunk: bytes) -> None:
+        entries = (self._rest + chunk).split(b"\0")
+        self._rest = entries.pop()
+        self.records += entries
+        if len(self.records) > self.limit:
+            raise RepositoryTooLarge(
+                f"{self.what}: git listed more than {self.limit} paths, over what the limit "
+                "of files allows (OGDC_CLONE_MAX_FILES); recipes must live in a smaller "
+                "repository"
+            )
+
+    def done(self) -> list[bytes]:
+        return [*self.records, self._rest] if self._rest else self.records

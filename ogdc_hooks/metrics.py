@@ -173,6 +173,11 @@ class Metrics:
             "archive), vanished (neither live nor archived), timed_out (stopped at its deadline).",
             ("how",),
         )
+        self.follow_resyncs = counter(
+            "ogdc_run_follow_resyncs",
+            "Passes of the workflow resync: unfinished runs compared with what the list and the "
+            "watch heard (a workflow is read on its own only when nothing was heard of it).",
+        )
         self.github_calls = counter(
             "ogdc_github_calls",
             "Requests to the GitHub API by outcome: ok, transient (retried), permanent.",

@@ -90,6 +90,14 @@ class WorkflowChange:
     deleted: bool = False
 
 
+@dataclass(frozen=True)
+class WorkflowSnapshot:
+    """Every workflow of our runs that the engine has now, as one list found them: what a
+    follower knew before is replaced by this (a workflow not in it is gone)."""
+
+    changes: tuple[WorkflowChange, ...]
+
+
 # What each state means, as the second half of "<recipe>: <meaning>".
 MEANINGS = {
     RunState.QUEUED: "queued, waiting to be validated and submitted",

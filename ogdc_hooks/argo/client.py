@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -58,6 +59,11 @@ class ArgoTransientError(ArgoError, TransientError):
         self.retry_after = retry_after
 
 
+class ArgoExpiredError(ArgoTransientError):
+    """A watch asked to resume from a resourceVersion the server no longer remembers
+    (Kubernetes' 410 Gone): list again, and watch from the list's version."""
+
+
 class ArgoPermanentError(ArgoError, PermanentError):
     """Retrying cannot help: the request or the credentials are wrong."""
 
@@ -68,6 +74,14 @@ class ArgoLintError(ArgoPermanentError):
 
 class ArgoNotFoundError(ArgoPermanentError):
     """The workflow (or namespace) does not exist: for a submitted run, it vanished."""
+
+
+@dataclass(frozen=True)
+class WorkflowList:
+    """The workflows a list found, and the resourceVersion to watch from after it."""
+
+    items: list[dict[str, Any]]
+    resource_version: str
 
 
 @dataclass(frozen=True)
@@ -160,8 +174,19 @@ def already_completed(error: ArgoError) -> bool:
     return "cannot shutdown a completed workflow" in str(error)
 
 
+# Kubernetes' words for a 410 Gone watch ("too old resource version: 5 (10)" from the watch
+# cache, the other from etcd); the Argo Server passes them on as HTTP 400
+# (`server/utils/errors.go` `ToStatusError` maps 410 to InvalidArgument).
+_EXPIRED = re.compile(
+    r"too old resource version|resourceVersion for the provided watch is too old", re.I
+)
+
+
 def classify(status: int, message: str, retry_after: float | None) -> ArgoError:
-    """The error for an HTTP status: 408, 429 and 5xx are transient, other 4xx permanent."""
+    """The error for an HTTP status: 408, 429 and 5xx are transient, other 4xx permanent;
+    a watch from a forgotten resourceVersion (410, whatever the status says) is expired."""
+    if status == 410 or _EXPIRED.search(message):
+        return ArgoExpiredError(message, status=status)
     if status in (408, 429) or status >= 500:
         return ArgoTransientError(message, status=status, retry_after=retry_after)
     if status == 404:
@@ -257,15 +282,24 @@ class ArgoClient:
 
     async def list_by_labels(self, labels: Mapping[str, str] | str) -> list[dict[str, Any]]:
         """Every workflow of the namespace carrying these labels (a selector string also works)."""
+        return (await self.list_workflows(labels)).items
+
+    async def list_workflows(
+        self, labels: Mapping[str, str] | str, fields: Sequence[str] = ()
+    ) -> WorkflowList:
+        """The workflows carrying these labels, only the `fields` of each when given (Argo's
+        `fields` parameter: `items.status.phase`, ...), and the list's resourceVersion."""
         selector = labels if isinstance(labels, str) else label_selector(labels)
+        params = {"listOptions.labelSelector": selector}
+        if fields:
+            params["fields"] = ",".join(["metadata.resourceVersion", *fields])
         found = await self._json(
-            "GET",
-            self._api("workflows"),
-            f"list workflows with labels {selector}",
-            params={"listOptions.labelSelector": selector},
+            "GET", self._api("workflows"), f"list workflows with labels {selector}", params=params
         )
-        items = found.get("items") if isinstance(found, dict) else None
-        return [item for item in items or () if isinstance(item, dict)]  # Argo sends null for none
+        found = found if isinstance(found, dict) else {}
+        items = [item for item in found.get("items") or () if isinstance(item, dict)]  # or null
+        version = (found.get("metadata") or {}).get("resourceVersion")
+        return WorkflowList(items, str(version or ""))
 
     async def list_archived(self, labels: Mapping[str, str] | str) -> list[dict[str, Any]]:
         """The namespace's archived workflows carrying these labels, newest first.
@@ -309,21 +343,34 @@ class ArgoClient:
             body={"name": name, "namespace": self.namespace, "restartSuccessful": False},
         )
 
-    async def watch(self, labels: Mapping[str, str] | str) -> AsyncIterator[WorkflowEvent]:
-        """Workflow events for these labels: first every match as ADDED, then each change.
+    async def watch(
+        self,
+        labels: Mapping[str, str] | str,
+        resource_version: str | None = None,
+        fields: Sequence[str] = (),
+    ) -> AsyncIterator[WorkflowEvent]:
+        """Workflow events for these labels: without `resource_version`, first every match
+        as ADDED, then each change; with it, exactly the changes after that version
+        (`ArgoExpiredError` when the server has forgotten it). `fields` trims each object
+        (`metadata.name`, ...).
 
         Ends when the server closes the stream; reconnecting (and resynchronising
-        with `list_by_labels`) is the caller's business. Silence longer than
+        with `list_workflows`) is the caller's business. Silence longer than
         `stream_idle_timeout_s` is a transient error.
         """
         selector = labels if isinstance(labels, str) else label_selector(labels)
         what = f"watch workflows with labels {selector}"
         url = self._url("api", "v1", "workflow-events", self.namespace)
+        params = {"listOptions.labelSelector": selector}
+        if resource_version:
+            params["listOptions.resourceVersion"] = resource_version
+        if fields:
+            params["fields"] = ",".join(["result.type", *(f"result.object.{f}" for f in fields)])
         try:
             async with self._session.get(
                 url,
                 headers=self._headers(),
-                params={"listOptions.labelSelector": selector},
+                params=params,
                 timeout=self._stream_timeout,
                 ssl=self._ssl,
             ) as response:

@@ -8,6 +8,7 @@ workflow objects (`get`, `find_archived`, `watch`) stay here.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -16,6 +17,7 @@ from ogdc_hooks.argo import failures
 from ogdc_hooks.argo.client import (
     ArgoClient,
     ArgoError,
+    ArgoExpiredError,
     ArgoLintError,
     ArgoNotFoundError,
     ArgoTransientError,
@@ -23,7 +25,9 @@ from ogdc_hooks.argo.client import (
 )
 from ogdc_hooks.argo.phases import partitions_of, progress_of
 from ogdc_hooks.failure import Failure, StepFailure
-from ogdc_hooks.runstate import Partitions, Progress, WorkflowChange
+from ogdc_hooks.runstate import Partitions, Progress, WorkflowChange, WorkflowSnapshot
+
+log = logging.getLogger(__name__)
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "ogdc-hooks"}
 RUN_LABEL = "ogdc/run-id"
@@ -34,6 +38,7 @@ class ArgoEngine:
 
     def __init__(self, client: ArgoClient) -> None:
         self.client = client
+        self._resume: str | None = None  # the resourceVersion the next watch starts from
 
     async def lint(self, workflow: dict[str, Any]) -> str | None:
         """Argo's lint verdict in its words, or None; an outage raises (transient)."""
@@ -148,12 +153,54 @@ class ArgoEngine:
         archived = await self.find_archived(run_id)
         return None if archived is None else progress_of(archived)
 
-    async def changes(self) -> AsyncIterator[WorkflowChange]:
-        """Every change to a workflow of one of our runs, until the stream ends."""
-        async for deleted, workflow in self.watch():
-            found = run_of(workflow)
-            if found is not None:
-                yield WorkflowChange(*found, progress_of(workflow), deleted)
+    async def changes(self) -> AsyncIterator[WorkflowChange | WorkflowSnapshot]:
+        """Our workflows as one list (a snapshot), then each change from the list's
+        resourceVersion, until the stream ends.
+
+        The version of the last event is kept, so the next call resumes the watch
+        there and costs only what changed meanwhile; when Argo has forgotten that
+        version (410 Gone) it lists again. Only the fields `progress_of` reads are
+        asked for.
+        """
+        while True:
+            if self._resume is None:
+                listed = await self.client.list_workflows(MANAGED_BY, _LISTED)
+                self._resume = listed.resource_version or None
+                yield WorkflowSnapshot(tuple(c for c in map(_change, listed.items) if c))
+            try:
+                async for event in self.client.watch(MANAGED_BY, self._resume, _FOLLOWED):
+                    self._resume = _version(event.workflow) or self._resume
+                    change = _change(event.workflow, event.type == "DELETED")
+                    if change is not None:
+                        yield change
+                return
+            except ArgoExpiredError as err:
+                log.info("workflow watch expired (%s); listing again", err)
+                self._resume = None
+
+
+# What following reads of a workflow (`progress_of`, `run_of`), asked for by name so that
+# a list of thousands of workflows does not carry their specs.
+_FOLLOWED = (
+    "metadata.name",
+    "metadata.labels",
+    "metadata.resourceVersion",
+    "status.phase",
+    "status.message",
+    "status.progress",
+    "status.nodes",
+)
+_LISTED = tuple(f"items.{field}" for field in _FOLLOWED)
+
+
+def _version(workflow: Mapping[str, Any]) -> str | None:
+    version = (workflow.get("metadata") or {}).get("resourceVersion")
+    return str(version) if version else None
+
+
+def _change(workflow: Mapping[str, Any], deleted: bool = False) -> WorkflowChange | None:
+    found = run_of(workflow)
+    return None if found is None else WorkflowChange(*found, progress_of(workflow), deleted)
 
 
 def run_of(workflow: Mapping[str, Any]) -> tuple[uuid.UUID, str] | None:

@@ -4,7 +4,8 @@ It serves the local repository DIR over smart HTTP on 127.0.0.1, signs a push
 delivery for its checked-out commit the way GitHub does (`X-Hub-Signature-256`,
 HMAC-SHA256 of the body with the webhook secret) and posts it to a running
 service's `/webhooks/github`. It keeps serving until the service has fetched
-the commit, then says where to follow the runs. The payload has the fields of
+the commit (and, a partial fetch, the changed recipes' files: until git has been
+silent for two seconds), then says where to follow the runs. The payload has the fields of
 GitHub's push event that ogdc-hooks reads (GitHub's webhook docs, "push").
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -141,15 +143,34 @@ def send_push_command(args: argparse.Namespace) -> int:
     return asyncio.run(_send(repo, args.url.rstrip("/"), secret, args.login, args.timeout))
 
 
+_QUIET_S = 2.0  # after the first fetch, the service is done when git is this long silent
+
+
 async def _send(repo: LocalRepository, service: str, secret: str, login: str, wait: float) -> int:
     fetched = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    busy = {"requests": 0, "since": loop.time()}
+    answered = asyncio.Event()
 
     async def serve(request: web.Request) -> web.StreamResponse:
-        env = cgi_environment(request, repo.git_dir.parent)
-        answer = await http_backend(request, env)
+        busy["requests"] += 1
+        try:
+            env = cgi_environment(request, repo.git_dir.parent)
+            answer = await http_backend(request, env)
+        finally:
+            busy["requests"] -= 1
+            busy["since"] = loop.time()
+            answered.set()
         if request.method == "POST" and request.path.endswith("/git-upload-pack"):
-            fetched.set()  # the pack with the commit went out
+            fetched.set()  # the commit's trees went out (its recipes' files may follow)
         return answer
+
+    async def quiet() -> None:
+        """Until git has been silent a while: a partial fetch asks for files afterwards."""
+        while (left := busy["since"] + _QUIET_S - loop.time()) > 0 or busy["requests"]:
+            answered.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(answered.wait(), max(left, 0.1))
 
     app = web.Application()
     app.router.add_route("*", "/{path:.*}", serve)
@@ -168,6 +189,7 @@ async def _send(repo: LocalRepository, service: str, secret: str, login: str, wa
             raise CommandError(f"the push was not taken (HTTP {status}: {detail})")
         try:
             await asyncio.wait_for(fetched.wait(), wait)
+            await asyncio.wait_for(quiet(), wait)
         except TimeoutError:
             raise CommandError(
                 f"the service did not fetch {repo.head[:12]} within {wait:g} s: is its "

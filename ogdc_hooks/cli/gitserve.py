@@ -25,15 +25,19 @@ _CGI_HEADERS = (
 
 
 def cgi_environment(request: web.Request, project_root: Path) -> dict[str, str]:
-    """The CGI variables of one request; every repository under the root may be read,
-    and any commit reachable in it may be fetched by sha (as GitHub allows)."""
+    """The CGI variables of one request; every repository under the root may be read, any
+    object reachable in it may be fetched by id, and partial clone is served (as GitHub allows)."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(project_root),
         "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_COUNT": "1",
+        # Partial clone (`--filter=blob:none`, then the blobs wanted by id), as GitHub allows:
+        # https://git-scm.com/docs/git-config#Documentation/git-config.txt-uploadpackallowFilter
+        "GIT_CONFIG_COUNT": "2",
         "GIT_CONFIG_KEY_0": "uploadpack.allowReachableSHA1InWant",
         "GIT_CONFIG_VALUE_0": "true",
+        "GIT_CONFIG_KEY_1": "uploadpack.allowFilter",
+        "GIT_CONFIG_VALUE_1": "true",
         "GIT_PROJECT_ROOT": str(project_root),
         "GIT_HTTP_EXPORT_ALL": "1",
         "PATH_INFO": request.path,

@@ -1,23 +1,33 @@
-"""A commit's work tree for a job: cloned under the pipeline's limits on the git pool, and a
-git failure turned into the queue's transient or permanent error."""
+"""A commit for a job: fetched under the pipeline's limits on the git pool, and a git failure
+turned into the queue's transient or permanent error."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
-from ogdc_hooks.checkout import GitError, GitToken, checkout, run_git
+from ogdc_hooks.checkout import GitError, GitToken, Trees, fetch_trees, run_git
 from ogdc_hooks.jobs.errors import PermanentError, TransientError
 from ogdc_hooks.pipeline.context import Pipeline
+
+T = TypeVar("T")
 
 
 def git_failure(err: GitError) -> Exception:
     return TransientError(str(err)) if err.transient else PermanentError(str(err))
 
 
+async def in_git(work: Callable[..., T], *args: object) -> T:
+    """Run blocking git work on the git pool; its `GitError` becomes the queue's error."""
+    try:
+        return await run_git(work, *args)
+    except GitError as err:
+        raise git_failure(err) from None
+
+
 @contextlib.asynccontextmanager
-async def checked_out(
+async def fetched(
     pipeline: Pipeline,
     clone_url: str,
     sha: str,
@@ -25,9 +35,11 @@ async def checked_out(
     extra: tuple[str, ...] = (),
     *,
     meet: str | None = None,
-) -> AsyncIterator[Path]:
-    """The commit's work tree in a temporary directory, made and removed on the git pool."""
-    manager = checkout(
+) -> AsyncIterator[Trees]:
+    """The commit (and `extra`) without its files, in a temporary directory made and removed
+    on the git pool; `Trees.check_out` (through `in_git`) brings the files wanted. With
+    `meet`, enough history to find the merge base with it (`Trees.merge_base`)."""
+    manager = fetch_trees(
         clone_url,
         sha,
         pipeline.workdir,
@@ -40,11 +52,8 @@ async def checked_out(
         extra_shas=extra,
         meet=meet,
     )
+    trees = await in_git(manager.__enter__)
     try:
-        path = await run_git(manager.__enter__)
-    except GitError as err:
-        raise git_failure(err) from None
-    try:
-        yield path
+        yield trees
     finally:
         await run_git(manager.__exit__, None, None, None)

@@ -1,9 +1,16 @@
-"""Following submitted workflows to their end: a watch for speed, polling for certainty.
+"""Following submitted workflows to their end: one list and a watch, and a resync that costs
+what changed.
 
-Every replica watches the engine's event stream for our workflows and, every
-`poll_interval`, re-reads each unfinished run (which is also the resync after
-a restart). State changes only move forward (`only_from`), so replicas and
-replayed events never undo or repeat one.
+Every replica lists our workflows once (a snapshot) and watches the changes from the
+list's resourceVersion, resuming the watch where it broke off (listing again only
+when Argo has forgotten that version), so thousands of running workflows cost one
+stream, not a request each. What it heard is kept per workflow (`Following`).
+Every `poll_interval` (and at once after a snapshot) the unfinished runs are
+compared with that: a run whose workflow was heard of is brought up to date with
+no request to Argo; only one whose workflow the list and watch never showed is
+read on its own (it vanished, or was created a moment ago). State changes only
+move forward (`only_from`), so replicas and replayed events never undo or repeat
+one.
 
 Every run reaches an end. A workflow that vanished (Argo's TTL or garbage
 collection deleted it) is looked up in Argo's workflow archive and the run ends
@@ -17,16 +24,20 @@ read never holds up the others.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import logging
 import uuid
-from collections.abc import Mapping
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from ogdc_hooks.jobs.backoff import retry_delay
 from ogdc_hooks.jobs.errors import PermanentError
 from ogdc_hooks.jobs.supervise import Work
 from ogdc_hooks.pipeline import store
 from ogdc_hooks.pipeline.context import Pipeline
-from ogdc_hooks.runstate import Progress, RunState, WorkflowChange
+from ogdc_hooks.runstate import Progress, RunState, WorkflowChange, WorkflowSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -55,24 +66,44 @@ async def apply(
     pipeline: Pipeline, run_id: uuid.UUID, name: str, progress: Progress, note: str = ""
 ) -> bool:
     """Record what the engine says of a run's workflow; False when it changed nothing."""
-    allowed = _MAY_FOLLOW.get(progress.state)
-    if allowed is None:
-        return False
-    message = _message(progress, name)
-    if note:
-        message = message.removesuffix(".") + note + "."
-    ran_for = None
+    return (await apply_all(pipeline, [WorkflowChange(run_id, name, progress)], note))[0]
+
+
+async def apply_all(
+    pipeline: Pipeline, changes: Sequence[WorkflowChange], note: str = ""
+) -> list[bool]:
+    """Record several changes in one transaction (a burst of endings costs one commit, not
+    one each), in order; for each, whether it changed the run."""
+    outcomes, ran = [], []
     async with pipeline.database.engine.begin() as connection:
-        changed = await store.change_state(
-            connection, run_id, progress.state, message, only_from=allowed, workflow_name=name
-        )
-        if progress.steps is not None:
-            await store.record_progress(connection, run_id, progress.steps)
-        if changed and progress.state.finished:
-            ran_for = await store.seconds_since_submitted(connection, run_id)
-    if ran_for is not None:
-        pipeline.metrics.run_seconds.labels(progress.state.value).observe(ran_for)
-    return changed
+        for change in changes:
+            progress, run_id = change.progress, change.run_id
+            allowed = _MAY_FOLLOW.get(progress.state)
+            if allowed is None:
+                outcomes.append(False)
+                continue
+            message = _message(progress, change.name)
+            if note:
+                message = message.removesuffix(".") + note + "."
+            changed = await store.change_state(
+                connection,
+                run_id,
+                progress.state,
+                message,
+                only_from=allowed,
+                workflow_name=change.name,
+            )
+            if progress.steps is not None:
+                await store.record_progress(connection, run_id, progress.steps)
+            if changed and progress.state.finished:
+                ran.append(
+                    (progress.state, await store.seconds_since_submitted(connection, run_id))
+                )
+            outcomes.append(changed)
+    for state, seconds in ran:
+        if seconds is not None:
+            pipeline.metrics.run_seconds.labels(state.value).observe(seconds)
+    return outcomes
 
 
 async def vanished(pipeline: Pipeline, run_id: uuid.UUID, name: str) -> None:
@@ -97,11 +128,37 @@ async def vanished(pipeline: Pipeline, run_id: uuid.UUID, name: str) -> None:
         pipeline.metrics.follow_endings.labels("vanished").inc()
 
 
-async def on_change(pipeline: Pipeline, change: WorkflowChange) -> None:
-    if change.deleted and not change.progress.state.finished:
-        await vanished(pipeline, change.run_id, change.name)  # deleted before it ended
-    else:
-        await apply(pipeline, change.run_id, change.name, change.progress)
+@dataclass
+class Following:
+    """What the list and the watch last said of each workflow of ours, by name."""
+
+    seen: dict[str, Progress] = field(default_factory=dict)
+    heard: int = 0  # changes and snapshots taken, ever
+    waiting: collections.Counter[str] = field(default_factory=collections.Counter)  # queued
+    snapshot: asyncio.Event = field(default_factory=asyncio.Event)  # set: resync now
+
+    def hear(self, change: WorkflowChange) -> None:
+        if change.deleted:
+            self.seen.pop(change.name, None)
+        else:
+            self.seen[change.name] = change.progress
+
+    def replace(self, snapshot: WorkflowSnapshot) -> None:
+        self.seen = {change.name: change.progress for change in snapshot.changes}
+        self.snapshot.set()
+
+
+async def on_changes(pipeline: Pipeline, changes: Sequence[WorkflowChange]) -> None:
+    """Record what was heard: a workflow deleted before it ended has vanished; the rest
+    are recorded together."""
+    recorded = []
+    for change in changes:
+        if change.deleted and not change.progress.state.finished:
+            await vanished(pipeline, change.run_id, change.name)
+        else:
+            recorded.append(change)
+    if recorded:
+        await apply_all(pipeline, recorded)
 
 
 def deadline_s(run: store.RunRecord, default_hours: float) -> float:
@@ -135,73 +192,134 @@ async def time_out(pipeline: Pipeline, run: store.RunRecord, limit_s: float) -> 
         pipeline.metrics.follow_endings.labels("timed_out").inc()
 
 
-async def follow_run(pipeline: Pipeline, unfinished: store.Unfinished) -> None:
-    """Re-read one unfinished run's workflow and record where it stands."""
+async def follow_run(
+    pipeline: Pipeline, unfinished: store.Unfinished, following: Following
+) -> None:
+    """Bring one unfinished run up to what was heard of its workflow; read the workflow
+    from Argo only when nothing was heard of it."""
     assert pipeline.workflows is not None
     run = unfinished.run
-    if run.workflow_name is None:
-        return
+    if run.workflow_name is None or run.workflow_name in following.waiting:
+        return  # nothing to follow yet, or what was heard of it is being recorded
     limit_s = deadline_s(run, pipeline.settings.run_deadline_hours)
     late = unfinished.age_s > limit_s
-    progress: Progress | None
-    try:
-        progress = await pipeline.workflows.progress(run.workflow_name)
-    except PermanentError:
-        if not late:
-            raise
-        progress = Progress(RunState.SUBMITTED)  # unreadable for good, past its deadline: ends
+    progress = following.seen.get(run.workflow_name)
+    if progress is None:
+        try:
+            progress = await pipeline.workflows.progress(run.workflow_name)
+        except PermanentError:
+            if not late:
+                raise
+            progress = Progress(RunState.SUBMITTED)  # unreadable for good, late: it ends
     if progress is None:
         await vanished(pipeline, run.id, run.workflow_name)
         return
     if late and not progress.state.finished:
         await time_out(pipeline, run, limit_s)
-    else:
+    elif (progress.state, progress.steps or run.progress) != (run.state, run.progress):
         await apply(pipeline, run.id, run.workflow_name, progress)
 
 
-async def resync(pipeline: Pipeline) -> None:
-    """Re-read every unfinished run; one that fails is logged and tried again next time."""
+async def resync(pipeline: Pipeline, following: Following) -> None:
+    """Compare every unfinished run with what was heard; one that fails is logged and tried
+    again next time."""
     for unfinished in await store.unfinished_runs(pipeline.database.engine, ACTIVE):
         try:
-            await follow_run(pipeline, unfinished)
+            await follow_run(pipeline, unfinished, following)
         except asyncio.CancelledError:
             raise
         except Exception as err:
             log.warning("following run %s failed (%s); will try again", unfinished.run.id, err)
 
 
-async def _watch(pipeline: Pipeline) -> None:
-    assert pipeline.workflows is not None
+_APPLIERS = 8  # changes recorded at once; one workflow's always by the same one, in order
+_BATCH = 64  # changes one applier records in one transaction, when that many wait
+
+
+async def _watch(pipeline: Pipeline, following: Following) -> None:
     failures = 0
     while True:
+        heard = following.heard
         try:
-            async for change in pipeline.workflows.changes():
-                failures = 0
-                await on_change(pipeline, change)
+            await _hear(pipeline, following)
         except asyncio.CancelledError:
             raise
         except Exception as err:
-            failures += 1
+            failures = 1 if following.heard != heard else failures + 1
             log.warning("workflow watch interrupted (%s); reconnecting", err)
+        else:
+            failures = 0
         await asyncio.sleep(retry_delay(failures + 1, base=1.0, cap=60.0))
 
 
-async def _poll(pipeline: Pipeline, interval: float) -> None:
+async def _hear(pipeline: Pipeline, following: Following) -> None:
+    """Take the engine's changes until the stream ends and record them, `_APPLIERS` at once
+    and what waits in one transaction each (a burst of endings waits for the database in
+    parallel and in batches, not in line); a change that cannot be recorded is logged,
+    and the resync records it later."""
+    assert pipeline.workflows is not None
+    queues = [asyncio.Queue[WorkflowChange](maxsize=256) for _ in range(_APPLIERS)]
+    appliers = [asyncio.create_task(_record(pipeline, following, q)) for q in queues]
+    try:
+        async for change in pipeline.workflows.changes():
+            following.heard += 1
+            if isinstance(change, WorkflowSnapshot):
+                following.replace(change)
+            else:
+                following.hear(change)
+                following.waiting[change.name] += 1
+                await queues[zlib.crc32(change.name.encode()) % _APPLIERS].put(change)
+        for queue in queues:
+            await queue.join()
+    finally:
+        for applier in appliers:
+            applier.cancel()
+        await asyncio.gather(*appliers, return_exceptions=True)
+
+
+async def _record(
+    pipeline: Pipeline, following: Following, queue: asyncio.Queue[WorkflowChange]
+) -> None:
+    """Record what waits in `queue`, up to `_BATCH` changes a transaction."""
     while True:
+        batch = [await queue.get()]
+        while len(batch) < _BATCH and not queue.empty():
+            batch.append(queue.get_nowait())
         try:
-            await resync(pipeline)
+            await on_changes(pipeline, batch)
+        except Exception as err:
+            names = ", ".join(change.name for change in batch[:3])
+            log.warning("recording workflows %s failed (%s); the resync will", names, err)
+        finally:
+            for change in batch:
+                following.waiting[change.name] -= 1
+                if following.waiting[change.name] <= 0:
+                    del following.waiting[change.name]
+                queue.task_done()
+
+
+async def _poll(pipeline: Pipeline, following: Following, interval: float) -> None:
+    """Resync every `interval`, and as soon as a snapshot came (the first one too: before
+    it, nothing was heard and every run would be read on its own)."""
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(following.snapshot.wait(), interval)
+        following.snapshot.clear()
+        try:
+            await resync(pipeline, following)
+            pipeline.metrics.follow_resyncs.inc()
         except asyncio.CancelledError:
             raise
         except Exception as err:
             log.warning("workflow resync failed (%s); will try again", err)
-        await asyncio.sleep(interval)
 
 
 def follower_tasks(pipeline: Pipeline, poll_interval: float = 30.0) -> dict[str, Work]:
     """The watch and the poll, by name, for a `Supervisor`; none without a workflow engine."""
     if pipeline.workflows is None:
         return {}
+    following = Following()
     return {
-        "workflow watch": lambda: _watch(pipeline),
-        "workflow resync": lambda: _poll(pipeline, poll_interval),
+        "workflow watch": lambda: _watch(pipeline, following),
+        "workflow resync": lambda: _poll(pipeline, following, poll_interval),
     }

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from ogdc_hooks.failure import Failure
-from ogdc_hooks.runstate import Partitions, Progress, WorkflowChange
+from ogdc_hooks.runstate import Partitions, Progress, WorkflowChange, WorkflowSnapshot
 
 
 class WorkflowEngine(Protocol):
@@ -61,6 +61,7 @@ class WorkflowEngine(Protocol):
         when it no longer exists. `strict`: raise transient errors rather than note them."""
         ...
 
-    def changes(self) -> AsyncIterator[WorkflowChange]:
-        """Every change to the workflow of any run of ours, until the stream ends."""
+    def changes(self) -> AsyncIterator[WorkflowChange | WorkflowSnapshot]:
+        """Every workflow of ours at first (a snapshot), then every change to one, until the
+        stream ends; the next call resumes where this one ended (or snapshots again)."""
         ...

@@ -7,7 +7,6 @@ and reporting never need the checkout again.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import tempfile
 from pathlib import Path
@@ -15,11 +14,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ogdc_hooks.checkout import GitError, export_dir
+from ogdc_hooks.checkout import Trees
 from ogdc_hooks.jobs.kinds import enqueue_submit, run_id_of
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.pipeline import store
-from ogdc_hooks.pipeline.clones import checked_out, git_failure
+from ogdc_hooks.pipeline.clones import fetched, in_git
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.lint import LINTED, LOCAL_ONLY, lint_problem
 from ogdc_hooks.pipeline.preview import recipe_facts
@@ -153,44 +152,43 @@ def dry_run_reason(
 
 
 async def _base_render(
-    pipeline: Pipeline, repo_dir: Path, run: RunRecord
+    pipeline: Pipeline, trees: Trees, run: RunRecord
 ) -> dict[str, object] | None:
-    """The recipe rendered as it is at `run.base_sha` (in the checkout), with the run's own
-    identity so the diff shows only what the change changes; None when new or invalid there."""
+    """The recipe rendered as it is at `run.base_sha` (fetched with the commit), with the
+    run's own identity so the diff shows only what the change changes; None when new or
+    invalid there. Not linted: it is not run."""
     assert run.base_sha is not None
     # Inside the checkout's own directory, so a killed process's leftovers go with it.
-    with tempfile.TemporaryDirectory(dir=repo_dir / ".git", prefix="ogdc-base-") as scratch:
-        try:
-            found = await asyncio.to_thread(
-                export_dir, repo_dir, run.base_sha, run.recipe, Path(scratch)
-            )
-        except GitError as err:
-            raise git_failure(err) from None
-        if not found:
+    with tempfile.TemporaryDirectory(dir=trees.work / ".git", prefix="ogdc-base-") as scratch:
+        if not await in_git(trees.export, run.base_sha, run.recipe, Path(scratch)):
             return None
-        return (await render(pipeline, Path(scratch), run)).workflow  # not linted: not run
+        return (await render(pipeline, Path(scratch), run)).workflow
 
 
 async def prepare_and_record(
-    pipeline: Pipeline, repo_dir: Path, run: RunRecord, dry_reason: str | None
+    pipeline: Pipeline, trees: Trees, run: RunRecord, dry_reason: str | None
 ) -> None:
-    prepared = await prepare(pipeline, repo_dir, run, dry_reason)
+    """Prepare a run from its checked-out commit and store the outcome (with the base's
+    render, for a run compared with one)."""
+    prepared = await prepare(pipeline, trees.work, run, dry_reason)
     if run.base_sha and prepared.workflow is not None:
-        base = await _base_render(pipeline, repo_dir, run)
+        base = await _base_render(pipeline, trees, run)
         prepared = dataclasses.replace(prepared, base_workflow=base)
     async with pipeline.database.engine.begin() as connection:
         await record(connection, run, prepared)
 
 
 async def handle_prepare(pipeline: Pipeline, job: Job) -> None:
-    """Prepare one run on its own (a re-run or an API submission): clone, validate, render."""
+    """Prepare one run on its own (a re-run or an API submission): fetch its recipe (and
+    the commit it is compared with), validate, render."""
     run = await store.get_run(pipeline.database.engine, run_id_of(job))
     if run is None or run.state is not RunState.QUEUED or run.workflow is not None:
         return
     token = await pipeline.git_token(store.repo_of(run))
     extra = (run.base_sha,) if run.base_sha else ()
-    async with checked_out(pipeline, run.clone_url, run.commit_sha, token, extra) as repo_dir:
-        if not (repo_dir / run.recipe).is_dir():
+    async with fetched(pipeline, run.clone_url, run.commit_sha, token, extra) as trees:
+        await in_git(trees.check_out, [run.recipe])
+        if not (trees.work / run.recipe).is_dir():
             async with pipeline.database.engine.begin() as connection:
                 await store.change_state(
                     connection,
@@ -200,7 +198,7 @@ async def handle_prepare(pipeline: Pipeline, job: Job) -> None:
                     only_from=[RunState.QUEUED],
                 )
             return
-        await prepare_and_record(pipeline, repo_dir, run, _dry_reason_for(pipeline, run))
+        await prepare_and_record(pipeline, trees, run, _dry_reason_for(pipeline, run))
 
 
 def _dry_reason_for(pipeline: Pipeline, run: RunRecord) -> str | None:

@@ -12,7 +12,6 @@ request closed, is not validated.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,13 +20,12 @@ from typing import cast
 from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert
 
-from ogdc_hooks.checkout import merge_base
 from ogdc_hooks.db.tables import PullRequest as PullRequestRow
 from ogdc_hooks.forges.base import MergeGroup, PullRequest, RepoRef
 from ogdc_hooks.jobs.kinds import delivery_of
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.pipeline import store
-from ogdc_hooks.pipeline.clones import checked_out
+from ogdc_hooks.pipeline.clones import fetched, in_git
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.deliveries import stored_delivery
 from ogdc_hooks.pipeline.prepare import prepare_and_record
@@ -120,12 +118,11 @@ async def _run_to_prepare(pipeline: Pipeline, new: NewRun) -> RunRecord | None:
 async def validate_change(pipeline: Pipeline, change: Change) -> None:
     """Validate and render every recipe the change touches; a report each, none when none."""
     token = await pipeline.git_token(change.repo)
-    async with checked_out(
+    async with fetched(
         pipeline, change.clone_url, change.head_sha, token, meet=change.base_tip
-    ) as repo_dir:
-        found = await asyncio.to_thread(merge_base, repo_dir, change.head_sha, change.base_tip)
-        base = found or change.base_tip  # unrelated histories: compare with the tip
-        recipes = await asyncio.to_thread(changed_recipes, repo_dir, base, change.head_sha)
+    ) as trees:
+        base = trees.merge_base or change.base_tip  # unrelated histories: compare with the tip
+        recipes = await in_git(changed_recipes, trees, base)
         limit = pipeline.limits.max_recipes_per_push
         if len(recipes) > limit:
             message = (
@@ -137,12 +134,13 @@ async def validate_change(pipeline: Pipeline, change: Change) -> None:
                     connection, _change_run(change, "", base, RunState.INVALID, message)
                 )
             return
+        await in_git(trees.check_out, recipes)
         for recipe in recipes:
             run = await _run_to_prepare(
                 pipeline, _change_run(change, recipe, base, RunState.QUEUED, None)
             )
             if run is not None:
-                await prepare_and_record(pipeline, repo_dir, run, change.reason)
+                await prepare_and_record(pipeline, trees, run, change.reason)
     log.info(
         "%s %s@%s: %d recipe(s) changed since %s",
         change.trigger,

@@ -1,7 +1,8 @@
 """Handling a push: who pushed, what changed, and a prepared run for every changed recipe.
 
-The push job clones the pushed commit once, diffs it in git (payload file lists
-are truncated for large pushes) and prepares each changed recipe. Re-running
+The push job fetches the pushed commit once without its files, diffs it in git on
+trees (payload file lists are truncated for large pushes), checks out the changed
+recipes only and prepares each. Re-running
 the job after a crash finds the runs it already created (their identity is
 unique) and prepares only what is left.
 """
@@ -11,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from pathlib import Path
 
 from ogdc_hooks.auth.unknown_pusher import unknown_pusher_message
-from ogdc_hooks.checkout import GitError, GitToken, changed_paths
+from ogdc_hooks.checkout import GitError, GitToken, Trees
 from ogdc_hooks.forges.base import Forge, Push
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.pipeline import store
-from ogdc_hooks.pipeline.clones import checked_out, git_failure
+from ogdc_hooks.pipeline.clones import fetched, git_failure, in_git
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.deliveries import pushed
 from ogdc_hooks.pipeline.prepare import dry_run_reason, prepare_and_record
@@ -70,22 +70,35 @@ def unknown_pusher(forge: Forge | None, host: str, login: str | None, swept: boo
     return unknown_pusher_message(label, host, login, swept=swept)
 
 
-def changed_recipes(repo_dir: Path, base: str | None, head: str) -> list[str]:
-    """Recipe directories the commit changed that still exist in it (blocking: git).
+def changed_recipes(trees: Trees, base: str | None) -> list[str]:
+    """Recipe directories the commit changed that still exist in it, checked out (and
+    nothing else); blocking: git.
 
+    Only the trees are compared, and only the changed recipes' files are fetched.
     Without a base, or when the base is gone from the server (force-pushed away
-    and collected), every recipe of the commit counts as changed: running one
-    recipe too many is better than missing one.
+    and collected), every recipe of the commit counts as changed and the whole
+    commit is checked out: running one recipe too many is better than missing one.
     """
-    if base is None:
-        return find_recipe_dirs(repo_dir)
-    try:
-        paths = changed_paths(repo_dir, base, head)
-    except GitError:
-        log.info("base %s is not available; treating every recipe as changed", base[:12])
-        return find_recipe_dirs(repo_dir)
-    dirs = {recipe_dir_of(path) for path in paths}
-    return sorted(d for d in dirs if d is not None and (repo_dir / d).is_dir())
+    if base is not None:
+        try:
+            paths = trees.changed_paths(base)
+        except GitError:
+            log.info("base %s is not available; treating every recipe as changed", base[:12])
+        else:
+            return _existing(trees, {recipe_dir_of(path) for path in paths})
+    trees.check_out(None)
+    return find_recipe_dirs(trees.work)
+
+
+def _existing(trees: Trees, dirs: set[str | None]) -> list[str]:
+    """The recipe directories that are in the commit (a directory, or a symlink for loading
+    to judge)."""
+    wanted = sorted(d for d in dirs if d is not None)
+    present = trees.entries("recipes") if wanted else {}
+    return [d for d in wanted if present.get(d) in (_TREE, _SYMLINK)]
+
+
+_TREE, _SYMLINK = "040000", "120000"
 
 
 async def _base_sha(pipeline: Pipeline, push: Push, token: GitToken | None) -> str | None:
@@ -118,11 +131,12 @@ async def handle_push(pipeline: Pipeline, job: Job) -> None:
     token = await pipeline.git_token(push.repo)
     base = await _base_sha(pipeline, push, token)
     extra = (base,) if base else ()
-    async with checked_out(pipeline, push.clone_url, push.after, token, extra) as repo_dir:
-        recipes = await asyncio.to_thread(changed_recipes, repo_dir, base, push.after)
+    async with fetched(pipeline, push.clone_url, push.after, token, extra) as trees:
+        recipes = await in_git(changed_recipes, trees, base)
         if len(recipes) > pipeline.limits.max_recipes_per_push:
             await _refuse_many(pipeline, push, user.name, len(recipes))
             return
+        await in_git(trees.check_out, recipes)
         dry_reason = dry_run_reason(pipeline, push.branch, push.default_branch)
         news = [push_run(push, recipe, RunState.QUEUED, user.name, None) for recipe in recipes]
         if dry_reason is not None:  # its preview shows what the push changes in the workflow
@@ -131,7 +145,7 @@ async def handle_push(pipeline: Pipeline, job: Job) -> None:
         known = [f"{run.recipe} ({run.state})" for run, unprepared in runs if not unprepared]
         todo = [run for run, unprepared in runs if unprepared]
         for start in range(0, len(todo), PREPARING):
-            await _prepare_together(pipeline, repo_dir, todo[start : start + PREPARING], dry_reason)
+            await _prepare_together(pipeline, trees, todo[start : start + PREPARING], dry_reason)
     cancelled = await cancel_superseded(pipeline, forge, push, recipes)
     log.info(
         "push %s@%s: %d recipe(s) changed, %d new run(s)%s%s",
@@ -145,13 +159,13 @@ async def handle_push(pipeline: Pipeline, job: Job) -> None:
 
 
 async def _prepare_together(
-    pipeline: Pipeline, repo_dir: Path, runs: list[RunRecord], dry_reason: str | None
+    pipeline: Pipeline, trees: Trees, runs: list[RunRecord], dry_reason: str | None
 ) -> None:
     """Prepare a few runs at once; the first failure stops the others and is raised as is."""
     try:
         async with asyncio.TaskGroup() as group:
             for run in runs:
-                group.create_task(prepare_and_record(pipeline, repo_dir, run, dry_reason))
+                group.create_task(prepare_and_record(pipeline, trees, run, dry_reason))
     except ExceptionGroup as failed:
         raise failed.exceptions[0] from None
 

@@ -9,6 +9,7 @@ import pytest
 
 from ogdc_hooks.argo.client import ArgoClient, ArgoTransientError
 from ogdc_hooks.argo.engine import MANAGED_BY, RUN_LABEL, ArgoEngine
+from ogdc_hooks.runstate import RunState, WorkflowChange, WorkflowSnapshot
 from tests.argo.conftest import workflow
 from tests.fakes.argo import FakeArgo
 
@@ -94,3 +95,47 @@ async def test_every_call_records_its_outcome(
     with pytest.raises(ArgoTransientError):
         await client.get(name)
     assert outcomes == ["ok", "permanent", "transient"]
+
+
+async def test_changes_list_then_resume_the_watch_and_list_again_after_410(
+    session: aiohttp.ClientSession,
+) -> None:
+    fake = FakeArgo(history=2).start()
+    try:
+        engine = ArgoEngine(ArgoClient(session, fake.url, fake.namespace, fake.token))
+        first, second = ours("c" * 32), ours("d" * 32)
+        name = await engine.submit(first)
+        changes = engine.changes()
+        snapshot = await asyncio.wait_for(anext(changes), 10)
+        assert isinstance(snapshot, WorkflowSnapshot)
+        assert [c.name for c in snapshot.changes] == [name]
+        fake.set_phase(name, "Running")
+        running = await asyncio.wait_for(anext(changes), 10)
+        assert isinstance(running, WorkflowChange) and running.progress.state is RunState.RUNNING
+        await changes.aclose()
+
+        fake.set_phase(name, "Succeeded")  # one change while not watching: resumed, not listed
+        changes = engine.changes()
+        done = await asyncio.wait_for(anext(changes), 10)
+        assert isinstance(done, WorkflowChange) and done.progress.state is RunState.SUCCEEDED
+        await changes.aclose()
+
+        other = await engine.submit(second)  # three changes: more than the fake remembers
+        fake.set_phase(other, "Running")
+        fake.set_phase(other, "Failed")
+        changes = engine.changes()
+        again = await asyncio.wait_for(anext(changes), 10)
+        assert isinstance(again, WorkflowSnapshot)  # 410 Gone: listed again
+        states = {c.name: c.progress.state for c in again.changes}
+        assert states == {name: RunState.SUCCEEDED, other: RunState.FAILED}
+        await changes.aclose()
+        watches = [r.query for r in fake.requests if r.path.startswith("/api/v1/workflow-events")]
+        versions = [q.get("listOptions.resourceVersion") for q in watches]
+        assert len(versions) == 3 and all(versions)  # each from a version; the last one: 410
+        lists = [
+            r for r in fake.requests if r.method == "GET" and r.path.startswith("/api/v1/workflows")
+        ]
+        assert len(lists) == 2  # at first, and after the 410
+        assert fake.count("GET", f"/api/v1/workflows/{fake.namespace}/") == 0
+    finally:
+        fake.stop()

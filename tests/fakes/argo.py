@@ -71,8 +71,23 @@ only archived has no live object for `WorkflowLogs`' own `Get`, so its error com
 asks for such an error after the entries. `fail_step` gives a workflow a failed step node
 as the controller writes each failure class (`NODE_FAILURES`), with its pod's log.
 
-The test drives the workflow controller's part: `set_phase`, `fail_step`, `add_output_artifact`,
-`delete`, `expire`, and outages (`fail_next`, `drop_next`, `slow_next`, `close_streams`).
+List and watch follow Kubernetes' semantics as the Argo Server passes them on
+(`server/workflow/workflow_server.go` `ListWorkflows`, `WatchWorkflows`; Kubernetes
+"Efficient detection of changes" and "Semantics for watch",
+https://kubernetes.io/docs/reference/using-api/api-concepts/): every change gives the
+workflow a new `metadata.resourceVersion` and the list carries the newest; a watch
+without `listOptions.resourceVersion` (or with "0") starts with every match as ADDED,
+one with a version sends exactly the changes after it. The fake remembers the last
+`history` changes (the API server's watch cache); a watch from an older version ends
+at once with the error the Argo Server streams for Kubernetes' 410 Gone, "too old
+resource version" (`apierr.FromObject`, then `sutils.ToStatusError`: 410 is not in its
+map, so InvalidArgument, HTTP 400). `fields` trims list items and watched objects to the
+paths named, as the server's `fields.NewCleaner` does (the watch's paths carry the
+`result.object.` prefix).
+
+The test drives the workflow controller's part: `set_phase`, `fail_step`, `set_nodes`,
+`add_output_artifact`, `delete`, `expire`, `put` (a workflow as the controller left it,
+for benchmarks), and outages (`fail_next`, `drop_next`, `slow_next`, `close_streams`).
 The server runs in its own thread; every method here is safe to call from the
 test, synchronous or async.
 """
@@ -80,6 +95,7 @@ test, synchronous or async.
 from __future__ import annotations
 
 import asyncio
+import collections
 import copy
 import functools
 import json
@@ -170,7 +186,24 @@ class RecordedRequest:
 @dataclass(eq=False)
 class _Stream:
     selector: list[tuple[str, str, str]]
+    fields: str = ""
     queue: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
+
+    def event(self, kind: str, workflow: Any) -> bytes:
+        return _event(kind, cleaned(workflow, self.fields))
+
+    def change(self, before: Any, after: Any) -> bytes | None:
+        """A change as a Kubernetes watch with a selector tells it: entering the selection
+        is ADDED, leaving it (or deletion) DELETED, changing within it MODIFIED."""
+        was = before is not None and matches(self.selector, before)
+        now = after is not None and matches(self.selector, after)
+        if was and now:
+            return self.event("MODIFIED", after)
+        if now:
+            return self.event("ADDED", after)
+        if was:
+            return self.event("DELETED", before)
+        return None
 
 
 class ArgoError(Exception):
@@ -289,11 +322,12 @@ class FakeArgo:
         ssl_context: ssl.SSLContext | None = None,  # serve https with this certificate
         archive: bool = True,  # the controller's `persistence.archive`
         forbidden: tuple[str, ...] = (),  # Kubernetes verbs the token's Role lacks
+        history: int = 1000,  # changes a watch can resume from (the watch cache's window)
     ) -> None:
         self.token = token
         self.forbidden = forbidden
         self.archive_enabled = archive
-        self._archive: list[dict[str, Any]] = []
+        self._archive: dict[str, dict[str, Any]] = {}  # by uid, in the order archived
         self.ssl_context = ssl_context
         self.namespace = namespace
         self.keepalive_s = keepalive_s
@@ -308,6 +342,7 @@ class FakeArgo:
         self._lost_creates = 0
         self._delays: list[float] = []
         self._version = 0
+        self._history: collections.deque[tuple[int, Any, Any]] = collections.deque(maxlen=history)
         self._server: ServerThread | None = None
         self._pod_logs: dict[tuple[str, str], list[str]] = {}  # (workflow, pod) -> main's log
         self._log_stream_errors: list[str] = []
@@ -373,7 +408,7 @@ class FakeArgo:
 
     def archived(self) -> list[dict[str, Any]]:
         """The archive's full records (as `GET /archived-workflows/{uid}` would answer)."""
-        return list(self._call(lambda: copy.deepcopy(self._archive)))
+        return list(self._call(lambda: copy.deepcopy(list(self._archive.values()))))
 
     # -- the controller's part, driven by the test ----------------------------------------------
 
@@ -484,9 +519,35 @@ class FakeArgo:
 
         def remove() -> None:
             workflow = self._workflows.pop(name)
+            self._version += 1
+            workflow["metadata"]["resourceVersion"] = str(self._version)
             self._publish(workflow, None)
 
         self._call(remove)
+
+    def put(self, workflow: Mapping[str, Any], phase: str) -> str:
+        """Store a workflow at `phase` as if created and run that far, without the checks of
+        creation (a benchmark's thousands of running workflows); returns its name."""
+
+        def store() -> str:
+            created = copy.deepcopy(dict(workflow))
+            self._version += 1
+            name = created["metadata"].get("name") or _generated(created["metadata"])
+            created["metadata"].update(
+                name=name,
+                namespace=self.namespace,
+                uid=str(uuid.uuid4()),
+                resourceVersion=str(self._version),
+                creationTimestamp=_now(),
+            )
+            created["status"] = {}
+            _apply_phase(created, phase, None, {})
+            self._workflows[name] = created
+            self._created.append(name)
+            self._publish(None, created)
+            return name
+
+        return str(self._call(store))
 
     def expire(self, name: str) -> None:
         """The TTL controller deletes a completed workflow (refused for one still running)."""
@@ -685,7 +746,7 @@ class FakeArgo:
         if problems:
             raise ArgoError(400, 'Workflow.argoproj.io "" is invalid: ' + "; ".join(problems))
         if not name:
-            name = generate[:58] + "".join(random.choices(_SUFFIX_CHARS, k=5))
+            name = _generated(metadata)
         if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
             raise ArgoError(
                 400,
@@ -702,10 +763,9 @@ class FakeArgo:
     async def _list(self, request: web.Request) -> web.Response:
         selector = parse_selector(request.query.get("listOptions.labelSelector", ""))
         items = [wf for wf in self._workflows.values() if matches(selector, wf)]
-        return web.json_response(
-            # Argo (like Kubernetes' JSON) sends null, not [], when nothing matches.
-            {"metadata": {"resourceVersion": str(self._version)}, "items": items or None}
-        )
+        # Argo (like Kubernetes' JSON) sends null, not [], when nothing matches.
+        answer = {"metadata": {"resourceVersion": str(self._version)}, "items": items or None}
+        return web.json_response(cleaned(answer, request.query.get("fields", "")))
 
     async def _stop(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -807,15 +867,33 @@ class FakeArgo:
         if not query.get("listOptions.continue", "0").isdigit():
             raise ArgoError(400, "listOptions.continue must be int")
         selector = parse_selector(query.get("listOptions.labelSelector", ""))
-        items = [_archived_item(wf) for wf in self._archive if matches(selector, wf)]
+        items = [_archived_item(wf) for wf in self._archive.values() if matches(selector, wf)]
         items.sort(key=lambda wf: str(wf["status"].get("startedAt") or ""), reverse=True)
         return web.json_response({"metadata": {}, "items": items or None})
 
     async def _watch(self, request: web.Request) -> web.StreamResponse:
-        stream = _Stream(parse_selector(request.query.get("listOptions.labelSelector", "")))
-        current = [
-            _event("ADDED", wf) for wf in self._workflows.values() if matches(stream.selector, wf)
-        ]
+        query = request.query
+        fields = query.get("fields", "").replace("result.object.", "")
+        stream = _Stream(parse_selector(query.get("listOptions.labelSelector", "")), fields)
+        since = query.get("listOptions.resourceVersion", "")
+        if since not in ("", "0") and not since.isdigit():
+            raise ArgoError(400, f"resourceVersion: Invalid value: {since!r}")
+        if since in ("", "0"):
+            current = [
+                stream.event("ADDED", wf)
+                for wf in self._workflows.values()
+                if matches(stream.selector, wf)
+            ]
+        elif self._history and int(since) < self._history[0][0] - 1:
+            oldest = self._history[0][0] - 1
+            current = [_stream_error(400, f"too old resource version: {since} ({oldest})")]
+            stream.queue.put_nowait(None)
+        else:
+            current = [
+                line
+                for version, before, after in self._history
+                if version > int(since) and (line := stream.change(before, after)) is not None
+            ]
         self._streams.add(stream)
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         try:
@@ -886,8 +964,8 @@ class FakeArgo:
         if archive:
             record = copy.deepcopy(self._workflows[name])
             uid = record["metadata"]["uid"]
-            self._archive = [wf for wf in self._archive if wf["metadata"]["uid"] != uid]
-            self._archive.append(record)
+            self._archive.pop(uid, None)
+            self._archive[uid] = record
 
     def _change(self, name: str, change: Any) -> None:
         workflow = self._workflows[name]
@@ -898,17 +976,12 @@ class FakeArgo:
         self._publish(before, workflow)
 
     def _publish(self, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
-        """Tell each stream, as a Kubernetes watch with a selector does: entering the selection
-        is ADDED, leaving it (or deletion) DELETED, changing within it MODIFIED."""
+        """Remember the change and tell each stream (see `_Stream.change`)."""
+        after = copy.deepcopy(after)
+        self._history.append((self._version, before, after))
         for stream in self._streams:
-            was = before is not None and matches(stream.selector, before)
-            now = after is not None and matches(stream.selector, after)
-            if was and now:
-                stream.queue.put_nowait(_event("MODIFIED", after))
-            elif now:
-                stream.queue.put_nowait(_event("ADDED", after))
-            elif was:
-                stream.queue.put_nowait(_event("DELETED", before))
+            if (line := stream.change(before, after)) is not None:
+                stream.queue.put_nowait(line)
 
 
 _GROUP_NODES = frozenset({"Steps", "DAG", "StepGroup", "TaskGroup", "Retry"})
@@ -970,6 +1043,37 @@ def _archived_item(record: Mapping[str, Any]) -> dict[str, Any]:
         "spec": {},
         "status": {key: status[key] for key in _ARCHIVED_STATUS if key in status},
     }
+
+
+def cleaned(value: Any, fields: str) -> Any:
+    """`value` with only the dotted paths of `fields` (every path through a list applies
+    to each item), as Argo's `util/fields` cleaner includes them; all of it without."""
+    paths = [path.split(".") for path in fields.split(",") if path and not path.startswith("-")]
+    return _pick(value, paths) if paths else value
+
+
+def _pick(value: Any, paths: list[list[str]]) -> Any:
+    if isinstance(value, list):
+        return [_pick(item, paths) for item in value]
+    if not isinstance(value, dict) or any(not path for path in paths):
+        return value
+    picked = {}
+    for key in dict.fromkeys(path[0] for path in paths):
+        if key in value:
+            picked[key] = _pick(value[key], [path[1:] for path in paths if path[0] == key])
+    return picked
+
+
+def _stream_error(status: int, message: str) -> bytes:
+    """An error in the middle of a stream, as grpc-gateway writes it."""
+    error = {"grpc_code": _GRPC_CODES.get(status, 2), "http_code": status, "message": message}
+    return json.dumps({"error": error}).encode() + b"\n"
+
+
+def _generated(metadata: Mapping[str, Any]) -> str:
+    return str(metadata.get("generateName") or "")[:58] + "".join(
+        random.choices(_SUFFIX_CHARS, k=5)
+    )
 
 
 def _event(kind: str, workflow: Any) -> bytes:

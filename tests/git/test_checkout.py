@@ -13,8 +13,8 @@ import pytest
 from ogdc_hooks.checkout import (
     GitError,
     RepositoryTooLarge,
-    changed_paths,
     checkout,
+    fetch_trees,
 )
 from tests.support.gitserver import GitServer, Symlink
 
@@ -238,14 +238,15 @@ def test_diff_of_two_commits(git_server: GitServer, repo: str, dest: Path) -> No
         },
     )
     assert before is not None
-    with checkout(repo, after, dest, timeout_s=30, max_bytes=LIMIT, extra_shas=[before]) as work:
-        assert changed_paths(work, before, after) == [
+    with fetch_trees(repo, after, dest, timeout_s=30, max_bytes=LIMIT, extra_shas=[before]) as t:
+        assert t.changed_paths(before) == [
             "recipes/seal/meta.yml",
             "recipes/seal2/meta.yml",
             "recipes/walrus/meta.yml",
             "recipes/walrus/recipe.sh",
         ]
-        assert changed_paths(work, after, after) == []
+        assert t.changed_paths(after) == []
+        assert not (t.work / "recipes").exists()  # compared on trees: no file checked out
 
 
 def test_new_branch_compares_with_the_default_branch(
@@ -259,10 +260,10 @@ def test_new_branch_compares_with_the_default_branch(
         "recipes", {"recipes/orca/meta.yml": "name: orca\n"}, branch="feature"
     )
 
-    with checkout(
+    with fetch_trees(
         repo, feature, dest, timeout_s=30, max_bytes=LIMIT, extra_shas=["0" * 40, main]
-    ) as work:
-        assert changed_paths(work, main, feature) == [
+    ) as trees:
+        assert trees.changed_paths(main) == [
             "recipes/orca/meta.yml",
             "recipes/seal/meta.yml",
         ]
@@ -276,10 +277,11 @@ def test_force_pushed_away_base_is_skipped_then_reported(
         "recipes", {"recipes/orca/meta.yml": "name: orca\n"}, parent=None
     )  # force-push of unrelated history
     git_server.forget_unreachable("recipes")
-    with checkout(repo, rewritten, dest, timeout_s=30, max_bytes=LIMIT, extra_shas=[old]) as work:
-        assert (work / "recipes/orca/meta.yml").exists()
+    with fetch_trees(repo, rewritten, dest, timeout_s=30, max_bytes=LIMIT, extra_shas=[old]) as t:
+        t.check_out()
+        assert (t.work / "recipes/orca/meta.yml").exists()
         with pytest.raises(GitError, match="not in the checkout") as caught:
-            changed_paths(work, old, rewritten)
+            t.changed_paths(old)
     assert not caught.value.transient
 
 
@@ -321,3 +323,30 @@ def test_a_credential_is_never_sent_over_plain_http_to_another_host(tmp_path: Pa
     assert "plain http" in str(caught.value)
     assert "ghs_secret" not in str(caught.value)
     assert list(tmp_path.iterdir()) == []  # refused before anything was made
+
+
+def test_only_the_directories_asked_for_are_fetched_and_checked_out(
+    git_server: GitServer, repo: str, dest: Path
+) -> None:
+    before = git_server.head("recipes")
+    data = os.urandom(2 * 1024 * 1024)  # incompressible: its bytes would show in .git
+    odd = "recipes/o*d [x]"  # glob and pattern characters in a name are only a name
+    after = git_server.commit(
+        "recipes",
+        {"data/big.bin": data, f"{odd}/meta.yml": "name: odd\n", "recipes/od/meta.yml": "x\n"},
+    )
+    assert before is not None
+    with fetch_trees(repo, after, dest, timeout_s=30, max_bytes=LIMIT, extra_shas=[before]) as t:
+        assert t.changed_paths(before) == [
+            "data/big.bin",
+            f"{odd}/meta.yml",
+            "recipes/od/meta.yml",
+        ]
+        t.check_out([odd, "recipes/seal"])
+        files = sorted(p.relative_to(t.work).as_posix() for p in t.work.rglob("*") if p.is_file())
+        assert [f for f in files if not f.startswith(".git/")] == [
+            f"{odd}/meta.yml",
+            "recipes/seal/meta.yml",
+        ]
+        fetched = sum(p.stat().st_size for p in (t.work / ".git").rglob("*") if p.is_file())
+        assert fetched < len(data) // 4

@@ -19,6 +19,7 @@ from tests.pipeline.conftest import (
     wait_for,
 )
 from tests.support.gitserver import GitServer
+from tests.support.scrape import value
 from tests.support.service import Service
 
 CHECK = "ogdc/recipes/sea-ice"
@@ -131,3 +132,26 @@ async def test_a_report_github_refuses_for_now_is_retried_until_accepted(stack: 
     assert len(stack.checks(after)) == 1
     [run] = await stack.runs(commit=after)
     assert run["report_error"] is None
+
+
+async def test_steady_following_reads_no_workflow_on_its_own(stack: Stack) -> None:
+    """The list and the watch tell every change: resyncs pass without a GET per workflow."""
+    after, name = await _pushed(stack)
+    stack.argo.set_phase(name, "Running")
+    await _run(stack, after, "running")
+    start = await _resyncs(stack)
+    await wait_for(
+        lambda: _resyncs(stack, more_than=start + 2), within=30, what="three resyncs to pass"
+    )
+    stack.argo.set_phase(name, "Succeeded")
+    assert (await stack.check_completed(after, CHECK)).conclusion == "success"
+    reads = stack.argo.count("GET", f"/api/v1/workflows/{stack.argo.namespace}/{name}")
+    assert reads == 0
+    lists = [r for r in stack.argo.requests if r.path.startswith("/api/v1/workflows/")]
+    assert sum("fields" in r.query for r in lists) == 1  # the follower listed once
+
+
+async def _resyncs(stack: Stack, more_than: float | None = None) -> float | None:
+    async with stack.session.get(stack.service.url + "/metrics") as answer:
+        found = value(await answer.text(), "ogdc_run_follow_resyncs_total")
+    return found if more_than is None or found > more_than else None

@@ -818,7 +818,7 @@ class FakeArgo:
 
     async def _logs(self, request: web.Request) -> web.StreamResponse:
         name, query = request.match_info["name"], request.query
-        archived = any(wf["metadata"]["name"] == name for wf in self._archive)
+        archived = any(wf["metadata"]["name"] == name for wf in self._archive.values())
         if name not in self._workflows and not archived:
             self._find(name)  # 404, before the stream
         lines: list[tuple[str, str]] = []

@@ -146,7 +146,7 @@ async def test_steady_following_reads_no_workflow_on_its_own(stack: Stack) -> No
     stack.argo.set_phase(name, "Succeeded")
     assert (await stack.check_completed(after, CHECK)).conclusion == "success"
     reads = stack.argo.count("GET", f"/api/v1/workflows/{stack.argo.namespace}/{name}")
-    assert reads == 0
+    assert reads <= 1  # following read none; the details job may read the ended one once
     lists = [r for r in stack.argo.requests if r.path.startswith("/api/v1/workflows/")]
     assert sum("fields" in r.query for r in lists) == 1  # the follower listed once
 

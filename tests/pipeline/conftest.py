@@ -222,6 +222,9 @@ async def running_stack(
             await stack.add_user("author", KNOWN_LOGIN)
             git.create_repo("recipes")
             yield stack
+    except BaseException:  # pytest shows what a failing test printed: the service's side
+        print(f"--- service log ({service.url}) ---\n{service.log_text()}")
+        raise
     finally:
         await asyncio.to_thread(service.stop)
 

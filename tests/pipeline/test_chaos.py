@@ -271,6 +271,7 @@ async def test_chaos_two_replicas_lose_no_push_and_report_each_end_once(
     env = {
         **service_env(server.env(database), github, fake_argo, github_app_key),
         "OGDC_RECONCILE_SECONDS": "0",  # redeliveries are the test's own here
+        "OGDC_CANCEL_SUPERSEDED": "false",  # each push's run must end and be reported
     }
     replicas = Replicas(env)
     pushes = _pushes(git_server, rng)

@@ -132,7 +132,8 @@ async def test_a_failed_workflow_goes_red(fj: ForgejoStack) -> None:
     )
     done = await fj.final_status(after, "ogdc/recipes/sea-ice")
     assert done.state == "failure"
-    assert done.description == "Workflow failed"
+    # The status carries the failure's classification (README "When a run fails").
+    assert done.description == "Workflow failed: exit code 2 in step `step-0`"
 
 
 async def test_an_invalid_recipe_fails_naming_the_file_and_line(fj: ForgejoStack) -> None:

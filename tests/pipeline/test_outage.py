@@ -35,7 +35,11 @@ async def test_a_database_restart_under_deliveries_loses_nothing_and_doubles_not
 ) -> None:
     server = private_cluster.server
     database = await asyncio.to_thread(server.create_database)
-    env = service_env(server.env(database), github, fake_argo, github_app_key)
+    env = {
+        **service_env(server.env(database), github, fake_argo, github_app_key),
+        # every push changes the same recipe and must become its own workflow
+        "OGDC_CANCEL_SUPERSEDED": "false",
+    }
     async with running_stack(env, github, fake_argo, git_server) as stack:
         assert stack.service.process is not None
         pid = stack.service.process.pid

@@ -54,8 +54,12 @@ async def test_before_a_workflow_is_created_an_outage_is_retried_a_refusal_fails
     await stack.deliver(push_payload(stack.git, before=before, after=first))
     [created] = await wait_for(lambda: stack.argo.created, what="the workflow, lint retried")
     assert _lints(stack) == 2
-    [run] = await stack.runs(commit=first)
-    assert run["state"] in ("submitted", "running")
+
+    async def recorded() -> bool:  # the workflow exists in Argo before the run records it
+        [run] = await stack.runs(commit=first)
+        return run["state"] in ("submitted", "running")
+
+    await wait_for(recorded, what="the run recorded as submitted")
 
     stack.argo.refuse_next_lint(REFUSAL)
     second = stack.git.commit("recipes", {"recipes/sea-ice/recipe.sh": SCRIPT + "echo 2\n"})

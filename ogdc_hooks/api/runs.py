@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +24,13 @@ from ogdc_hooks.api.security import authenticated_user
 from ogdc_hooks.failure import Failure
 from ogdc_hooks.jobs.errors import TransientError
 from ogdc_hooks.pipeline import store
-from ogdc_hooks.pipeline.actions import ActionRefused, check_allowed, request_cancel, request_retry
+from ogdc_hooks.pipeline.actions import (
+    Act,
+    ActionRefused,
+    act_as,
+    request_cancel,
+    request_retry,
+)
 from ogdc_hooks.pipeline.api_runs import SubmissionRefused, submit_recipe, wait_for_workflow
 from ogdc_hooks.pipeline.context import PIPELINE
 from ogdc_hooks.pipeline.outputs import publishes_zip
@@ -315,24 +320,27 @@ async def get_run(request: web.Request) -> web.Response:
     return _json(await run_detail(request.app[PIPELINE].database.engine, run))
 
 
-async def _act(request: web.Request, act: Callable[..., Awaitable[None]]) -> web.Response:
+async def _act(request: web.Request, act: Act) -> web.Response:
     """Cancel or retry the run the path names, as its requester or an admin."""
     run = await _run_or_404(request)
-    user = authenticated_user(request)
-    pipeline = request.app[PIPELINE]
     try:
-        check_allowed(user, run)
-        await act(pipeline, run, user.name)
+        changed = await act_as(request.app[PIPELINE], authenticated_user(request), run, act)
     except TransientError as err:
-        raise api_error(503, f"Argo could not be reached ({err}); try again shortly.") from None
+        raise api_error(503, unreachable(err)) from None
     except ActionRefused as err:
-        reason = str(err)
-        raise api_error(
-            403 if err.forbidden else 409, f"{reason[:1].upper()}{reason[1:]}."
-        ) from None
-    changed = await store.get_run(pipeline.database.engine, run.id)
-    assert changed is not None
+        raise api_error(403 if err.forbidden else 409, refusal(err)) from None
     return _json(RunView.of(changed))
+
+
+def unreachable(err: TransientError) -> str:
+    """What a user reads when Argo could not take a cancel or retry now."""
+    return f"Argo could not be reached ({err}); try again shortly."
+
+
+def refusal(err: ActionRefused) -> str:
+    """A refused cancel or retry, as a sentence."""
+    reason = str(err)
+    return f"{reason[:1].upper()}{reason[1:]}."
 
 
 @routes.post("/runs/{run_id}/cancel")

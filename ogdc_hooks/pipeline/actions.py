@@ -1,5 +1,6 @@
 """Cancelling and retrying a run: asked for from its report (a check run's buttons), through
-the API (`POST /runs/{id}/cancel|retry`), or, for a cancel, by a newer push (`supersede.py`).
+the API (`POST /runs/{id}/cancel|retry`) or the dashboard's run page, or, for a cancel, by a
+newer push (`supersede.py`).
 
 A cancel ends the run at once (`cancelled`) and queues a `stop` job that stops its
 workflow in the engine (Argo's stop: no new steps, exit handlers still run), retried
@@ -13,6 +14,7 @@ run's requester or an admin may do either.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from ogdc_hooks.auth.unknown_pusher import add_login_command
 from ogdc_hooks.auth.users import Account
@@ -50,6 +52,37 @@ def names_the_run(request: RerunRequested | ActionRequested, run: RunRecord) -> 
     )
 
 
+Act = Callable[[Pipeline, RunRecord, str], Awaitable[None]]  # request_cancel, request_retry
+
+
+def cancellable(run: RunRecord) -> bool:
+    """Whether a cancel could be taken now (the dashboard shows the button only then)."""
+    return run.state in CANCELLABLE
+
+
+def retryable(run: RunRecord) -> bool:
+    """Whether the run failed in Argo, so that its failed steps can be run again."""
+    return run.state is RunState.FAILED and run.workflow_name is not None
+
+
+def may_act(user: Account, run: RunRecord) -> bool:
+    """`check_allowed` as a question."""
+    try:
+        check_allowed(user, run)
+    except ActionRefused:
+        return False
+    return True
+
+
+async def act_as(pipeline: Pipeline, user: Account, run: RunRecord, act: Act) -> RunRecord:
+    """Cancel or retry (`act`) the run for `user`, if they may: the run as it is afterwards.
+    Raises ActionRefused (and TransientError when the engine cannot be reached)."""
+    check_allowed(user, run)
+    await act(pipeline, run, user.name)
+    changed = await store.get_run(pipeline.database.engine, run.id)
+    return changed or run
+
+
 def check_allowed(user: Account, run: RunRecord) -> None:
     """The run's requester or an admin may cancel or retry it."""
     if not user.is_active:
@@ -79,7 +112,7 @@ async def cancel(pipeline: Pipeline, run: RunRecord, message: str) -> bool:
 
 async def request_cancel(pipeline: Pipeline, run: RunRecord, by: str) -> None:
     """Cancel on someone's request (`by`: who, as the report should name them)."""
-    if run.state not in CANCELLABLE or not await cancel(pipeline, run, f"Cancelled by {by}."):
+    if not cancellable(run) or not await cancel(pipeline, run, f"Cancelled by {by}."):
         current = await store.get_run(pipeline.database.engine, run.id)
         state = current.state if current else run.state
         raise ActionRefused(
@@ -91,7 +124,7 @@ async def request_cancel(pipeline: Pipeline, run: RunRecord, by: str) -> None:
 async def request_retry(pipeline: Pipeline, run: RunRecord, by: str) -> None:
     """Run the failed steps of the run's failed workflow again, as the same run."""
     name = run.workflow_name
-    if run.state is not RunState.FAILED or name is None:  # failed in Argo
+    if not retryable(run) or name is None:
         hint = (
             "cancel it first, or wait for it to end"
             if run.state in CANCELLABLE

@@ -10,7 +10,7 @@ import importlib.resources
 import logging
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NoReturn
@@ -30,8 +30,26 @@ from ogdc_hooks.api.accounts import (
 )
 from ogdc_hooks.api.bodies import validated
 from ogdc_hooks.api.context import SETTINGS, SUPERVISOR, USERS
-from ogdc_hooks.api.runs import LOCATION_MAX, NO_CONTROL, OFFSET_MAX, run_detail
+from ogdc_hooks.api.runs import (
+    LOCATION_MAX,
+    NO_CONTROL,
+    OFFSET_MAX,
+    refusal,
+    run_detail,
+    unreachable,
+)
+from ogdc_hooks.jobs.errors import TransientError
 from ogdc_hooks.pipeline import store
+from ogdc_hooks.pipeline.actions import (
+    Act,
+    ActionRefused,
+    act_as,
+    cancellable,
+    may_act,
+    request_cancel,
+    request_retry,
+    retryable,
+)
 from ogdc_hooks.pipeline.commit_report import workflow_url
 from ogdc_hooks.pipeline.context import PIPELINE
 from ogdc_hooks.pipeline.store import RunFilter, RunRecord
@@ -61,15 +79,18 @@ routes = web.RouteTableDef()
 
 @dataclass(frozen=True)
 class RunAction:
-    """A button on the run page: a POST form to `path` (under /ui/runs/{id}/), shown when
-    `allowed(run, is_admin)`. Cancel and retry go here once their routes exist."""
+    """A button on the run page: a POST form to /ui/runs/{id}/`path`, shown when the run
+    `applies` and the viewer may act on it (the API's rule: its requester or an admin)."""
 
     label: str
     path: str
-    allowed: Any
+    applies: Callable[[RunRecord], bool]
 
 
-RUN_ACTIONS: tuple[RunAction, ...] = ()
+RUN_ACTIONS = (
+    RunAction("Cancel", "cancel", cancellable),
+    RunAction("Retry failed steps", "retry", retryable),
+)
 
 
 class BadFilter(ValueError):
@@ -212,24 +233,28 @@ async def _partitions(request: web.Request, run: RunRecord) -> tuple[list[Partit
     return found, None
 
 
-@routes.get("/runs/{run_id}")
-@page()
-async def run_page(request: web.Request) -> web.StreamResponse:
+async def _run_of(request: web.Request) -> RunRecord | None:
+    """The run the path names, if there is one."""
     try:
         run_id = uuid.UUID(request.match_info["run_id"])
     except ValueError:
-        return error_page(request, 404, "No such run.")
-    engine = request.app[PIPELINE].database.engine
-    run = await store.get_run(engine, run_id)
+        return None
+    return await store.get_run(request.app[PIPELINE].database.engine, run_id)
+
+
+@routes.get("/runs/{run_id}")
+@page()
+async def run_page(request: web.Request) -> web.StreamResponse:
+    run = await _run_of(request)
     if run is None:
         return error_page(request, 404, "No such run.")
+    engine = request.app[PIPELINE].database.engine
     detail = (await run_detail(engine, run)).model_dump()
     forge = request.app[PIPELINE].forges.get(run.forge)
     partitions, live_note = await _partitions(request, run)
     workflow_html = (
         await asyncio.to_thread(present.workflow_yaml, run.workflow) if run.workflow else None
     )
-    viewer = request[VIEWER]
     last_change = max((event["at"] for event in detail["events"]), default=None)
     values = {
         **_row(request, run, last_change, datetime.now(UTC)),
@@ -243,9 +268,43 @@ async def run_page(request: web.Request) -> web.StreamResponse:
         "steps": present.steps(run.workflow or {}),
         "partitions": partitions,
         "live_note": live_note,
-        "actions": [a for a in RUN_ACTIONS if a.allowed(run, viewer.user.is_admin)],
+        "actions": _actions(request, run),
     }
     return aiohttp_jinja2.render_template("run.html", request, await _context(request, **values))
+
+
+def _actions(request: web.Request, run: RunRecord) -> list[RunAction]:
+    """The buttons the viewer may press on this run now."""
+    if request.app[SETTINGS].access_mode == "read_only" or request.app[PIPELINE].workflows is None:
+        return []
+    user = request[VIEWER].user
+    return [a for a in RUN_ACTIONS if a.applies(run) and may_act(user, run)]
+
+
+async def _act(request: web.Request, act: Act) -> web.StreamResponse:
+    """A button's form: act as the viewer, then back to the run page (or say why not)."""
+    run = await _run_of(request)
+    if run is None:
+        return error_page(request, 404, "No such run.")
+    try:
+        await act_as(request.app[PIPELINE], request[VIEWER].user, run, act)
+    except TransientError as err:
+        return error_page(request, 503, unreachable(err))
+    except ActionRefused as err:
+        return error_page(request, 403 if err.forbidden else 409, refusal(err))
+    raise web.HTTPSeeOther(ui_url(request, f"/runs/{run.id}"))
+
+
+@routes.post("/runs/{run_id}/cancel")
+@page(changes=True)
+async def cancel_run(request: web.Request) -> web.StreamResponse:
+    return await _act(request, request_cancel)
+
+
+@routes.post("/runs/{run_id}/retry")
+@page(changes=True)
+async def retry_run(request: web.Request) -> web.StreamResponse:
+    return await _act(request, request_retry)
 
 
 @routes.get("/recipes")

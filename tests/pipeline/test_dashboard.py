@@ -37,6 +37,7 @@ SHOTS = Path(
 WIDTHS = {"laptop": (1280, 800), "phone": (390, 844)}
 WAIT_MS = 30_000  # bound of every wait for the page to show something
 PASSWORD = "a-long-password"  # Stack.add_user's
+UNDER_WAY = re.compile(r"^(submitted|running)$")
 ATTACK = "<img src=x onerror=alert(1)>"  # shown as text, or it would call alert()
 BROKEN_META = """\
 name: "Broken"
@@ -326,3 +327,82 @@ async def test_partitions_admin_names_and_session_expiry(stack: Stack, browser: 
     async with stack.session.get(ui + "login", headers=headers) as answer:
         assert answer.status == 200
         assert answer.cookies[COOKIE]["secure"] is True
+
+
+async def test_the_requester_cancels_and_retries_from_the_run_page(
+    stack: Stack, browser: Any
+) -> None:
+    ui = stack.service.url + "/ui/"
+    await stack.add_user("bystander", "bystander-gh")
+    before = stack.git.commit("recipes", {"README.md": "recipes\n"})
+    after = stack.git.commit(
+        "recipes",
+        {
+            "recipes/sea-ice/meta.yml": META,
+            "recipes/sea-ice/recipe.sh": SCRIPT,
+            "recipes/snow/meta.yml": META,
+            "recipes/snow/recipe.sh": SCRIPT,
+        },
+    )
+    status, _ = await stack.deliver(push_payload(stack.git, before=before, after=after))
+    assert status == 202
+    names = await wait_for(lambda: len(stack.argo.created) == 2 and stack.argo.created)
+
+    def workflow_of(recipe: str) -> str:
+        [name] = [
+            n
+            for n in names
+            if stack.argo.workflow(n)["metadata"]["annotations"]["ogdc/recipe-path"]
+            == f"recipes/{recipe}"
+        ]
+        return name
+
+    page, dialogs = await _page(browser)
+    await _sign_in(page, ui, "author", PASSWORD)
+    await expect(_row(page, "recipes/snow").locator(".badge")).to_have_text(
+        UNDER_WAY, timeout=WAIT_MS
+    )
+    await _row(page, "recipes/snow").locator("a", has_text="recipes/snow").click()
+    snow_page = page.url
+    actions = page.locator("section[aria-labelledby=actions-h] button")
+    await expect(actions).to_have_text(["Cancel"])
+    await _shoot(page, "run-actions")
+    await actions.click()
+    await expect(page.locator("h1 .badge")).to_have_text("cancelled", timeout=WAIT_MS)
+    await expect(page.locator(".facts .message")).to_contain_text("Cancelled by author")
+    await expect(actions).to_have_count(0)  # nothing left to do
+    stopped = workflow_of("snow")
+    await wait_for(
+        lambda: stack.argo.workflow(stopped)["spec"].get("shutdown") == "Stop",
+        what="the cancelled run's workflow stopped",
+    )
+
+    failing = workflow_of("sea-ice")
+    stack.argo.set_phase(failing, "Failed", failed_nodes={"step-0": "exit code 1"})
+    await page.goto(ui)
+    await expect(_row(page, "recipes/sea-ice").locator(".badge")).to_have_text(
+        "failed", timeout=WAIT_MS
+    )
+    await _row(page, "recipes/sea-ice").locator("a", has_text="recipes/sea-ice").click()
+    sea_ice_page = page.url
+    await expect(actions).to_have_text(["Retry failed steps"])
+    forged = await page.request.post(sea_ice_page + "/retry", form={"csrf": "not-the-token"})
+    assert forged.status == 403  # CSRF refused: nothing retried
+    assert stack.argo.count("PUT", f"/api/v1/workflows/qgnet/{failing}/retry") == 0
+    await actions.click()
+    await expect(page.locator("h1 .badge")).to_have_text(UNDER_WAY, timeout=WAIT_MS)
+    assert stack.argo.count("PUT", f"/api/v1/workflows/qgnet/{failing}/retry") == 1
+
+    other, _ = await _page(browser)
+    await _sign_in(other, ui, "bystander", PASSWORD)
+    await expect(other.locator("h1")).to_have_text("Runs")
+    await other.goto(snow_page)
+    await expect(other.locator("section[aria-labelledby=actions-h]")).to_contain_text(
+        "No action is available for this run here."
+    )
+    own_csrf = await other.locator("form.signout input[name=csrf]").input_value()
+    refused = await other.request.post(sea_ice_page + "/cancel", form={"csrf": own_csrf})
+    assert refused.status == 403  # a valid form, but not the requester's nor an admin's
+    await other.goto(sea_ice_page)
+    await expect(other.locator("h1 .badge")).to_have_text(UNDER_WAY)  # not cancelled
+    assert dialogs == []

@@ -54,12 +54,12 @@ from intake_bench import SECRET, signed_headers  # noqa: E402
 from tests.fakes.argo import FakeArgo  # noqa: E402
 from tests.fakes.github import FakeGitHub, generate_app_key  # noqa: E402
 from tests.pipeline.conftest import (  # noqa: E402
-    APP_ID,
-    INSTALLATION_ID,
     KNOWN_LOGIN,
     META,
     REPO,
     SCRIPT,
+    fake_github,
+    github_app_env,
     push_payload,
 )
 from tests.support.gitserver import GitServer  # noqa: E402
@@ -277,23 +277,13 @@ def main() -> None:
     argo = FakeArgo().start()
     git = GitServer(Path(tempfile.mkdtemp(prefix="bulk-git-"))).start()
     loop, key = Loop(), generate_app_key()
-    github = FakeGitHub()  # GitHub's secondary limits at their real values
-    github.add_app(APP_ID, key.public_key)
-    github.add_installation(INSTALLATION_ID, app_id=APP_ID, account="qgnet", repositories=[REPO])
+    github = fake_github(key)  # GitHub's secondary limits at their real values
     loop.run(github.start())
     stop = threading.Event()
     cluster = Cluster(argo, stop)
     threading.Thread(target=cluster.run, daemon=True).start()
     env = {
-        **DEFAULT_SECRETS,
-        "GITHUB_WEBHOOK_SECRET": SECRET,
-        "GITHUB_API_URL": github.url,
-        "GITHUB_APP_ID": str(APP_ID),
-        "GITHUB_APP_PRIVATE_KEY": key.private_pem,
-        "ARGO_WORKFLOWS_SERVICE_URL": argo.url,
-        "ARGO_TOKEN": argo.token,
-        "ARGO_NAMESPACE": argo.namespace,
-        "ARGO_UI_URL": "https://argo.example.org",
+        **github_app_env(github, argo, key, SECRET),
         "OGDC_ARGO_POLL_SECONDS": "2",
         "OGDC_MAX_RECIPES_PER_PUSH": str(max(args.recipes, 50)),
         "OGDC_RECONCILE_SECONDS": "0",  # the fake App has no webhook deliveries to look at

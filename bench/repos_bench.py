@@ -48,11 +48,11 @@ from soak import finish_workflows  # noqa: E402
 
 from tests.fakes.argo import FakeArgo  # noqa: E402
 from tests.fakes.github import FakeGitHub, generate_app_key  # noqa: E402
+from tests.pipeline.conftest import APP_ID, github_app_env  # noqa: E402
 from tests.support.gitserver import GitServer  # noqa: E402
 from tests.support.postgres import PostgresServer, start_postgres  # noqa: E402
 from tests.support.service import DEFAULT_SECRETS, Service  # noqa: E402
 
-APP_ID = 4242
 UNLIMITED = 1_000_000
 META = (
     'name: "Sea Ice Bench"\nworkflow:\n  type: shell\ninput:\n  params:\n'
@@ -140,14 +140,7 @@ async def run_scenario(pg: PostgresServer, scenario: Scenario, args: argparse.Na
         service = Service(
             {
                 **pg.env(database),
-                **DEFAULT_SECRETS,
-                "GITHUB_WEBHOOK_SECRET": SECRET,
-                "GITHUB_API_URL": github.url,
-                "GITHUB_APP_ID": str(APP_ID),
-                "GITHUB_APP_PRIVATE_KEY": key.private_pem,
-                "ARGO_WORKFLOWS_SERVICE_URL": argo.url,
-                "ARGO_TOKEN": argo.token,
-                "ARGO_NAMESPACE": argo.namespace,
+                **github_app_env(github, argo, key, SECRET),
                 "OGDC_ARGO_POLL_SECONDS": "1",
                 "OGDC_RECONCILE_SECONDS": "0",
                 "OGDC_JOBS_PER_REPOSITORY": str(scenario.per_repository),

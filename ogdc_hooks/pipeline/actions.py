@@ -25,6 +25,7 @@ from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.pipeline import store
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.deliveries import delivered
+from ogdc_hooks.pipeline.requesters import known_user
 from ogdc_hooks.pipeline.store import RunRecord
 from ogdc_hooks.runstate import RunState
 
@@ -227,9 +228,9 @@ async def handle_requested_action(pipeline: Pipeline, job: Job) -> None:
         log.warning("run %s: @%s pressed a button that is not ours; ignored", run.id, login)
         return
     button = _PRESSED[request.action]
-    user = await pipeline.users.by_forge_login(run.forge, login) if login else None
+    user = await known_user(pipeline, run.forge, login)
     try:
-        if user is None or not user.is_active:
+        if user is None:
             label = forge.label if forge else run.forge
             raise ActionRefused(
                 f"@{login} is not a known, active ogdc-hooks user of {label}, so nothing was "

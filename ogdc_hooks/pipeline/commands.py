@@ -25,6 +25,7 @@ from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.pipeline import store
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.deliveries import stored_delivery
+from ogdc_hooks.pipeline.requesters import known_user
 from ogdc_hooks.pipeline.store import NewRun, RunRecord
 from ogdc_hooks.runstate import RunState
 from ogdc_hooks.settings import listed
@@ -90,8 +91,8 @@ async def _chosen(
             "running from pull requests is off for this repository "
             "(OGDC_PR_RUN_REPOSITORIES does not list it)."
         )
-    user = await pipeline.users.by_forge_login(command.repo.forge, login)
-    if user is None or not user.is_active:
+    user = await known_user(pipeline, command.repo.forge, command.commenter)
+    if user is None:
         raise Refused(f"@{login} is not a known, active ogdc-hooks user.")
     pull = await _pull_request(pipeline, command)
     if (pull.author or "").lower() == login.lower() and not user.is_admin:

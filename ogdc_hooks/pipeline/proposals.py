@@ -53,34 +53,28 @@ class Change:
     reason: str  # why it is not submitted, shown on each check
 
 
-def change_of_pull_request(pr: PullRequest) -> Change:
+def change_of(event: PullRequest | MergeGroup) -> Change:
+    """What to validate for a pull request or a merge group: they differ only in where the
+    base repository keeps the head, the trigger, the number and the reason on each check."""
+    if isinstance(event, PullRequest):
+        ref, trigger, number = event.fetch_ref, "pull_request", event.number
+        reason = (
+            f"Pull request #{event.number}: validated and rendered, not submitted. A pull "
+            "request runs nothing unless a known user asks for it with an `/ogdc run` comment."
+        )
+    else:
+        ref, trigger, number = event.head_ref, "merge_group", None
+        reason = "Merge queue: validated and rendered, not submitted (the merge's push runs it)."
     return Change(
-        repo=pr.repo,
-        clone_url=pr.clone_url,
-        head_sha=pr.head_sha,
-        base_tip=pr.base_sha,
-        ref=pr.fetch_ref,
-        trigger="pull_request",
-        number=pr.number,
-        delivery_id=pr.delivery_id,
-        reason=(
-            f"Pull request #{pr.number}: validated and rendered, not submitted. A pull request "
-            "runs nothing unless a known user asks for it with an `/ogdc run` comment."
-        ),
-    )
-
-
-def change_of_merge_group(group: MergeGroup) -> Change:
-    return Change(
-        repo=group.repo,
-        clone_url=group.clone_url,
-        head_sha=group.head_sha,
-        base_tip=group.base_sha,
-        ref=group.head_ref,
-        trigger="merge_group",
-        number=None,
-        delivery_id=group.delivery_id,
-        reason="Merge queue: validated and rendered, not submitted (the merge's push runs it).",
+        repo=event.repo,
+        clone_url=event.clone_url,
+        head_sha=event.head_sha,
+        base_tip=event.base_sha,
+        ref=ref,
+        trigger=trigger,
+        number=number,
+        delivery_id=event.delivery_id,
+        reason=reason,
     )
 
 
@@ -209,7 +203,7 @@ async def handle_proposal(pipeline: Pipeline, job: Job) -> None:
         if event.action == "destroyed":
             await _end_destroyed(pipeline, event)
         else:
-            await validate_change(pipeline, change_of_merge_group(event))
+            await validate_change(pipeline, change_of(event))
         return
     if not isinstance(event, PullRequest):
         log.info("delivery %s asks for no validation; ignored", stored.id)
@@ -233,4 +227,4 @@ async def handle_proposal(pipeline: Pipeline, job: Job) -> None:
             event.head_repo,
             event.fetch_ref,
         )
-    await validate_change(pipeline, change_of_pull_request(event))
+    await validate_change(pipeline, change_of(event))

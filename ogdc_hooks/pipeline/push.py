@@ -22,6 +22,7 @@ from ogdc_hooks.pipeline.clones import fetched, git_failure, in_git
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.deliveries import pushed
 from ogdc_hooks.pipeline.prepare import dry_run_reason, prepare_and_record
+from ogdc_hooks.pipeline.requesters import known_user
 from ogdc_hooks.pipeline.store import NewRun, RunRecord
 from ogdc_hooks.pipeline.supersede import cancel_superseded
 from ogdc_hooks.pipeline.sweep import Head, record_head
@@ -115,13 +116,11 @@ async def _base_sha(pipeline: Pipeline, push: Push, token: GitToken | None) -> s
 
 async def handle_push(pipeline: Pipeline, job: Job) -> None:
     forge, push = await pushed(pipeline, job)
-    user = (
-        await pipeline.users.by_forge_login(push.repo.forge, push.pusher) if push.pusher else None
-    )
+    user = await known_user(pipeline, push.repo.forge, push.pusher)
     engine = pipeline.database.engine
     async with engine.begin() as connection:
         await record_head(connection, head_of(push))
-    if user is None or not user.is_active:
+    if user is None:
         async with engine.begin() as connection:
             message = unknown_pusher(forge, push.repo.forge, push.pusher, push.swept)
             rejected = push_run(push, "", RunState.REJECTED, None, message)

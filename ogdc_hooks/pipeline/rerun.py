@@ -18,6 +18,7 @@ from ogdc_hooks.pipeline.actions import names_the_run
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.deliveries import delivered, stored_delivery
 from ogdc_hooks.pipeline.push import unknown_pusher
+from ogdc_hooks.pipeline.requesters import known_user
 from ogdc_hooks.pipeline.store import NewRun, RunRecord
 from ogdc_hooks.runstate import RunState
 
@@ -77,8 +78,8 @@ async def handle_rerequest(pipeline: Pipeline, job: Job) -> None:
         log.info("re-run of run %s was started before; nothing new started", original.id)
         return
     login = request.requester
-    user = await pipeline.users.by_forge_login(request.repo.forge, login) if login else None
-    if user is None or not user.is_active:
+    user = await known_user(pipeline, request.repo.forge, login)
+    if user is None:
         async with pipeline.database.engine.begin() as connection:
             await store.change_state(
                 connection,
@@ -105,9 +106,9 @@ async def _retry_rejected_push(
     stored = await stored_delivery(pipeline, rejected.forge, rejected.delivery_id)
     push = stored.event_of(forge)
     pusher = push.pusher if isinstance(push, Push) else None
-    account = await pipeline.users.by_forge_login(rejected.forge, pusher) if pusher else None
+    account = await known_user(pipeline, rejected.forge, pusher)
     async with pipeline.database.engine.begin() as connection:
-        if account is None or not account.is_active:
+        if account is None:
             await store.change_state(
                 connection,
                 rejected.id,

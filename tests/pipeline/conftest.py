@@ -167,13 +167,14 @@ class Stack:
         return list(page["runs"])
 
 
-def service_env(
-    db_env: dict[str, str], github: FakeGitHub, argo: FakeArgo, key: AppKey
+def github_app_env(
+    github: FakeGitHub, argo: FakeArgo, key: AppKey, secret: str = SECRET
 ) -> dict[str, str]:
+    """A service that is the GitHub App `APP_ID` of the fake GitHub and submits to the fake
+    Argo (no database): the tests' and the benches' one definition of it."""
     return {
-        **db_env,
         **DEFAULT_SECRETS,
-        "GITHUB_WEBHOOK_SECRET": SECRET,
+        "GITHUB_WEBHOOK_SECRET": secret,
         "GITHUB_API_URL": github.url,
         "GITHUB_APP_ID": str(APP_ID),
         "GITHUB_APP_PRIVATE_KEY": key.private_pem,
@@ -181,17 +182,32 @@ def service_env(
         "ARGO_TOKEN": argo.token,
         "ARGO_NAMESPACE": argo.namespace,
         "ARGO_UI_URL": "https://argo.example.org",
+    }
+
+
+def service_env(
+    db_env: dict[str, str], github: FakeGitHub, argo: FakeArgo, key: AppKey
+) -> dict[str, str]:
+    return {
+        **db_env,
+        **github_app_env(github, argo, key),
         "OGDC_ARGO_POLL_SECONDS": "1",
         "OGDC_JOB_LEASE_SECONDS": "3",  # a killed worker's jobs are taken over quickly
         "OGDC_LOG_FORMAT": "json",
     }
 
 
+def fake_github(key: AppKey) -> FakeGitHub:
+    """The fake GitHub (not started) with the App installed on `REPO`."""
+    fake = FakeGitHub()
+    fake.add_app(APP_ID, key.public_key)
+    fake.add_installation(INSTALLATION_ID, app_id=APP_ID, account="qgnet", repositories=[REPO])
+    return fake
+
+
 @pytest.fixture
 async def github(github_app_key: AppKey) -> AsyncIterator[FakeGitHub]:
-    fake = FakeGitHub()
-    fake.add_app(APP_ID, github_app_key.public_key)
-    fake.add_installation(INSTALLATION_ID, app_id=APP_ID, account="qgnet", repositories=[REPO])
+    fake = fake_github(github_app_key)
     await fake.start()
     yield fake
     await fake.stop()

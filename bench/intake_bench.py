@@ -433,14 +433,17 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per level")
     parser.add_argument("--levels", default="1,50,200", help="concurrency levels")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
-    parser.add_argument("--pushes", type=int, default=30, help="pushes timed end to end")
+    parser.add_argument(
+        "--pushes", type=int, default=30, help="pushes timed end to end (0: intake only)"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per level")
     args = parser.parse_args()
     args.levels = [int(level) for level in args.levels.split(",")]
     pg = start_postgres()
     try:
         measure_intake(pg, args)
-        measure_push_to_submitted(pg, args)
+        if args.pushes:  # --pushes 0: intake only
+            measure_push_to_submitted(pg, args)
     finally:
         if pg.keeper is not None:
             pg.keeper.cleanup()

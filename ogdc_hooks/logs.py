@@ -11,6 +11,7 @@ password/secret/token-like keys in every line, field and traceback.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -53,6 +54,12 @@ def sane_request_id(incoming: str | None) -> str:
     return uuid.uuid4().hex
 
 
+@functools.lru_cache(maxsize=1024)
+def _sensitive(key: str) -> bool:
+    """Whether a field's key names a secret; cached, as the same few keys recur on every line."""
+    return _SENSITIVE_KEY.search(key) is not None
+
+
 def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:
     """Log one event line with structured fields."""
     logger.log(level, event, extra={"fields": fields})
@@ -66,8 +73,10 @@ class RedactionFilter(logging.Filter):
         self.redact = Redactor(_PATTERNS, REDACTED, secrets, triggers=_TRIGGERS, min_secret=4)
 
     def _value(self, key: str, value: Any) -> Any:
-        if _SENSITIVE_KEY.search(key):
+        if _sensitive(key):
             return REDACTED
+        if value is None or type(value) in (int, float, bool):  # cannot hold a secret's text
+            return value
         if isinstance(value, str):
             return self.redact(value)
         if isinstance(value, Mapping):
@@ -81,7 +90,8 @@ class RedactionFilter(logging.Filter):
         record.args = None
         fields = getattr(record, "fields", None)
         if isinstance(fields, Mapping):
-            record.fields = {str(k): self._value(str(k), v) for k, v in fields.items()}
+            named = ((str(k), v) for k, v in fields.items())
+            record.fields = {k: self._value(k, v) for k, v in named}
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

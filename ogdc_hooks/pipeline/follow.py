@@ -161,10 +161,9 @@ async def on_changes(pipeline: Pipeline, changes: Sequence[WorkflowChange]) -> N
         await apply_all(pipeline, recorded)
 
 
-def deadline_s(run: store.RunRecord, default_hours: float) -> float:
-    """How long a run may stay unfinished: its workflow's `activeDeadlineSeconds`, else the
-    setting."""
-    own = ((run.workflow or {}).get("spec") or {}).get("activeDeadlineSeconds")
+def deadline_s(own: object, default_hours: float) -> float:
+    """How long a run may stay unfinished: its workflow's `activeDeadlineSeconds` (`own`),
+    else the setting."""
     if isinstance(own, int) and not isinstance(own, bool) and own > 0:
         return float(own)
     return default_hours * 3600
@@ -178,31 +177,28 @@ def _duration(seconds: float) -> str:
     return f"{round(seconds, 1):g} seconds"
 
 
-async def time_out(pipeline: Pipeline, run: store.RunRecord, limit_s: float) -> None:
+async def time_out(pipeline: Pipeline, run_id: uuid.UUID, name: str, limit_s: float) -> None:
     """Stop a run's workflow that outlived its deadline, and end the run as timed out."""
-    assert pipeline.workflows is not None and run.workflow_name is not None
-    name = run.workflow_name
+    assert pipeline.workflows is not None
     late = f"Workflow `{name}` did not finish within {_duration(limit_s)} of its submission"
     message = f"{late}, so ogdc-hooks stopped it."
     try:
         await pipeline.workflows.stop(name, f"ogdc-hooks: unfinished after {_duration(limit_s)}")
     except PermanentError as err:
         message = f"{late}, and Argo refused to stop it ({err}): stop it in the Argo UI."
-    if await apply(pipeline, run.id, name, Progress(RunState.TIMED_OUT, message)):
+    if await apply(pipeline, run_id, name, Progress(RunState.TIMED_OUT, message)):
         pipeline.metrics.follow_endings.labels("timed_out").inc()
 
 
-async def follow_run(
-    pipeline: Pipeline, unfinished: store.Unfinished, following: Following
-) -> None:
+async def follow_run(pipeline: Pipeline, run: store.Unfinished, following: Following) -> None:
     """Bring one unfinished run up to what was heard of its workflow; read the workflow
-    from Argo only when nothing was heard of it."""
+    from Argo only when nothing was heard of it. One whose heard state is its stored state
+    costs a comparison: no query, no request."""
     assert pipeline.workflows is not None
-    run = unfinished.run
     if run.workflow_name is None or run.workflow_name in following.waiting:
         return  # nothing to follow yet, or what was heard of it is being recorded
-    limit_s = deadline_s(run, pipeline.settings.run_deadline_hours)
-    late = unfinished.age_s > limit_s
+    limit_s = deadline_s(run.own_deadline, pipeline.settings.run_deadline_hours)
+    late = run.age_s > limit_s
     progress = following.seen.get(run.workflow_name)
     if progress is None:
         try:
@@ -215,21 +211,26 @@ async def follow_run(
         await vanished(pipeline, run.id, run.workflow_name)
         return
     if late and not progress.state.finished:
-        await time_out(pipeline, run, limit_s)
+        await time_out(pipeline, run.id, run.workflow_name, limit_s)
     elif (progress.state, progress.steps or run.progress) != (run.state, run.progress):
         await apply(pipeline, run.id, run.workflow_name, progress)
 
 
-async def resync(pipeline: Pipeline, following: Following) -> None:
-    """Compare every unfinished run with what was heard; one that fails is logged and tried
-    again next time."""
-    for unfinished in await store.unfinished_runs(pipeline.database.engine, ACTIVE):
-        try:
-            await follow_run(pipeline, unfinished, following)
-        except asyncio.CancelledError:
-            raise
-        except Exception as err:
-            log.warning("following run %s failed (%s); will try again", unfinished.run.id, err)
+async def resync(pipeline: Pipeline, following: Following, page: int = 500) -> None:
+    """Compare every unfinished run with what was heard, `page` runs a query (only the
+    compared columns), yielding to the loop between pages so endings heard meanwhile are
+    not held up; one that fails is logged and tried again next time."""
+    after = None
+    while runs := await store.unfinished_runs(pipeline.database.engine, ACTIVE, after, page):
+        for run in runs:
+            try:
+                await follow_run(pipeline, run, following)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                log.warning("following run %s failed (%s); will try again", run.id, err)
+        after = runs[-1].id
+        await asyncio.sleep(0)  # a page compared: let what waits run
 
 
 _APPLIERS = 8  # changes recorded at once; one workflow's always by the same one, in order

@@ -298,28 +298,51 @@ async def run_events(engine: AsyncEngine, run_id: uuid.UUID) -> list[dict[str, A
 
 @dataclass(frozen=True)
 class Unfinished:
-    """A run the engine has, and how long ago the engine took it."""
+    """What the resync compares of a run the engine has: no rendered workflow, no message."""
 
-    run: RunRecord
+    id: uuid.UUID
+    state: RunState
+    workflow_name: str | None
+    progress: str | None
+    own_deadline: object  # the workflow's `spec.activeDeadlineSeconds` as stored, if any
     age_s: float  # seconds since it was submitted
 
 
-async def unfinished_runs(engine: AsyncEngine, states: Sequence[RunState]) -> list[Unfinished]:
-    """Runs in `states` with their age since submission (by the database's clock)."""
+async def unfinished_runs(
+    engine: AsyncEngine, states: Sequence[RunState], after: uuid.UUID | None, limit: int
+) -> list[Unfinished]:
+    """Up to `limit` runs in `states` with ids above `after` (a keyset page, by id), with
+    their age since submission (by the database's clock); only the compared columns, so a
+    page of thousands reads kilobytes, not their rendered workflows."""
     since = func.coalesce(_SUBMITTED_AT, RUNS.c.created_at)
-    age = func.extract("epoch", func.now() - since).label("age_s")
-    async with engine.connect() as connection:
-        rows = await connection.execute(
-            select(RUNS, age)
-            .where(RUNS.c.state.in_([s.value for s in states]))
-            .order_by(RUNS.c.created_at)
+    statement = (
+        select(
+            RUNS.c.id,
+            RUNS.c.state,
+            RUNS.c.workflow_name,
+            RUNS.c.progress,
+            RUNS.c.workflow["spec"]["activeDeadlineSeconds"].label("own_deadline"),
+            func.extract("epoch", func.now() - since).label("age_s"),
         )
-        found = []
-        for row in rows:
-            values = dict(row._mapping)
-            age_s = float(values.pop("age_s"))
-            found.append(Unfinished(RunRecord.from_mapping(values), age_s))
-        return found
+        .where(RUNS.c.state.in_([s.value for s in states]))
+        .order_by(RUNS.c.id)
+        .limit(limit)
+    )
+    if after is not None:
+        statement = statement.where(RUNS.c.id > after)
+    async with engine.connect() as connection:
+        rows = (await connection.execute(statement)).all()
+    return [
+        Unfinished(
+            row.id,
+            RunState(row.state),
+            row.workflow_name,
+            row.progress,
+            row.own_deadline,
+            float(row.age_s),
+        )
+        for row in rows
+    ]
 
 
 async def seconds_since_submitted(connection: AsyncConnection, run_id: uuid.UUID) -> float | None:

@@ -231,6 +231,16 @@ def _answered(stack: Stack, comment_id: int) -> Any:
     return stack.github.reactions.get((REPO, comment_id))
 
 
+async def _replies(stack: Stack, count: int) -> list[str]:
+    """The replies on pull request 7 once there are `count` (each comes after its reaction)."""
+
+    def replies() -> list[str]:
+        written = list(stack.github.comments.get((REPO, 7), []))
+        return written if len(written) >= count else []
+
+    return await wait_for(replies, what=f"{count} replies")
+
+
 async def test_ogdc_run_comments_run_only_for_a_known_user_who_did_not_write_it(
     stack: Stack,
 ) -> None:
@@ -243,7 +253,7 @@ async def test_ogdc_run_comments_run_only_for_a_known_user_who_did_not_write_it(
     assert await wait_for(lambda: _answered(stack, 1), what="a reaction") == ["confused"]
     await _comment(stack, "/ogdc run", "outsider", 2)
     assert await wait_for(lambda: _answered(stack, 2), what="a reaction") == ["confused"]
-    replies = stack.github.comments[(REPO, 7)]
+    replies = await _replies(stack, 2)
     assert "@stranger is not a known, active ogdc-hooks user" in replies[0]
     assert "an author cannot approve running their own change" in replies[1]
     assert stack.argo.created == []
@@ -252,7 +262,7 @@ async def test_ogdc_run_comments_run_only_for_a_known_user_who_did_not_write_it(
     assert await wait_for(lambda: _answered(stack, 3), what="a reaction") == ["rocket"]
     [name] = await wait_for(lambda: stack.argo.created, what="a workflow in Argo")
     assert stack.argo.workflow(name)["metadata"]["annotations"]["ogdc/commit"] == head
-    assert "Running 1 recipe(s)" in stack.github.comments[(REPO, 7)][-1]
+    assert "Running 1 recipe(s)" in (await _replies(stack, 3))[-1]
     await wait_for(
         lambda: [r for r in stack.checks(head, "ogdc/recipes/good") if r.status == "in_progress"],
         what="the run's own check in progress",
@@ -270,7 +280,7 @@ async def test_ogdc_run_comments_run_only_for_a_known_user_who_did_not_write_it(
     assert len(stack.argo.created) == 1
     await _comment(stack, "/ogdc run", "recipe-author", 5, at=written_before)
     assert await wait_for(lambda: _answered(stack, 5), what="a reaction") == ["confused"]
-    assert "head moved to" in stack.github.comments[(REPO, 7)][-1]
+    assert "head moved to" in (await _replies(stack, 4))[-1]
     await _comment(stack, "/ogdc run", "recipe-author", 4)
     await wait_for(lambda: len(stack.argo.created) == 2, what="the newer head in Argo")
     assert (

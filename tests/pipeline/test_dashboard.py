@@ -108,6 +108,15 @@ async def _sign_in(page: Any, ui: str, user: str, password: str) -> None:
     await page.click("form.login button")
 
 
+async def _push(stack: Stack, files: dict[str, str]) -> str:
+    """Push a commit adding `files` to the `recipes` repository, accepted; its sha."""
+    before = stack.git.commit("recipes", {"README.md": "recipes\n"})
+    after = stack.git.commit("recipes", files)
+    status, _ = await stack.deliver(push_payload(stack.git, before=before, after=after))
+    assert status == 202
+    return after
+
+
 def _row(page: Any, recipe: str) -> Any:
     return page.locator("tr[data-run]", has_text=recipe)
 
@@ -131,9 +140,8 @@ async def test_author_watches_a_push_live_and_reads_why_it_failed(
     [cookie] = [c for c in await page.context.cookies() if c["name"] == COOKIE]
     assert (cookie["httpOnly"], cookie["sameSite"], cookie["secure"]) == (True, "Strict", False)
 
-    before = stack.git.commit("recipes", {"README.md": "recipes\n"})
-    after = stack.git.commit(
-        "recipes",
+    after = await _push(
+        stack,
         {
             "recipes/sea-ice/meta.yml": META,
             "recipes/sea-ice/recipe.sh": SCRIPT,
@@ -141,8 +149,6 @@ async def test_author_watches_a_push_live_and_reads_why_it_failed(
             "recipes/broken/recipe.sh": SCRIPT,
         },
     )
-    status, _ = await stack.deliver(push_payload(stack.git, before=before, after=after))
-    assert status == 202
     # the page was not reloaded: its script brings the runs in as they are made
     await expect(page.locator("tr[data-run]")).to_have_count(2, timeout=WAIT_MS)
     await expect(_row(page, "recipes/broken").locator(".badge")).to_have_text(
@@ -222,9 +228,8 @@ def _session_cookie(user_id: int, version: int, *, token_at: datetime, cookie_at
 
 async def test_partitions_admin_names_and_session_expiry(stack: Stack, browser: Any) -> None:
     ui = stack.service.url + "/ui/"
-    before = stack.git.commit("recipes", {"README.md": "recipes\n"})
-    after = stack.git.commit(
-        "recipes",
+    await _push(
+        stack,
         {
             "recipes/parallel/meta.yml": PARALLEL_META,
             "recipes/parallel/recipe.sh": "cp $INPUT_FILE $OUTPUT_FILE\n",
@@ -232,8 +237,6 @@ async def test_partitions_admin_names_and_session_expiry(stack: Stack, browser: 
             f"recipes/{ATTACK}/recipe.sh": SCRIPT,
         },
     )
-    status, _ = await stack.deliver(push_payload(stack.git, before=before, after=after))
-    assert status == 202
 
     def parallel() -> list[dict[str, Any]]:
         workflows = stack.argo.workflows()
@@ -334,9 +337,8 @@ async def test_the_requester_cancels_and_retries_from_the_run_page(
 ) -> None:
     ui = stack.service.url + "/ui/"
     await stack.add_user("bystander", "bystander-gh")
-    before = stack.git.commit("recipes", {"README.md": "recipes\n"})
-    after = stack.git.commit(
-        "recipes",
+    await _push(
+        stack,
         {
             "recipes/sea-ice/meta.yml": META,
             "recipes/sea-ice/recipe.sh": SCRIPT,
@@ -344,8 +346,6 @@ async def test_the_requester_cancels_and_retries_from_the_run_page(
             "recipes/snow/recipe.sh": SCRIPT,
         },
     )
-    status, _ = await stack.deliver(push_payload(stack.git, before=before, after=after))
-    assert status == 202
     names = await wait_for(lambda: len(stack.argo.created) == 2 and stack.argo.created)
 
     def workflow_of(recipe: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fcntl
+import gc
 import logging
 import os
 import signal
@@ -173,6 +174,7 @@ async def _serve(app: web.Application, host: str, port: int, started: Callable[[
         except OSError as err:
             reason = os.strerror(err.errno) if err.errno else str(err)
             raise StartupError(f"cannot listen on {host}:{port}: {reason}") from None
+        _freeze_startup_heap()
         started()
         for address in runner.addresses:
             log_event(log, "listening", url=f"http://{address[0]}:{address[1]}")
@@ -181,6 +183,14 @@ async def _serve(app: web.Application, host: str, port: int, started: Callable[[
     finally:
         await runner.cleanup()
     log_event(log, "stopped")
+
+
+def _freeze_startup_heap() -> None:
+    """Keep what start-up made (modules, schemas, hera's models) out of every later garbage
+    collection: a full collection over it held intake up for tens of milliseconds, the p99
+    of `bench/intake_bench.py` at c=50 (66.7 ms, 18.6 ms frozen)."""
+    gc.collect()
+    gc.freeze()
 
 
 def migrate_command(args: argparse.Namespace) -> int:

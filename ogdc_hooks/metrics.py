@@ -176,7 +176,10 @@ class Metrics:
         self.follow_resyncs = counter(
             "ogdc_run_follow_resyncs",
             "Passes of the workflow resync: unfinished runs compared with what the list and the "
-            "watch heard (a workflow is read on its own only when nothing was heard of it).",
+            "watch heard (a workflow is read on its own only when nothing was heard of it), by "
+            "kind: full (every unfinished run), incremental (those whose changes were not "
+            "recorded, and those submitted since the pass before).",
+            ("kind",),
         )
         self.github_calls = counter(
             "ogdc_github_calls",

@@ -4,13 +4,17 @@ what changed.
 Every replica lists our workflows once (a snapshot) and watches the changes from the
 list's resourceVersion, resuming the watch where it broke off (listing again only
 when Argo has forgotten that version), so thousands of running workflows cost one
-stream, not a request each. What it heard is kept per workflow (`Following`).
-Every `poll_interval` (and at once after a snapshot) the unfinished runs are
-compared with that: a run whose workflow was heard of is brought up to date with
-no request to Argo; only one whose workflow the list and watch never showed is
-read on its own (it vanished, or was created a moment ago). State changes only
-move forward (`only_from`), so replicas and replayed events never undo or repeat
-one.
+stream, not a request each. What it heard is kept per workflow (`Following`), and
+each change is recorded as it is heard. Every `poll_interval` a resync compares runs
+with what was heard: a run whose workflow was heard of is brought up to date with no
+request to Argo; only one whose workflow the list and watch never showed is read on
+its own (it vanished, or was created a moment ago). After a snapshot (which nothing
+else records) and every `FULL_EVERY` passes (deadlines), every unfinished run is
+compared; the passes between compare only what recording may have left behind: the
+runs whose heard changes could not be recorded, and those submitted since the pass
+before (a create race, a retry, a workflow never heard of), so they cost what changed.
+State changes only move forward (`only_from`), so replicas and replayed events never
+undo or repeat one.
 
 Every run reaches an end. A workflow that vanished (Argo's TTL or garbage
 collection deleted it) is looked up in Argo's workflow archive and the run ends
@@ -31,6 +35,7 @@ import uuid
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ogdc_hooks.jobs.backoff import retry_delay
 from ogdc_hooks.jobs.errors import PermanentError
@@ -50,6 +55,8 @@ _MAY_FOLLOW: Mapping[RunState, tuple[RunState, ...]] = {
     RunState.ERROR: ACTIVE,
     RunState.TIMED_OUT: ACTIVE,
 }
+FULL_EVERY = 10  # one resync in this many compares every unfinished run (with the default
+# 30 s poll, every 5 minutes: how late a deadline may be noticed)
 _ARCHIVED = " (read from Argo's workflow archive: the workflow itself has been deleted)"
 
 
@@ -130,12 +137,15 @@ async def vanished(pipeline: Pipeline, run_id: uuid.UUID, name: str) -> None:
 
 @dataclass
 class Following:
-    """What the list and the watch last said of each workflow of ours, by name."""
+    """What the list and the watch last said of each workflow of ours, by name, and which
+    workflows' runs the next resync must look at. A heard change is recorded as it comes,
+    so only one that could not be (or was not yet) recorded is `unsettled`."""
 
     seen: dict[str, Progress] = field(default_factory=dict)
     heard: int = 0  # changes and snapshots taken, ever
     waiting: collections.Counter[str] = field(default_factory=collections.Counter)  # queued
-    snapshot: asyncio.Event = field(default_factory=asyncio.Event)  # set: resync now
+    snapshot: asyncio.Event = field(default_factory=asyncio.Event)  # set: resync now, fully
+    unsettled: set[str] = field(default_factory=set)  # names the next resync compares
 
     def hear(self, change: WorkflowChange) -> None:
         if change.deleted:
@@ -195,8 +205,11 @@ async def follow_run(pipeline: Pipeline, run: store.Unfinished, following: Follo
     from Argo only when nothing was heard of it. One whose heard state is its stored state
     costs a comparison: no query, no request."""
     assert pipeline.workflows is not None
-    if run.workflow_name is None or run.workflow_name in following.waiting:
-        return  # nothing to follow yet, or what was heard of it is being recorded
+    if run.workflow_name is None:
+        return  # nothing to follow yet
+    if run.workflow_name in following.waiting:  # what was heard of it is being recorded
+        following.unsettled.add(run.workflow_name)  # (perhaps older than a snapshot)
+        return
     limit_s = deadline_s(run.own_deadline, pipeline.settings.run_deadline_hours)
     late = run.age_s > limit_s
     progress = following.seen.get(run.workflow_name)
@@ -216,21 +229,59 @@ async def follow_run(pipeline: Pipeline, run: store.Unfinished, following: Follo
         await apply(pipeline, run.id, run.workflow_name, progress)
 
 
-async def resync(pipeline: Pipeline, following: Following, page: int = 500) -> None:
-    """Compare every unfinished run with what was heard, `page` runs a query (only the
-    compared columns), yielding to the loop between pages so endings heard meanwhile are
-    not held up; one that fails is logged and tried again next time."""
+async def _follow(
+    pipeline: Pipeline, following: Following, runs: Sequence[store.Unfinished]
+) -> None:
+    """Follow each run; one that fails is logged, and looked at again next time."""
+    for run in runs:
+        try:
+            await follow_run(pipeline, run, following)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            log.warning("following run %s failed (%s); will try again", run.id, err)
+            if run.workflow_name is not None:
+                following.unsettled.add(run.workflow_name)
+    await asyncio.sleep(0)  # a page compared: let what waits run
+
+
+async def _pages(
+    pipeline: Pipeline, following: Following, page: int, skip: set[str], **only: Any
+) -> None:
+    """Follow the unfinished runs `only` selects (`store.unfinished_runs`), `page` at a time
+    by id, but those of the workflows in `skip`."""
     after = None
-    while runs := await store.unfinished_runs(pipeline.database.engine, ACTIVE, after, page):
-        for run in runs:
-            try:
-                await follow_run(pipeline, run, following)
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:
-                log.warning("following run %s failed (%s); will try again", run.id, err)
+    engine = pipeline.database.engine
+    while runs := await store.unfinished_runs(engine, ACTIVE, after, page, **only):
+        await _follow(pipeline, following, [r for r in runs if r.workflow_name not in skip])
         after = runs[-1].id
-        await asyncio.sleep(0)  # a page compared: let what waits run
+
+
+async def resync(
+    pipeline: Pipeline, following: Following, page: int = 500, *, since: int | None = None
+) -> None:
+    """Compare unfinished runs with what was heard, `page` runs a query (only the compared
+    columns), yielding to the loop between pages so endings heard meanwhile are not held
+    up. Without `since`, every unfinished run (a full pass); with it (a `store.last_event`),
+    only those of the `unsettled` workflows and those submitted after that event.
+    `unsettled` is taken whole at the start (names added meanwhile are the next pass's)
+    and put back if the pass fails."""
+    names, following.unsettled = following.unsettled, set()
+    try:
+        if since is None:
+            await _pages(pipeline, following, page, set())
+            return
+        ordered = sorted(names)
+        for start in range(0, len(ordered), page):
+            chunk = ordered[start : start + page]  # one query: workflow names are unique
+            runs = await store.unfinished_runs(
+                pipeline.database.engine, ACTIVE, None, page, names=chunk
+            )
+            await _follow(pipeline, following, runs)
+        await _pages(pipeline, following, page, names, submitted_after=since)
+    except BaseException:
+        following.unsettled |= names
+        raise
 
 
 _APPLIERS = 8  # changes recorded at once; one workflow's always by the same one, in order
@@ -276,6 +327,8 @@ async def _hear(pipeline: Pipeline, following: Following) -> None:
         for applier in appliers:
             applier.cancel()
         await asyncio.gather(*appliers, return_exceptions=True)
+        following.unsettled.update(following.waiting)  # heard, never recorded: the resync's
+        following.waiting.clear()
 
 
 async def _record(
@@ -286,12 +339,16 @@ async def _record(
         batch = [await queue.get()]
         while len(batch) < _BATCH and not queue.empty():
             batch.append(queue.get_nowait())
+        recorded = False
         try:
             await on_changes(pipeline, batch)
+            recorded = True
         except Exception as err:
             names = ", ".join(change.name for change in batch[:3])
             log.warning("recording workflows %s failed (%s); the resync will", names, err)
         finally:
+            if not recorded:  # failed, or the watch broke off meanwhile
+                following.unsettled.update(change.name for change in batch)
             for change in batch:
                 following.waiting[change.name] -= 1
                 if following.waiting[change.name] <= 0:
@@ -301,18 +358,29 @@ async def _record(
 
 async def _poll(pipeline: Pipeline, following: Following, interval: float) -> None:
     """Resync every `interval`, and as soon as a snapshot came (the first one too: before
-    it, nothing was heard and every run would be read on its own)."""
+    it, nothing was heard and every run would be read on its own). A full pass after a
+    snapshot and every `FULL_EVERY` passes, else one of what changed since the pass before
+    the last began (two passes back, so a submission committed just after a pass read the
+    events is not missed); a failed pass is done again, of the same kind."""
+    starts: collections.deque[int] = collections.deque(maxlen=2)  # the last passes' events
+    left = 0  # passes before the next full one
     while True:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(following.snapshot.wait(), interval)
-        following.snapshot.clear()
+        if following.snapshot.is_set():
+            following.snapshot.clear()
+            left = 0
         try:
-            await resync(pipeline, following)
-            pipeline.metrics.follow_resyncs.inc()
+            start = await store.last_event(pipeline.database.engine)
+            await resync(pipeline, following, since=starts[0] if left else None)
         except asyncio.CancelledError:
             raise
         except Exception as err:
             log.warning("workflow resync failed (%s); will try again", err)
+            continue
+        pipeline.metrics.follow_resyncs.labels("incremental" if left else "full").inc()
+        starts.append(start)
+        left = left - 1 if left else FULL_EVERY - 1
 
 
 def follower_tasks(pipeline: Pipeline, poll_interval: float = 30.0) -> dict[str, Work]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import ARRAY, String, Table, any_, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -309,11 +309,19 @@ class Unfinished:
 
 
 async def unfinished_runs(
-    engine: AsyncEngine, states: Sequence[RunState], after: uuid.UUID | None, limit: int
+    engine: AsyncEngine,
+    states: Sequence[RunState],
+    after: uuid.UUID | None,
+    limit: int,
+    *,
+    names: Sequence[str] | None = None,
+    submitted_after: int | None = None,
 ) -> list[Unfinished]:
     """Up to `limit` runs in `states` with ids above `after` (a keyset page, by id), with
     their age since submission (by the database's clock); only the compared columns, so a
-    page of thousands reads kilobytes, not their rendered workflows."""
+    page of thousands reads kilobytes, not their rendered workflows. Only those of the
+    workflows in `names`, if given (by their unique index), and only those submitted after
+    the event `submitted_after` (`last_event`), if given (by the events' key)."""
     since = func.coalesce(_SUBMITTED_AT, RUNS.c.created_at)
     statement = (
         select(
@@ -330,6 +338,15 @@ async def unfinished_runs(
     )
     if after is not None:
         statement = statement.where(RUNS.c.id > after)
+    if names is not None:
+        statement = statement.where(
+            RUNS.c.workflow_name == any_(bindparam("names", list(names), ARRAY(String)))
+        )
+    if submitted_after is not None:
+        submitted = select(EVENTS.c.run_id).where(
+            EVENTS.c.id > submitted_after, EVENTS.c.state == RunState.SUBMITTED.value
+        )
+        statement = statement.where(RUNS.c.id.in_(submitted))
     async with engine.connect() as connection:
         rows = (await connection.execute(statement)).all()
     return [
@@ -343,6 +360,13 @@ async def unfinished_runs(
         )
         for row in rows
     ]
+
+
+async def last_event(engine: AsyncEngine) -> int:
+    """The newest state change's id (0 before any): what `unfinished_runs` reads after."""
+    async with engine.connect() as connection:
+        newest = (await connection.execute(select(func.max(EVENTS.c.id)))).scalar_one()
+    return int(newest or 0)
 
 
 async def seconds_since_submitted(connection: AsyncConnection, run_id: uuid.UUID) -> float | None:

@@ -353,3 +353,31 @@ async def test_0008_adds_pull_requests_and_keeps_runs_both_ways(db_env: dict[str
             assert (await connection.execute(text("SELECT count(*) FROM runs"))).scalar() == 1
     finally:
         await database.close()
+
+
+async def test_0014_calls_every_stored_delivery_accepted_but_the_sweeps_and_back(
+    db_env: dict[str, str],
+) -> None:
+    database = await _open(db_env)
+    try:
+        async with database.engine.connect() as connection:
+            await connection.run_sync(_step("0013"))
+        for delivery_id in ("guid-1", "sweep-1"):
+            await _execute(
+                database,
+                "INSERT INTO deliveries (forge, id, event, payload) "
+                "VALUES ('github.com', :id, 'push', '{}')",
+                id=delivery_id,
+            )
+        async with database.engine.connect() as connection:
+            await connection.run_sync(_step("0014"))
+        answers = "SELECT id, answer, repeats, repeated_at FROM deliveries"
+        assert await _rows(database, answers) == {
+            ("guid-1", "accepted", 0, None),
+            ("sweep-1", "swept", 0, None),
+        }
+        async with database.engine.connect() as connection:
+            await connection.run_sync(_step("0013", down=True))
+        assert await _rows(database, "SELECT id FROM deliveries") == {("guid-1",), ("sweep-1",)}
+    finally:
+        await database.close()

@@ -10,7 +10,9 @@ an incremental HMAC, under a time limit and a budget of unverified bytes shared
 by all requests (`OGDC_WEBHOOK_UNVERIFIED_BYTES`): many large unsigned bodies at
 once get 503, not the service's memory. A delivery is answered 202 only once it
 and its job are committed; a redelivery of a stored id gets 200 and is not
-processed again.
+processed again (it is counted on the stored row). An ignored event is answered
+200 whether or not recording it (without its body, for the dashboard) succeeded:
+nothing needs it stored.
 """
 
 from __future__ import annotations
@@ -72,6 +74,16 @@ WAKE_UP = web.AppKey("wake_up", WakeUp)
 WRITER = web.AppKey("delivery_writer", DeliveryWriter)
 UNVERIFIED = web.AppKey("unverified_bytes", UnverifiedBytes)
 INTAKES = web.AppKey("intakes", dict[str, Intake])  # by forge kind, as in the route
+
+# What a store that could not reach the database raises.
+_UNSTORED = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # a connection the server ended (MagicStack/asyncpg#1069)
+    SQLAlchemyError,
+    TimeoutError,
+)
 
 routes = web.RouteTableDef()
 
@@ -164,19 +176,23 @@ async def _receive(request: web.Request, intake: Intake, seen: dict[str, str]) -
             forge_event=delivery.event,
             delivery=delivery.id,
         )
+        try:
+            await request.app[WRITER].store(delivery, None, answer="ignored")
+        except _UNSTORED as err:
+            log_event(
+                log,
+                "webhook_ignored_not_recorded",
+                level=logging.WARNING,
+                forge=delivery.forge,
+                delivery=delivery.id,
+                error=type(err).__name__,
+            )
         return web.json_response(
             {"detail": f"{delivery.event} event ignored", "delivery": delivery.id}
         )
     try:
         stored = await request.app[WRITER].store(delivery, work)
-    except (
-        OSError,
-        asyncpg.PostgresError,
-        asyncpg.InterfaceError,
-        asyncpg.InternalClientError,  # a connection the server ended (MagicStack/asyncpg#1069)
-        SQLAlchemyError,
-        TimeoutError,
-    ) as err:
+    except _UNSTORED as err:
         seen["answer"] = "unavailable"
         log_event(
             log,

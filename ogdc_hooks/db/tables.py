@@ -108,6 +108,12 @@ class Delivery(Base):
     repository: Mapped[str | None] = mapped_column(String(300))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     received_at: Mapped[datetime] = _created()
+    # What the forge was answered (webhooks.store.Answer): accepted (202), ignored (200,
+    # stored without its body), or swept (no forge sent it: the branch-head sweep's push).
+    answer: Mapped[str] = mapped_column(String(20), nullable=False, server_default="accepted")
+    # Redeliveries of this id since, each answered 200 (already received, or ignored again).
+    repeats: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    repeated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Job(Base):

@@ -155,4 +155,5 @@ async def sweep_head(pipeline: Pipeline, pool: asyncpg.Pool, forge: Forge, head:
     if stored:
         return False
     author = await forge.commit_author(head.repo, current)
-    return await store_delivery(pool, synthetic_push(head, current, author), JobKind.PUSH)
+    push = synthetic_push(head, current, author)
+    return await store_delivery(pool, push, JobKind.PUSH, answer="swept")

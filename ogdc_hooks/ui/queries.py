@@ -81,6 +81,14 @@ async def recipe_histories(engine: AsyncEngine) -> list[RecipeHistory]:
     return list(histories.values())
 
 
+# What each stored answer (`deliveries.answer`) told the forge, in words.
+ANSWER_WORDS = {
+    "accepted": "202 accepted",
+    "ignored": "200 ignored (event not handled)",
+    "swept": "none: found by the branch-head sweep, not sent by the forge",
+}
+
+
 @dataclass(frozen=True)
 class DeliveryRow:
     forge: str
@@ -90,9 +98,20 @@ class DeliveryRow:
     repository: str | None
     received_at: datetime
     runs: list[dict[str, Any]]  # {"id", "recipe", "state"} of the runs it made
+    answer: str  # what the forge was answered, in words (ANSWER_WORDS)
+    repeats: int  # redeliveries of its id since, each answered 200
+    repeated_at: datetime | None  # the last of those
+    job: str | None  # its job's state (with the error it failed of), None: no job
+
+
+def _job_words(state: str | None, error: str | None) -> str | None:
+    if state == "failed" and error:
+        return f"failed: {error}"
+    return state
 
 
 async def recent_deliveries(engine: AsyncEngine) -> list[DeliveryRow]:
+    """The last deliveries, what each was answered and the state of the job it made."""
     made = (
         select(
             func.coalesce(
@@ -117,12 +136,39 @@ async def recent_deliveries(engine: AsyncEngine) -> list[DeliveryRow]:
             DELIVERIES.c.repository,
             DELIVERIES.c.received_at,
             made,
+            DELIVERIES.c.answer,
+            DELIVERIES.c.repeats,
+            DELIVERIES.c.repeated_at,
+            JOBS.c.state.label("job_state"),
+            JOBS.c.last_error,
+        )
+        .select_from(
+            DELIVERIES.outerjoin(
+                JOBS,  # the dedupe key of a delivery's job: jobs.kinds.delivery_key
+                JOBS.c.dedupe_key == "delivery:" + DELIVERIES.c.forge + ":" + DELIVERIES.c.id,
+            )
         )
         .order_by(DELIVERIES.c.received_at.desc())
         .limit(DELIVERIES_SHOWN)
     )
     async with engine.connect() as connection:
-        return [DeliveryRow(**row._mapping) for row in await connection.execute(statement)]
+        rows = list(await connection.execute(statement))
+    return [
+        DeliveryRow(
+            forge=row.forge,
+            id=row.id,
+            event=row.event,
+            action=row.action,
+            repository=row.repository,
+            received_at=row.received_at,
+            runs=row.runs,
+            answer=ANSWER_WORDS.get(row.answer, row.answer),
+            repeats=row.repeats,
+            repeated_at=row.repeated_at,
+            job=_job_words(row.job_state, row.last_error),
+        )
+        for row in rows
+    ]
 
 
 @dataclass(frozen=True)

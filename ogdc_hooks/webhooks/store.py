@@ -2,8 +2,10 @@
 
 One statement on a plain asyncpg pool, one implicit transaction: the delivery
 rows and their job rows commit together or not at all. The sending forge's host
-and the delivery id are the primary key, so a redelivery stores nothing and is
-reported as such.
+and the delivery id are the primary key, so a redelivery stores nothing new and is
+reported as such; it is counted on the stored row (`repeats`, `repeated_at`). An
+ignored event is stored too, with no job and without its body, so that the
+dashboard shows what every delivery was answered.
 
 Intake stores through a `DeliveryWriter` (group commit): a delivery waits while
 the commit before it is under way, and every delivery waiting when that commit
@@ -16,25 +18,37 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import asyncpg
 
 from ogdc_hooks.jobs.kinds import JobKind
 from ogdc_hooks.webhooks.events import Delivery
 
-# Every row's values as parallel arrays: one statement whatever the batch's size.
+# Every row's values as parallel arrays: one statement whatever the batch's size. `again`
+# is how many more times the batch held the key (redeliveries that arrived together).
+# All CTEs share the statement's snapshot: `repeated` sees only the rows stored before,
+# never those `stored` adds, so a new delivery is not counted as its own redelivery. (Two
+# replicas storing one new id at once each see it absent: the loser's is not counted.)
 _STORE = """
 WITH input AS (
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                       $6::text[], $7::text[])
-    AS t(id, event, action, repository, payload, kind, forge)
+                       $6::text[], $7::text[], $8::text[], $9::int[])
+    AS t(id, event, action, repository, payload, kind, forge, answer, again)
 ), stored AS (
-  INSERT INTO deliveries (id, event, action, repository, payload, forge)
-  SELECT id, event, action, repository, payload::jsonb, forge FROM input
+  INSERT INTO deliveries (id, event, action, repository, payload, forge, answer, repeats,
+                          repeated_at)
+  SELECT id, event, action, repository, payload::jsonb, forge, answer, again,
+         CASE WHEN again > 0 THEN now() END
+  FROM input
   ON CONFLICT (forge, id) DO NOTHING
   RETURNING id, forge
+), repeated AS (
+  UPDATE deliveries SET repeats = deliveries.repeats + 1 + input.again, repeated_at = now()
+  FROM input WHERE deliveries.forge = input.forge AND deliveries.id = input.id
 ), queued AS (
   INSERT INTO jobs (kind, payload, dedupe_key, repository)
   SELECT input.kind, jsonb_build_object('delivery', stored.id, 'forge', stored.forge),
@@ -48,22 +62,28 @@ SELECT forge, id FROM stored
 """
 
 Key = tuple[str, str]  # (forge host, delivery id)
+# What the forge was answered: 202 accepted, 200 ignored; or none, for the branch-head
+# sweep's own pushes.
+Answer = Literal["accepted", "ignored", "swept"]
 
 
 @dataclass(frozen=True)
 class Row:
-    """A delivery as it is stored, and the kind of its job (None: no job)."""
+    """A delivery as it is stored, the kind of its job (None: no job) and its answer."""
 
     delivery: Delivery
     job_kind: JobKind | None
+    answer: Answer = "accepted"
 
     @property
     def key(self) -> Key:
         return self.delivery.forge, self.delivery.id
 
-    def values(self) -> tuple[str | None, ...]:
+    def values(self, again: int) -> tuple[str | int | None, ...]:
+        """Its columns, `again` being how many more times its batch held its key."""
         delivery = self.delivery
-        text = delivery.payload_json
+        # The body of an event we ignore is never read again: not worth its space.
+        text = "{}" if self.answer == "ignored" else delivery.payload_json
         if "\\u0000" in text:  # jsonb cannot hold \u0000: store it re-encoded without NULs
             text = json.dumps(delivery.payload).replace("\\u0000", "\\ufffd")
         return (
@@ -74,23 +94,35 @@ class Row:
             text,
             str(self.job_kind) if self.job_kind else None,
             delivery.forge,
+            self.answer,
+            again,
         )
 
 
 async def store_rows(pool: asyncpg.Pool, rows: Sequence[Row]) -> set[Key]:
-    """Store rows with distinct keys in one statement; the keys of those that were new (the
-    others were stored before: redeliveries)."""
-    columns = list(zip(*(row.values() for row in rows), strict=True))
+    """Store rows in one statement; the keys of those that were new (the others were stored
+    before: redeliveries, counted on the stored row). A key given more than once is stored
+    from its first row, the others counted as its redeliveries."""
+    first: dict[Key, Row] = {}
+    again: Counter[Key] = Counter()
+    for row in rows:
+        if first.setdefault(row.key, row) is not row:
+            again[row.key] += 1
+    # In key order, so that two replicas' commits lock the rows they share in one order.
+    values = (first[key].values(again[key]) for key in sorted(first))
+    columns = list(zip(*values, strict=True))
     records = await pool.fetch(_STORE, *(list(column) for column in columns))
     return {(record["forge"], record["id"]) for record in records}
 
 
-async def store_delivery(pool: asyncpg.Pool, delivery: Delivery, job_kind: JobKind | None) -> bool:
+async def store_delivery(
+    pool: asyncpg.Pool, delivery: Delivery, job_kind: JobKind | None, answer: Answer = "accepted"
+) -> bool:
     """Store one delivery (and its job) now; False when this id was stored before.
 
     Workers are not woken here: the caller pokes a `jobs.wakeup.WakeUp`.
     """
-    row = Row(delivery, job_kind)
+    row = Row(delivery, job_kind, answer)
     return row.key in await store_rows(pool, [row])
 
 
@@ -117,13 +149,15 @@ class DeliveryWriter:
         """Deliveries waiting for the commit under way to end."""
         return len(self._waiting)
 
-    async def store(self, delivery: Delivery, job_kind: JobKind | None) -> bool:
+    async def store(
+        self, delivery: Delivery, job_kind: JobKind | None, answer: Answer = "accepted"
+    ) -> bool:
         """Like `store_delivery`, in the next group commit; raises what that commit raised.
 
         The pool's timeouts (acquire, command) bound the wait; a caller that is cancelled
         leaves its delivery in the commit (a redelivery then finds it stored).
         """
-        waiting = _Waiting(Row(delivery, job_kind))
+        waiting = _Waiting(Row(delivery, job_kind, answer))
         self._waiting.append(waiting)
         self._arrived.set()
         return await waiting.answer
@@ -146,7 +180,7 @@ class DeliveryWriter:
         self.committing = len(batch)
         try:
             try:
-                new = await store_rows(self._pool, list(first.values()))
+                new = await store_rows(self._pool, [waiting.row for waiting in batch])
             except asyncpg.DataError:  # one row the server refuses (NaN): each on its own
                 await asyncio.gather(*(self._commit_alone(waiting) for waiting in batch))
                 return

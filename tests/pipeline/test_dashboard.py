@@ -108,12 +108,17 @@ async def _sign_in(page: Any, ui: str, user: str, password: str) -> None:
     await page.click("form.login button")
 
 
-async def _push(stack: Stack, files: dict[str, str]) -> str:
-    """Push a commit adding `files` to the `recipes` repository, accepted; its sha."""
+async def _push(stack: Stack, files: dict[str, str], *, redeliveries: int = 0) -> str:
+    """Push a commit adding `files` to the `recipes` repository, accepted (and delivered
+    again `redeliveries` times, each already received); its sha."""
     before = stack.git.commit("recipes", {"README.md": "recipes\n"})
     after = stack.git.commit("recipes", files)
-    status, _ = await stack.deliver(push_payload(stack.git, before=before, after=after))
-    assert status == 202
+    payload = push_payload(stack.git, before=before, after=after)
+    delivery = f"push-{after}"
+    assert (await stack.deliver(payload, delivery=delivery))[0] == 202
+    for _ in range(redeliveries):
+        answer = await stack.deliver(payload, delivery=delivery)
+        assert answer == (200, {"detail": "already received", "delivery": delivery})
     return after
 
 
@@ -236,7 +241,10 @@ async def test_partitions_admin_names_and_session_expiry(stack: Stack, browser: 
             f"recipes/{ATTACK}/meta.yml": META,
             f"recipes/{ATTACK}/recipe.sh": SCRIPT,
         },
+        redeliveries=2,
     )
+    tag = {"ref": "refs/tags/v1", "after": "1" * 40, "repository": {"full_name": "qgnet/recipes"}}
+    assert (await stack.deliver(tag, delivery="tag-1"))[0] == 200  # ignored, now recorded
 
     def parallel() -> list[dict[str, Any]]:
         workflows = stack.argo.workflows()
@@ -273,10 +281,30 @@ async def test_partitions_admin_names_and_session_expiry(stack: Stack, browser: 
     await expect(page.locator(".steps")).to_contain_text("one task per partition")
     await _shoot(page, "run-parallel")
 
+    connection = await stack.database()
+    try:
+        await wait_for(
+            lambda: connection.fetchval("SELECT state = 'done' FROM jobs WHERE kind = 'push'"),
+            what="the push's job done",
+        )
+    finally:
+        await connection.close()
     await page.goto(ui + "admin")
     await expect(page.locator("table.users")).to_contain_text("author")
-    await expect(page.locator("table.deliveries tbody tr")).to_have_count(1)
+    deliveries = page.locator("table.deliveries tbody tr")
+    await expect(deliveries).to_have_count(2)
     await expect(page.locator("table.deliveries")).to_contain_text("recipes/parallel")
+    pushed = deliveries.filter(has_text="push-").locator("td")
+    answered = re.compile(r"^202 accepted; \+ 2 redeliveries answered 200, last at \S.+$")
+    await expect(pushed.nth(5)).to_have_text(answered)  # the time in the reader's own zone
+    last = await pushed.nth(5).locator("time").get_attribute("datetime")
+    received = await pushed.nth(0).locator("time").get_attribute("datetime")
+    assert datetime.fromisoformat(last) >= datetime.fromisoformat(received)
+    await expect(pushed.nth(6)).to_have_text("done")
+    ignored = deliveries.filter(has_text="tag-1").locator("td")
+    await expect(ignored.nth(5)).to_have_text("200 ignored (event not handled)")
+    await expect(ignored.nth(6)).to_have_text("none")
+    await expect(ignored.nth(7)).to_have_text("none")  # no runs
     await _shoot(page, "admin")
     row = page.locator("table.users tr", has_text="author")
     await row.locator("button", has_text="Disable").click()

@@ -316,6 +316,15 @@ async def test_token_mode_without_webhook_access_sweeps_the_missed_head(
         [run] = await stack.runs(commit=missed)  # diffed: sea-ice did not change
         assert (run["recipe"], run["requested_by"]) == ("recipes/glaciers", "author")
         assert await _metric(stack, "ogdc_reconcile_heads_swept_total") == 1
+        connection = await stack.database()
+        try:
+            answers = await connection.fetch("SELECT id, answer FROM deliveries")
+        finally:
+            await connection.close()
+        # no forge sent the swept push: the admin page must not say it was answered
+        by_answer = {row["answer"]: row["id"] for row in answers}
+        assert sorted(by_answer) == ["accepted", "swept"] and len(answers) == 2
+        assert by_answer["swept"].startswith("sweep-")
         assert github.requests_to("GET", rf"^/repos/{REPO}/hooks")  # asked, refused: 404
         await _runs_at_least(stack, 4)
         assert len(fake_argo.created) == 2  # later runs find nothing new

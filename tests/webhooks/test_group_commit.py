@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -38,8 +39,9 @@ CREATE CONSTRAINT TRIGGER refuse_poison AFTER INSERT ON deliveries
 """
 
 
-def _delivery(delivery_id: str) -> Delivery:
-    return parse_delivery(*signed_delivery(PUSH, SECRET, delivery=delivery_id), SECRET)
+def push_delivery(delivery_id: str, payload: dict[str, Any] = PUSH) -> Delivery:
+    """A signed GitHub push (or `payload`) with this delivery id, parsed."""
+    return parse_delivery(*signed_delivery(payload, SECRET, delivery=delivery_id), SECRET)
 
 
 async def _connect(postgres: PostgresServer, database: str) -> asyncpg.Connection:
@@ -72,11 +74,11 @@ async def test_deliveries_waiting_together_share_one_commit_with_their_jobs(
     writer = DeliveryWriter(pool)
     running = asyncio.create_task(writer.run())
     try:
-        held = asyncio.create_task(writer.store(_delivery("blocker"), "push"))
+        held = asyncio.create_task(writer.store(push_delivery("blocker"), "push"))
         ids = [f"together-{n}" for n in range(8)]
         await wait_for(lambda: writer.committing == 1, what="the writer in its first commit")
-        stores = [asyncio.create_task(writer.store(_delivery(i), "push")) for i in ids]
-        again = asyncio.create_task(writer.store(_delivery(ids[0]), "push"))  # a redelivery
+        stores = [asyncio.create_task(writer.store(push_delivery(i), "push")) for i in ids]
+        again = asyncio.create_task(writer.store(push_delivery(ids[0]), "push"))  # a redelivery
         await wait_for(lambda: writer.waiting == len(ids) + 1, what="the burst waiting")
         await blocker.execute("ROLLBACK")  # the first commit goes through, then the burst's
         assert await held is True
@@ -89,6 +91,10 @@ async def test_deliveries_waiting_together_share_one_commit_with_their_jobs(
             ids,
         )
         assert len(rows) == len(ids)  # one job each, the redelivery none
+        repeats = await pool.fetch("SELECT id, repeats FROM deliveries WHERE id = ANY($1)", ids)
+        assert {row["id"]: row["repeats"] for row in repeats} == {
+            i: int(i == ids[0]) for i in ids
+        }  # the redelivery waiting with its first is counted on it
         assert len({(row["delivery_tx"], row["job_tx"]) for row in rows}) == 1
         assert rows[0]["delivery_tx"] == rows[0]["job_tx"]  # deliveries and jobs: one commit
         assert writer.waiting == writer.committing == 0
@@ -105,10 +111,10 @@ async def test_a_failing_commit_fails_every_delivery_in_it(
     writer = DeliveryWriter(pool)
     running = asyncio.create_task(writer.run())
     try:
-        held = asyncio.create_task(writer.store(_delivery("blocker"), "push"))
+        held = asyncio.create_task(writer.store(push_delivery("blocker"), "push"))
         await wait_for(lambda: writer.committing == 1, what="the writer in its first commit")
         ids = ["fine-1", "poison", "fine-2"]
-        stores = [asyncio.create_task(writer.store(_delivery(i), "push")) for i in ids]
+        stores = [asyncio.create_task(writer.store(push_delivery(i), "push")) for i in ids]
         await wait_for(lambda: writer.waiting == len(ids), what="the batch waiting")
         await blocker.execute("ROLLBACK")
         assert await held is True
@@ -118,7 +124,7 @@ async def test_a_failing_commit_fails_every_delivery_in_it(
         queued = await pool.fetchval("SELECT count(*) FROM jobs")
         assert (stored, queued) == (0, 1)  # only the blocker's job
         # Nothing of the failed batch was kept: the good ones are new when sent again.
-        assert await writer.store(_delivery("fine-1"), "push") is True
+        assert await writer.store(push_delivery("fine-1"), "push") is True
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
@@ -134,8 +140,8 @@ async def test_a_row_the_server_refuses_fails_only_its_own_delivery(
         nan = parse_delivery(*signed_delivery(b'{"ref": NaN}', SECRET, delivery="nan"), SECRET)
         outcomes = await asyncio.gather(
             writer.store(nan, None),
-            writer.store(_delivery("good"), "push"),
-            writer.store(_delivery("good"), "push"),
+            writer.store(push_delivery("good"), "push"),
+            writer.store(push_delivery("good"), "push"),
             return_exceptions=True,
         )
         assert isinstance(outcomes[0], asyncpg.DataError), outcomes

@@ -80,6 +80,11 @@ async def test_database_down_is_503_never_202(
     headers, body = signed_delivery(PUSH, SECRET, delivery="lost?")
     status, answer = await _post(service.url, headers, body)
     assert status == 503, answer
+    # An ignored event needs no database: still 200, its record missed and said so.
+    tag_headers, tag = signed_delivery(PUSH | {"ref": "refs/tags/v1"}, SECRET, delivery="tag")
+    status, answer = await _post(service.url, tag_headers, tag)
+    assert (status, answer["detail"]) == (200, "push event ignored")
+    assert "webhook_ignored_not_recorded" in service.log_text()
 
 
 async def test_signed_hostile_payloads_are_400_without_a_traceback(service: Service) -> None:

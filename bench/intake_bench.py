@@ -321,8 +321,12 @@ def measure_intake(pg: PostgresServer, args: argparse.Namespace) -> None:
         pg.drop_database(ours_db)
 
 
+TARGET_LEVELS = (50, 200)  # the concurrencies issue 17 sets its target at
+
+
 def _print_ratios(results: dict[tuple[str, int], Level], levels: list[int]) -> None:
-    """Issue 17's target: at least the INSERT baseline's rate, a lower p99, no failure."""
+    """Issue 17's target at c=50 and c=200: at least the INSERT baseline's rate, a lower
+    p99, no failure (other levels are shown, not judged)."""
     print("\nogdc-hooks against the one-INSERT-per-delivery baseline (cpu: ms per delivery):")
     for level in levels:
         ours, insert = results["ogdc-hooks", level], results["insert", level]
@@ -334,8 +338,8 @@ def _print_ratios(results: dict[tuple[str, int], Level], levels: list[int]) -> N
         print(
             f"  c={level:<4} {ratio:5.2f}x rate, p99 {p99:.1f} ms vs {base_p99:.1f} ms, "
             f"{failures} failures, cpu {ours.cpu_ms or 0:.3f} vs {insert.cpu_ms or 0:.3f} ms; "
-            f"{ours.result.rate / bare.result.rate:4.2f}x bare aiohttp; target "
-            f"{'met' if met else 'NOT met'}"
+            f"{ours.result.rate / bare.result.rate:4.2f}x bare aiohttp; "
+            + (f"target {'met' if met else 'NOT met'}" if level in TARGET_LEVELS else "no target")
         )
 
 

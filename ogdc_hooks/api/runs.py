@@ -34,6 +34,7 @@ from ogdc_hooks.pipeline.actions import (
 from ogdc_hooks.pipeline.api_runs import SubmissionRefused, submit_recipe, wait_for_workflow
 from ogdc_hooks.pipeline.context import PIPELINE
 from ogdc_hooks.pipeline.outputs import publishes_zip
+from ogdc_hooks.pipeline.rerun import request_rerun
 from ogdc_hooks.pipeline.sources import BadSource, parse_source
 from ogdc_hooks.pipeline.store import RunFilter, RunRecord
 from ogdc_hooks.recipes.render.publish import PUBLISHED_ZIP
@@ -321,7 +322,7 @@ async def get_run(request: web.Request) -> web.Response:
 
 
 async def _act(request: web.Request, act: Act) -> web.Response:
-    """Cancel or retry the run the path names, as its requester or an admin."""
+    """Cancel, retry or re-run the run the path names, as its requester or an admin."""
     run = await _run_or_404(request)
     try:
         changed = await act_as(request.app[PIPELINE], authenticated_user(request), run, act)
@@ -351,6 +352,11 @@ async def cancel_run(request: web.Request) -> web.Response:
 @routes.post("/runs/{run_id}/retry")
 async def retry_run(request: web.Request) -> web.Response:
     return await _act(request, request_retry)
+
+
+@routes.post("/runs/{run_id}/rerun")
+async def rerun_run(request: web.Request) -> web.Response:
+    return await _act(request, request_rerun)
 
 
 @routes.get("/runs/{run_id}/workflow")
@@ -457,6 +463,19 @@ openapi_paths: dict[str, dict[str, Any]] = {
                 404: "No such run",
                 409: "The run did not fail in Argo (or Argo refused): push again or re-run it",
                 503: "Argo could not be reached",
+            },
+        )
+    },
+    "/runs/{run_id}/rerun": {
+        "post": operation(
+            "Run a finished run's recipe anew at the same commit: a new attempt, queued "
+            "(validated, rendered and submitted again, and reported on the commit)",
+            parameters=[_RUN],
+            responses={200: ("The new attempt, queued", RunView)},
+            errors={
+                403: "Only the run's requester or an admin may re-run it",
+                404: "No such run",
+                409: "The run has not ended, is not a recipe's, or a newer attempt exists",
             },
         )
     },

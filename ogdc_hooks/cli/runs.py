@@ -1,4 +1,4 @@
-"""`ogdc-hooks submit|status|get-output|runs [show|workflow|watch|cancel|retry]`: runs through
+"""`ogdc-hooks submit|status|get-output|runs [show|workflow|watch|cancel|retry|rerun]`: runs through
 the API."""
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     for action, help_text in (
         ("cancel", "cancel a queued or running run (its workflow is stopped)"),
         ("retry", "run the failed steps of a run that failed in Argo again"),
+        ("rerun", "run a finished run's recipe anew at its commit (a new attempt)"),
     ):
         acting = actions.add_parser(
             action,
@@ -291,12 +292,15 @@ def _workflow_command(args: argparse.Namespace) -> int:
 
 
 def _act_command(args: argparse.Namespace) -> int:
-    """`runs cancel|retry RUN_ID`: the run as it is afterwards (exit 0 once done)."""
+    """`runs cancel|retry|rerun RUN_ID`: the run as it is afterwards, a re-run's new attempt
+    with its id to watch (exit 0 once done)."""
     run = run_api(lambda api: api.request("POST", _run_path(args.run_id, f"/{args.action}")))
     if args.json:
         print_json(run)
     else:
         print(describe(run["recipe"], RunState(run["state"]), run.get("message")))
+        if args.action == "rerun":
+            print(f"run: {run['id']}")
     return 0
 
 

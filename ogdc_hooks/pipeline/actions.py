@@ -53,7 +53,9 @@ def names_the_run(request: RerunRequested | ActionRequested, run: RunRecord) -> 
     )
 
 
-Act = Callable[[Pipeline, RunRecord, str], Awaitable[None]]  # request_cancel, request_retry
+# request_cancel, request_retry, rerun.request_rerun: the run to show afterwards (None: the
+# same run, as it is then).
+Act = Callable[[Pipeline, RunRecord, str], Awaitable[RunRecord | None]]
 
 
 def cancellable(run: RunRecord) -> bool:
@@ -76,22 +78,24 @@ def may_act(user: Account, run: RunRecord) -> bool:
 
 
 async def act_as(pipeline: Pipeline, user: Account, run: RunRecord, act: Act) -> RunRecord:
-    """Cancel or retry (`act`) the run for `user`, if they may: the run as it is afterwards.
-    Raises ActionRefused (and TransientError when the engine cannot be reached)."""
+    """Cancel, retry or re-run (`act`) the run for `user`, if they may: the run as it is
+    afterwards (a re-run's new attempt). Raises ActionRefused (and TransientError when the
+    engine cannot be reached)."""
     check_allowed(user, run)
-    await act(pipeline, run, user.name)
+    if shown := await act(pipeline, run, user.name):
+        return shown
     changed = await store.get_run(pipeline.database.engine, run.id)
     return changed or run
 
 
 def check_allowed(user: Account, run: RunRecord) -> None:
-    """The run's requester or an admin may cancel or retry it."""
+    """The run's requester or an admin may cancel, retry or re-run it."""
     if not user.is_active:
         raise ActionRefused(f"{user.name} is not an active user", forbidden=True)
     if not (user.is_admin or user.name == run.requested_by):
         who = f" ({run.requested_by})" if run.requested_by else ""
         raise ActionRefused(
-            f"only the run's requester{who} or an admin may cancel or retry run {run.id}; "
+            f"only the run's requester{who} or an admin may act on run {run.id}; "
             f"{user.name} is neither",
             forbidden=True,
         )

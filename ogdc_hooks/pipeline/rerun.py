@@ -14,7 +14,7 @@ from ogdc_hooks.forges.base import Forge, Push, RerunRequested
 from ogdc_hooks.jobs.kinds import JobKind, enqueue_delivery
 from ogdc_hooks.jobs.queue import Job
 from ogdc_hooks.pipeline import store
-from ogdc_hooks.pipeline.actions import names_the_run
+from ogdc_hooks.pipeline.actions import ActionRefused, names_the_run
 from ogdc_hooks.pipeline.context import Pipeline
 from ogdc_hooks.pipeline.deliveries import delivered, stored_delivery
 from ogdc_hooks.pipeline.push import unknown_pusher
@@ -57,6 +57,28 @@ async def start_rerun(
     )
     async with pipeline.database.engine.begin() as connection:
         return await store.create_next_attempt(connection, new)
+
+
+def rerunnable(run: RunRecord) -> bool:
+    """Whether the run is a recipe's and has ended, so that it can be run anew (the
+    dashboard shows the button only then)."""
+    return bool(run.recipe) and run.state.finished
+
+
+async def request_rerun(pipeline: Pipeline, run: RunRecord, by: str) -> RunRecord:
+    """Run the recipe anew at the run's commit on someone's request (the dashboard's and
+    the API's Re-run, as the forge's): the new attempt, queued."""
+    if not rerunnable(run):
+        what = "has not ended: cancel it first" if run.recipe else "is not a recipe's run"
+        raise ActionRefused(f"run {run.id} {what}, so it cannot be re-run")
+    if await _superseded(pipeline, run):
+        raise ActionRefused(
+            f"run {run.id} is not the newest attempt of {run.recipe} at its commit; "
+            "re-run the newest one"
+        )
+    new = await start_rerun(pipeline, run, "rerequest", by)
+    log.info("run %s re-run as %s at %s's request", run.id, new.id, by)
+    return new
 
 
 async def handle_rerequest(pipeline: Pipeline, job: Job) -> None:

@@ -52,6 +52,7 @@ from ogdc_hooks.pipeline.actions import (
 )
 from ogdc_hooks.pipeline.commit_report import workflow_url
 from ogdc_hooks.pipeline.context import PIPELINE
+from ogdc_hooks.pipeline.rerun import request_rerun, rerunnable
 from ogdc_hooks.pipeline.store import RunFilter, RunRecord
 from ogdc_hooks.runstate import Partitions, RunState
 from ogdc_hooks.ui import present, queries
@@ -90,6 +91,7 @@ class RunAction:
 RUN_ACTIONS = (
     RunAction("Cancel", "cancel", cancellable),
     RunAction("Retry failed steps", "retry", retryable),
+    RunAction("Re-run", "rerun", rerunnable),
 )
 
 
@@ -287,12 +289,12 @@ async def _act(request: web.Request, act: Act) -> web.StreamResponse:
     if run is None:
         return error_page(request, 404, "No such run.")
     try:
-        await act_as(request.app[PIPELINE], request[VIEWER].user, run, act)
+        shown = await act_as(request.app[PIPELINE], request[VIEWER].user, run, act)
     except TransientError as err:
         return error_page(request, 503, unreachable(err))
     except ActionRefused as err:
         return error_page(request, 403 if err.forbidden else 409, refusal(err))
-    raise web.HTTPSeeOther(ui_url(request, f"/runs/{run.id}"))
+    raise web.HTTPSeeOther(ui_url(request, f"/runs/{shown.id}"))
 
 
 @routes.post("/runs/{run_id}/cancel")
@@ -305,6 +307,12 @@ async def cancel_run(request: web.Request) -> web.StreamResponse:
 @page(changes=True)
 async def retry_run(request: web.Request) -> web.StreamResponse:
     return await _act(request, request_retry)
+
+
+@routes.post("/runs/{run_id}/rerun")
+@page(changes=True)
+async def rerun_run(request: web.Request) -> web.StreamResponse:
+    return await _act(request, request_rerun)
 
 
 @routes.get("/recipes")

@@ -1,5 +1,6 @@
-"""Cancelling and retrying runs end to end: a newer push superseding a running run, the
-check run's Cancel and Retry buttons, and `POST /runs/{id}/cancel|retry` with the CLI."""
+"""Cancelling, retrying and re-running runs end to end: a newer push superseding a running
+run, the check run's Cancel and Retry buttons, and `POST /runs/{id}/cancel|retry|rerun`
+with the CLI."""
 
 from __future__ import annotations
 
@@ -219,3 +220,36 @@ async def test_the_api_and_cli_cancel_and_retry_for_the_requester_or_an_admin(
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["state"] in ("submitted", "running")
     assert stack.argo.workflow(failing["workflow_name"])["status"]["phase"] == "Running"
+
+
+async def test_the_api_and_cli_rerun_a_finished_run_as_a_new_attempt(stack: Stack) -> None:
+    base = stack.git.commit("recipes", {"README.md": "recipes\n"})
+    sha = _commit(stack)
+    await _push(stack, base, sha)
+    name = await _workflow(stack, 1)
+    (run,) = await wait_for(lambda: stack.runs(commit=sha), what="the run")
+    status, body = await stack.api("POST", f"/runs/{run['id']}/rerun")
+    assert status == 409 and "has not ended: cancel it first" in body["detail"]
+
+    stack.argo.set_phase(name, "Succeeded")
+    await _latest(stack, sha, lambda check: check.conclusion == "success", "the run succeeded")
+    await stack.add_user("bystander", "bystander-login")
+    headers = {"Authorization": f"Bearer {await _token(stack, 'bystander')}"}
+    async with stack.session.post(
+        f"{stack.service.url}/runs/{run['id']}/rerun", headers=headers
+    ) as answer:
+        assert answer.status == 403
+
+    as_author = {"OGDC_API_USERNAME": "author", "OGDC_API_PASSWORD": "a-long-password"}
+    done = await cli(stack, "runs", "rerun", run["id"], "--json", **as_author)
+    assert done.returncode == 0, done.stderr
+    new = json.loads(done.stdout)
+    assert new["id"] != run["id"] and new["attempt"] == run["attempt"] + 1
+    assert new["recipe"] == run["recipe"] and new["commit_sha"] == sha
+    assert new["requested_by"] == "author"
+    await _workflow(stack, 2)  # the new attempt is validated, rendered and submitted again
+    status, original = await stack.api("GET", f"/runs/{run['id']}")
+    assert status == 200 and original["state"] == "succeeded"
+
+    again = await cli(stack, "runs", "rerun", run["id"])
+    assert again.returncode != 0 and "is not the newest attempt" in again.stderr

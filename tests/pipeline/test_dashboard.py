@@ -360,7 +360,7 @@ async def test_partitions_admin_names_and_session_expiry(stack: Stack, browser: 
         assert answer.cookies[COOKIE]["secure"] is True
 
 
-async def test_the_requester_cancels_and_retries_from_the_run_page(
+async def test_the_requester_cancels_retries_and_reruns_from_the_run_page(
     stack: Stack, browser: Any
 ) -> None:
     ui = stack.service.url + "/ui/"
@@ -398,12 +398,18 @@ async def test_the_requester_cancels_and_retries_from_the_run_page(
     await actions.click()
     await expect(page.locator("h1 .badge")).to_have_text("cancelled", timeout=WAIT_MS)
     await expect(page.locator(".facts .message")).to_contain_text("Cancelled by author")
-    await expect(actions).to_have_count(0)  # nothing left to do
+    await expect(actions).to_have_text(["Re-run"])  # ended: only running it anew is left
     stopped = workflow_of("snow")
     await wait_for(
         lambda: stack.argo.workflow(stopped)["spec"].get("shutdown") == "Stop",
         what="the cancelled run's workflow stopped",
     )
+    await actions.click()  # Re-run: a new attempt, and its page
+    await expect(page.locator(".facts")).to_contain_text("2 (rerequest)", timeout=WAIT_MS)
+    assert page.url != snow_page
+    await wait_for(lambda: len(stack.argo.created) == 3, what="the re-run's workflow")
+    await page.goto(snow_page)
+    await expect(page.locator("h1 .badge")).to_have_text("cancelled")  # the original stays
 
     failing = workflow_of("sea-ice")
     stack.argo.set_phase(failing, "Failed", failed_nodes={"step-0": "exit code 1"})
@@ -413,11 +419,11 @@ async def test_the_requester_cancels_and_retries_from_the_run_page(
     )
     await _row(page, "recipes/sea-ice").locator("a", has_text="recipes/sea-ice").click()
     sea_ice_page = page.url
-    await expect(actions).to_have_text(["Retry failed steps"])
+    await expect(actions).to_have_text(["Retry failed steps", "Re-run"])
     forged = await page.request.post(sea_ice_page + "/retry", form={"csrf": "not-the-token"})
     assert forged.status == 403  # CSRF refused: nothing retried
     assert stack.argo.count("PUT", f"/api/v1/workflows/qgnet/{failing}/retry") == 0
-    await actions.click()
+    await actions.filter(has_text="Retry failed steps").click()
     await expect(page.locator("h1 .badge")).to_have_text(UNDER_WAY, timeout=WAIT_MS)
     assert stack.argo.count("PUT", f"/api/v1/workflows/qgnet/{failing}/retry") == 1
 

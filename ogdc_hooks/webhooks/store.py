@@ -41,7 +41,13 @@ WITH input AS (
   SELECT id, event, action, repository, payload::jsonb, forge, answer, again,
          CASE WHEN again > 0 THEN now() END
   FROM input
-  ON CONFLICT (forge, id) DO NOTHING
+  -- An id recorded as ignored that now has work (say, an event a setting since enabled,
+  -- redelivered) is stored as accepted and gets its job, rather than "already received".
+  ON CONFLICT (forge, id) DO UPDATE SET
+    event = EXCLUDED.event, action = EXCLUDED.action, repository = EXCLUDED.repository,
+    payload = EXCLUDED.payload, answer = EXCLUDED.answer,
+    repeats = deliveries.repeats + 1 + EXCLUDED.repeats, repeated_at = now()
+  WHERE deliveries.answer = 'ignored' AND EXCLUDED.answer = 'accepted'
   RETURNING id, forge
 ), queued AS (
   INSERT INTO jobs (kind, payload, dedupe_key, repository)

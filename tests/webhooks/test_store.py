@@ -98,6 +98,20 @@ async def test_an_ignored_event_is_recorded_without_its_body_or_a_job(
     assert await _count(db, "jobs") == 0
 
 
+async def test_an_ignored_id_that_now_has_work_is_accepted_with_its_job(
+    db: Database, pool: asyncpg.Pool
+) -> None:
+    assert await store_delivery(pool, push_delivery("late"), None, answer="ignored") is True
+    assert await store_delivery(pool, push_delivery("late"), None, answer="ignored") is False
+    assert await _count(db, "jobs") == 0
+    assert await store_delivery(pool, push_delivery("late"), "push") is True  # now handled
+    answer, repeats, repeated, payload = (await _answers(pool))["late"]
+    assert (answer, repeats, repeated) == ("accepted", 2, True) and payload != "{}"
+    assert await _count(db, "jobs") == 1
+    assert await store_delivery(pool, push_delivery("late"), "push") is False  # and only once
+    assert await _count(db, "jobs") == 1
+
+
 async def test_redeliveries_are_counted_on_the_stored_row(db: Database, pool: asyncpg.Pool) -> None:
     assert await store_delivery(pool, push_delivery("again"), "push") is True
     assert await store_delivery(pool, push_delivery("again"), "push") is False
@@ -109,8 +123,8 @@ async def test_redeliveries_are_counted_on_the_stored_row(db: Database, pool: as
 async def test_a_key_repeated_in_one_statement_counts_each_repeat_new_ones_none(
     db: Database, pool: asyncpg.Pool
 ) -> None:
-    """The counting statement's snapshot predates its own insert: a delivery new in the
-    batch is not counted as redelivered by the insert beside it; its twins in the batch are."""
+    """A delivery new in the batch is not counted as its own redelivery; its twins in the
+    batch are, and one stored before is counted once."""
     assert await store_delivery(pool, push_delivery("old"), "push") is True
     rows = [Row(push_delivery(i), "push") for i in ("new", "old", "twice", "new", "twice", "twice")]
     assert await store_rows(pool, rows) == {("github.com", "new"), ("github.com", "twice")}
